@@ -1,0 +1,80 @@
+"""Shared fixtures: a 2x2 grid of territories and eight accounts."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from hypothesis import settings
+
+settings.register_profile("ci", max_examples=60, deadline=None)
+settings.load_profile("ci")
+
+
+@pytest.fixture
+def grid_territories() -> gpd.GeoDataFrame:
+    """Four unit squares in degrees, rep homes at their centres.
+
+    ::
+
+        lat 2 +------+------+
+              |  NW  |  NE  |
+        lat 1 +------+------+
+              |  SW  |  SE  |
+        lat 0 +------+------+
+              lon 0  lon 1  lon 2
+    """
+    return gpd.GeoDataFrame(
+        {"name": ["South-West", "South-East", "North-West", "North-East"], "rep_id": ["R1", "R2", "R3", "R4"]},
+        geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1), shapely.box(0, 1, 1, 2), shapely.box(1, 1, 2, 2)],
+        index=pd.Index(["SW", "SE", "NW", "NE"], name="territory_id"),
+        crs="EPSG:4326",
+    )
+
+
+@pytest.fixture
+def grid_reps() -> pd.DataFrame:
+    """One rep per square, living at its centre, 1,600 selling hours each."""
+    return pd.DataFrame(
+        {
+            "name": ["Ann", "Bob", "Cy", "Di"],
+            "home_lon": [0.5, 1.5, 0.5, 1.5],
+            "home_lat": [0.5, 0.5, 1.5, 1.5],
+            "capacity_hours": [1600.0] * 4,
+        },
+        index=pd.Index(["R1", "R2", "R3", "R4"], name="rep_id"),
+    )
+
+
+@pytest.fixture
+def grid_accounts() -> pd.DataFrame:
+    """Eight accounts, two per square.
+
+    ::
+
+        +------+------+
+        | e  f | g  h |
+        +------+------+
+        | a  b | c  d |
+        +------+------+
+
+    Account ``a`` is the seeds' Account A (revenue 100k, cost 80k) and ``b``
+    Account B (revenue 60k, cost 20k): A earns more, B is worth more.
+    """
+    return pd.DataFrame(
+        {
+            "name": list("abcdefgh"),
+            "lon": [0.25, 0.75, 1.25, 1.75, 0.25, 0.75, 1.25, 1.75],
+            "lat": [0.5, 0.5, 0.5, 0.5, 1.5, 1.5, 1.5, 1.5],
+            "revenue": [100_000.0, 60_000.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0],
+            "cost_to_serve": [80_000.0, 20_000.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            "visits_per_year": [12.0, 4.0, 2.0, 2.0, 4.0, 4.0, 0.0, 1.0],
+            "stage": ["customer", "lead", "lead", "opportunity", "customer", "lead", "customer", "customer"],
+            "is_new": [True, False, False, False, False, False, True, False],
+            "revenue_last_year": [90_000.0, np.nan, np.nan, np.nan, 25.0, np.nan, np.nan, 50.0],
+            "owner": ["R1", "R1", "R2", "R2", "R3", "R3", "R4", "R4"],
+        },
+        index=pd.Index([f"ACC-{c}" for c in "abcdefgh"], name="account_id"),
+    )
