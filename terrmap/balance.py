@@ -119,7 +119,9 @@ def balance(values: pd.Series, tolerance_pct: float = 10.0) -> Balance:
         raise ValueError(f"tolerance_pct must be >= 0, got {tolerance_pct!r}")
     values = pd.Series(values, dtype=float)
     if values.isna().any():
-        raise ValueError(f"balance needs a value for every territory; missing: {list(values.index[values.isna()])}")
+        raise ValueError(
+            f"balance needs a value for every territory; missing: {list(values.index[values.isna()])}"
+        )
     mean = float(values.mean()) if len(values) else float("nan")
     if len(values) == 0 or mean == 0:
         deviation = pd.Series(np.nan, index=values.index)

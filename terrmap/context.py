@@ -89,7 +89,9 @@ class Context:
                 raise ValueError(f"accounts frame has no {column!r} column")
         account_ids = pd.Index(accounts.index.astype(str), name="account_id")
         if account_ids.has_duplicates:
-            raise ValueError(f"duplicate account ids: {list(account_ids[account_ids.duplicated()][:5])}")
+            raise ValueError(
+                f"duplicate account ids: {list(account_ids[account_ids.duplicated()][:5])}"
+            )
         territory_ids = pd.Index(territories.index.astype(str), name="territory_id")
         if territory_ids.has_duplicates:
             dupes = list(territory_ids[territory_ids.duplicated()][:5])
@@ -98,7 +100,11 @@ class Context:
 
         def column(name, default, dtype=float):
             if name in accounts.columns:
-                return accounts[name].to_numpy(dtype=dtype, na_value=default) if dtype is float else accounts[name]
+                return (
+                    accounts[name].to_numpy(dtype=dtype, na_value=default)
+                    if dtype is float
+                    else accounts[name]
+                )
             return np.full(n, default, dtype=dtype) if dtype is float else pd.Series([default] * n)
 
         visits = column("visits_per_year", np.nan)
@@ -108,7 +114,9 @@ class Context:
         visits = np.nan_to_num(visits, nan=0.0)
         stage = column("stage", "customer", dtype=object)
         stage = pd.Series(stage).fillna("customer").astype(str).str.lower().to_numpy(dtype=object)
-        is_new = pd.Series(column("is_new", False, dtype=object)).fillna(False).astype(bool).to_numpy()
+        is_new = (
+            pd.Series(column("is_new", False, dtype=object)).fillna(False).astype(bool).to_numpy()
+        )
         owner = pd.Series(column("owner", None, dtype=object)).astype(object).to_numpy()
 
         names = (
@@ -127,7 +135,9 @@ class Context:
             account_ids=account_ids,
             lon=_frozen(accounts["lon"], float),
             lat=_frozen(accounts["lat"], float),
-            revenue=_frozen(np.nan_to_num(accounts["revenue"].to_numpy(dtype=float, na_value=0.0)), float),
+            revenue=_frozen(
+                np.nan_to_num(accounts["revenue"].to_numpy(dtype=float, na_value=0.0)), float
+            ),
             cost=_frozen(np.nan_to_num(column("cost_to_serve", 0.0)), float),
             visits=_frozen(visits, float),
             stage=_frozen(stage, object),
@@ -161,7 +171,12 @@ class Context:
         KeyError
             Naming up to five ids that are not accounts of this context.
         """
-        ids = pd.Index(pd.Series(list(account_ids) if not isinstance(account_ids, pd.Index) else account_ids, dtype=object).astype(str))
+        ids = pd.Index(
+            pd.Series(
+                list(account_ids) if not isinstance(account_ids, pd.Index) else account_ids,
+                dtype=object,
+            ).astype(str)
+        )
         positions = self.account_ids.get_indexer(ids)
         if (positions < 0).any():
             missing = list(ids[positions < 0][:5])
@@ -180,7 +195,9 @@ class Context:
             return -1
         code = self.territory_ids.get_indexer([str(territory_id)])[0]
         if code < 0:
-            raise KeyError(f"unknown territory {territory_id!r}; territories are {list(self.territory_ids[:12])}")
+            raise KeyError(
+                f"unknown territory {territory_id!r}; territories are {list(self.territory_ids[:12])}"
+            )
         return int(code)
 
 
@@ -193,7 +210,11 @@ def _homes(territories: pd.DataFrame, rep_ids: np.ndarray, reps: pd.DataFrame | 
         rep_index = pd.Index(reps.index.astype(str))
         position = rep_index.get_indexer(pd.Series(rep_ids, dtype=object).astype(str))
         known = position >= 0
-        for column, target in (("home_lon", home_lon), ("home_lat", home_lat), ("capacity_hours", capacity)):
+        for column, target in (
+            ("home_lon", home_lon),
+            ("home_lat", home_lat),
+            ("capacity_hours", capacity),
+        ):
             if column in reps.columns:
                 values = reps[column].to_numpy(dtype=float, na_value=np.nan)
                 target[known] = values[position[known]]

@@ -125,7 +125,9 @@ def tally(context: Context, codes: np.ndarray, bins: np.ndarray | None = None):
     for i, name in enumerate(SUM_FIELDS):
         weights = columns[name]
         sums[:, i] = np.bincount(
-            local, weights=None if weights is None else np.asarray(weights, dtype=float), minlength=m
+            local,
+            weights=None if weights is None else np.asarray(weights, dtype=float),
+            minlength=m,
         )
     area = _hull_areas(lon, lat, local, bins, home_lat, k)
     return sums, area
@@ -229,7 +231,7 @@ def metrics_frame(context: Context, sums: np.ndarray, area_km2: np.ndarray) -> p
 
 
 def selection_summary(context: Context, codes: np.ndarray, positions: np.ndarray) -> pd.DataFrame:
-    """What a selection holds, by the territory the accounts come from.
+    """Summarise a selection by the territory its accounts come from.
 
     Parameters
     ----------

@@ -123,7 +123,9 @@ class Plan:
         """Territory id per account id (``<NA>`` for white space)."""
         labels = np.append(self.context.territory_ids.to_numpy(dtype=object), None)
         values = labels[np.where(self.codes < 0, self.context.n_territories, self.codes)]
-        return pd.Series(values, index=self.context.account_ids, name="territory_id", dtype="string")
+        return pd.Series(
+            values, index=self.context.account_ids, name="territory_id", dtype="string"
+        )
 
     def territory_of(self, account_ids: Iterable[str]) -> pd.Series:
         """Territory of some accounts (``<NA>`` for white space)."""
@@ -199,7 +201,7 @@ class Plan:
     # -- history -----------------------------------------------------------
     @property
     def lineage(self) -> list[Plan]:
-        """This plan and its ancestors, oldest first."""
+        """Return this plan and its ancestors, oldest first."""
         chain: list[Plan] = []
         plan: Plan | None = self
         while plan is not None:
@@ -219,7 +221,9 @@ class Plan:
             for move in self.moves
             for account, source in zip(move.account_ids, move.sources, strict=True)
         ]
-        return pd.DataFrame(rows, columns=["at", "author", "account_id", "from_territory", "to_territory", "note"])
+        return pd.DataFrame(
+            rows, columns=["at", "author", "account_id", "from_territory", "to_territory", "note"]
+        )
 
     @property
     def flows(self) -> dict[str | None, Flow]:
@@ -248,7 +252,9 @@ class Plan:
                 k = self.context.n_territories
                 old = self._cache["moved_from"]
                 new = self.codes[self._cache["moved_positions"][:1]]
-                bins = np.unique(np.where(np.concatenate([old, new]) < 0, k, np.concatenate([old, new])))
+                bins = np.unique(
+                    np.where(np.concatenate([old, new]) < 0, k, np.concatenate([old, new]))
+                )
                 sums[bins], area[bins] = tally(self.context, self.codes, bins)
             else:
                 sums, area = tally(self.context, self.codes)
@@ -292,7 +298,7 @@ class History:
 
     @classmethod
     def start(cls, plan: Plan) -> History:
-        """A history holding one plan."""
+        """Start a history holding one plan."""
         return cls(plans=(plan,), position=0)
 
     @property

@@ -95,7 +95,9 @@ def haversine_km(lon1, lat1, lon2, lat2) -> np.ndarray:
     >>> round(float(haversine_km(-71.06, 42.36, -73.99, 40.73)), 0)  # Boston-New York
     306.0
     """
-    lon1, lat1, lon2, lat2 = (np.radians(np.asarray(v, dtype=float)) for v in (lon1, lat1, lon2, lat2))
+    lon1, lat1, lon2, lat2 = (
+        np.radians(np.asarray(v, dtype=float)) for v in (lon1, lat1, lon2, lat2)
+    )
     a = (
         np.sin((lat2 - lat1) / 2.0) ** 2
         + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2.0) ** 2

@@ -27,8 +27,16 @@ def grid_territories() -> gpd.GeoDataFrame:
               lon 0  lon 1  lon 2
     """
     return gpd.GeoDataFrame(
-        {"name": ["South-West", "South-East", "North-West", "North-East"], "rep_id": ["R1", "R2", "R3", "R4"]},
-        geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1), shapely.box(0, 1, 1, 2), shapely.box(1, 1, 2, 2)],
+        {
+            "name": ["South-West", "South-East", "North-West", "North-East"],
+            "rep_id": ["R1", "R2", "R3", "R4"],
+        },
+        geometry=[
+            shapely.box(0, 0, 1, 1),
+            shapely.box(1, 0, 2, 1),
+            shapely.box(0, 1, 1, 2),
+            shapely.box(1, 1, 2, 2),
+        ],
         index=pd.Index(["SW", "SE", "NW", "NE"], name="territory_id"),
         crs="EPSG:4326",
     )
@@ -71,7 +79,16 @@ def grid_accounts() -> pd.DataFrame:
             "revenue": [100_000.0, 60_000.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0],
             "cost_to_serve": [80_000.0, 20_000.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
             "visits_per_year": [12.0, 4.0, 2.0, 2.0, 4.0, 4.0, 0.0, 1.0],
-            "stage": ["customer", "lead", "lead", "opportunity", "customer", "lead", "customer", "customer"],
+            "stage": [
+                "customer",
+                "lead",
+                "lead",
+                "opportunity",
+                "customer",
+                "lead",
+                "customer",
+                "customer",
+            ],
             "is_new": [True, False, False, False, False, False, True, False],
             "revenue_last_year": [90_000.0, np.nan, np.nan, np.nan, 25.0, np.nan, np.nan, 50.0],
             "owner": ["R1", "R1", "R2", "R2", "R3", "R3", "R4", "R4"],

@@ -1,0 +1,232 @@
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from terrmap.context import Context
+from terrmap.plan import History, Plan
+
+
+@pytest.fixture
+def context(grid_accounts, grid_territories, grid_reps):
+    return Context.build(grid_accounts, grid_territories, grid_reps)
+
+
+@pytest.fixture
+def plan(context):
+    return Plan.from_assignment(
+        context,
+        pd.Series(
+            ["SW", "SW", "SE", "SE", "NW", "NW", "NE", None],
+            index=[f"ACC-{c}" for c in "abcdefgh"],
+        ),
+    )
+
+
+class TestFromAssignment:
+    def test_round_trip(self, plan):
+        assert plan.assignment.tolist()[:7] == ["SW", "SW", "SE", "SE", "NW", "NW", "NE"]
+        assert plan.assignment.isna().tolist() == [False] * 7 + [True]
+        assert list(plan.unassigned) == ["ACC-h"]
+
+    def test_unknown_territory_is_named(self, context):
+        with pytest.raises(ValueError, match="Atlantis"):
+            Plan.from_assignment(context, pd.Series({"ACC-a": "Atlantis"}))
+
+    def test_missing_accounts_are_unassigned(self, context):
+        plan = Plan.from_assignment(context, pd.Series({"ACC-a": "NE"}))
+        assert plan.assignment.notna().sum() == 1
+
+    def test_input_not_mutated(self, context):
+        assignment = pd.Series({"ACC-a": "NE", "ACC-b": "SW"})
+        before = assignment.copy()
+        Plan.from_assignment(context, assignment)
+        pd.testing.assert_series_equal(assignment, before)
+
+
+class TestReassign:
+    def test_returns_new_plan_and_keeps_parent(self, plan):
+        child = plan.reassign(["ACC-a"], "NE")
+        assert child is not plan
+        assert child.parent is plan
+        assert plan.assignment["ACC-a"] == "SW"
+        assert child.assignment["ACC-a"] == "NE"
+
+    def test_flows(self, plan):
+        child = plan.reassign(["ACC-a", "ACC-c", "ACC-h", "ACC-g"], "NE")
+        flows = child.flows
+        assert flows["SW"].outflow == ("ACC-a",)
+        assert flows["SE"].outflow == ("ACC-c",)
+        assert flows[None].outflow == ("ACC-h",)
+        assert set(flows["NE"].inflow) == {"ACC-a", "ACC-c", "ACC-h"}
+        assert sorted(child.changed_territories) == ["NE", "SE", "SW"]
+
+    def test_accounts_already_in_target_are_not_moved(self, plan):
+        assert plan.reassign(["ACC-g"], "NE") is plan
+        assert plan.reassign([], "NE") is plan
+
+    def test_release_to_white_space(self, plan):
+        child = plan.reassign(["ACC-a"], None)
+        assert pd.isna(child.assignment["ACC-a"])
+        assert child.metrics().attrs["unassigned"]["accounts"] == 2
+
+    def test_unknown_ids_are_named(self, plan):
+        with pytest.raises(KeyError, match="ACC-zz"):
+            plan.reassign(["ACC-a", "ACC-zz"], "NE")
+        with pytest.raises(KeyError, match="Atlantis"):
+            plan.reassign(["ACC-a"], "Atlantis")
+
+    def test_changelog(self, plan):
+        plan2 = plan.reassign(["ACC-a"], "NE", author="maria", note="closer to Di").reassign(
+            ["ACC-a"], "SW"
+        )
+        log = plan2.changelog()
+        assert log[["account_id", "from_territory", "to_territory"]].values.tolist() == [
+            ["ACC-a", "SW", "NE"],
+            ["ACC-a", "NE", "SW"],
+        ]
+        assert log["author"].iloc[0] == "maria" and pd.isna(log["author"].iloc[1])
+        assert len(plan2.lineage) == 3
+
+    def test_plan_arrays_are_read_only(self, plan):
+        with pytest.raises(ValueError):
+            plan.codes[0] = 3
+
+
+class TestMetrics:
+    def test_hand_computed_money(self, plan):
+        m = plan.metrics()
+        assert m.loc["SW", "revenue"] == 160_000
+        assert m.loc["SW", "cost"] == 100_000
+        assert m.loc["SW", "net_profit"] == 60_000
+        assert m.loc["SW", "margin"] == pytest.approx(60_000 / 160_000)
+        assert m.loc["SW", "accounts"] == 2
+        assert m.attrs["unassigned"]["revenue"] == 60
+
+    def test_hand_computed_pipeline(self, plan):
+        m = plan.metrics()
+        assert m.loc["SW", ["leads", "opportunities", "customers", "new_accounts"]].tolist() == [
+            1,
+            0,
+            1,
+            1,
+        ]
+        assert m.loc["SW", "conversion_rate"] == 1.0
+        assert np.isnan(m.loc["NE", "conversion_rate"])  # no leads: not zero, unknown
+        assert m.loc["SW", "pipeline"] == 60_000
+        assert m.loc["NW", "revenue_last_year"] == 25.0
+        assert np.isnan(m.loc["SE", "revenue_last_year"])
+
+    def test_hand_computed_travel(self, plan, context):
+        m = plan.metrics()
+        # SW: both accounts 0.25 deg of longitude from the home at the equator-ish lat 0.5
+        d = 0.25 * np.pi * 6371.0088 / 180 * np.cos(np.radians(0.5))
+        assert m.loc["SW", "mean_distance_km"] == pytest.approx(d, rel=1e-4)
+        assert m.loc["SW", "direct_km"] == pytest.approx(2 * d * 16 * 1.25, rel=1e-4)
+        # two accounts: no area, so the tour is pure line haul
+        assert m.loc["SW", "area_km2"] == 0
+        assert m.loc["SW", "travel_km"] == pytest.approx(1.25 * 2 * d * 16 / 4, rel=1e-4)
+        assert m.loc["SW", "visit_hours"] == 16 * 1.5
+        assert m.loc["SW", "workload_hours"] == pytest.approx(24 + m.loc["SW", "travel_km"] / 60)
+        assert m.loc["SW", "utilisation"] == pytest.approx(m.loc["SW", "workload_hours"] / 1600)
+
+    def test_metrics_cached_and_copied(self, plan):
+        first = plan.metrics()
+        first.loc["SW", "revenue"] = -1
+        assert plan.metrics().loc["SW", "revenue"] == 160_000
+
+    def test_selection_summary(self, plan):
+        summary = plan.selection_summary(["ACC-a", "ACC-b", "ACC-c"])
+        assert summary.loc["SW", "accounts"] == 2
+        assert summary.loc["SW", "net_profit"] == 60_000
+        assert summary.loc["SE", "revenue"] == 10
+
+
+class TestHistory:
+    def test_undo_redo(self, plan):
+        history = History.start(plan)
+        second = plan.reassign(["ACC-a"], "NE")
+        history = history.push(second)
+        assert history.current is second and history.can_undo and not history.can_redo
+        history = history.undo()
+        assert history.current is plan and history.can_redo
+        history = history.redo()
+        assert history.current is second
+        third = plan.reassign(["ACC-b"], "NE")
+        branched = history.undo().push(third)
+        assert branched.plans == (plan, third) and not branched.can_redo
+
+
+def _random_context(seed: int, n: int, k: int) -> Context:
+    import geopandas as gpd
+    import shapely
+
+    rng = np.random.default_rng(seed)
+    accounts = pd.DataFrame(
+        {
+            "lon": rng.uniform(-80, -70, n),
+            "lat": rng.uniform(38, 45, n),
+            "revenue": rng.lognormal(10, 1.5, n).round(2),
+            "cost_to_serve": rng.lognormal(9, 1.5, n).round(2),
+            "visits_per_year": rng.integers(0, 13, n).astype(float),
+            "stage": rng.choice(["lead", "opportunity", "customer"], n),
+            "is_new": rng.random(n) < 0.2,
+            "revenue_last_year": np.where(rng.random(n) < 0.3, np.nan, rng.lognormal(10, 1, n)),
+        },
+        index=[f"A{i}" for i in range(n)],
+    )
+    territories = gpd.GeoDataFrame(
+        {"name": [f"T{i}" for i in range(k)]},
+        geometry=[
+            shapely.Point(rng.uniform(-80, -70), rng.uniform(38, 45)).buffer(1) for _ in range(k)
+        ],
+        index=[f"T{i}" for i in range(k)],
+        crs="EPSG:4326",
+    )
+    return Context.build(accounts, territories)
+
+
+_CONTEXT = _random_context(3, 120, 5)
+
+
+@given(
+    initial=st.lists(st.integers(-1, 4), min_size=120, max_size=120),
+    moves=st.lists(
+        st.tuples(st.lists(st.integers(0, 119), max_size=30), st.integers(-1, 4)),
+        max_size=25,
+    ),
+)
+def test_incremental_figures_equal_full_recompute_at_every_step(initial, moves):
+    labels = [None if code < 0 else f"T{code}" for code in initial]
+    plan = Plan.from_assignment(
+        _CONTEXT, pd.Series(labels, index=_CONTEXT.account_ids, dtype=object)
+    )
+    plan.metrics()
+    for positions, target in moves:
+        ids = [f"A{i}" for i in positions]
+        plan = plan.reassign(ids, None if target < 0 else f"T{target}")
+        fresh = Plan.from_assignment(_CONTEXT, plan.assignment)
+        incremental, full = plan.metrics(), fresh.metrics()
+        pd.testing.assert_frame_equal(incremental, full, check_exact=True)
+        pd.testing.assert_series_equal(
+            incremental.attrs["unassigned"], full.attrs["unassigned"], check_exact=True
+        )
+        # every account in exactly one territory or white space, totals conserved
+        assert incremental["accounts"].sum() + incremental.attrs["unassigned"]["accounts"] == 120
+
+
+def test_thousand_random_moves_match_full_recompute():
+    rng = np.random.default_rng(11)
+    context = _random_context(5, 400, 8)
+    plan = Plan.from_assignment(
+        context, pd.Series(rng.choice([f"T{i}" for i in range(8)], 400), index=context.account_ids)
+    )
+    plan.metrics()
+    for step in range(1000):
+        ids = context.account_ids[rng.choice(400, rng.integers(0, 6), replace=False)]
+        plan = plan.reassign(ids, f"T{rng.integers(8)}")
+        plan.metrics()
+        if step % 100 == 99:
+            fresh = Plan.from_assignment(context, plan.assignment)
+            pd.testing.assert_frame_equal(plan.metrics(), fresh.metrics(), check_exact=True)
