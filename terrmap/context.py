@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from terrmap.schema import TIER_VISITS
+from terrmap.schema import STAGES, TIER_VISITS
 from terrmap.travel import TravelParams
 
 __all__ = ["Context"]
@@ -38,7 +38,7 @@ class Context:
     revenue: np.ndarray
     cost: np.ndarray
     visits: np.ndarray
-    stage: np.ndarray
+    stage: np.ndarray  # index into schema.STAGES, -1 when unknown
     is_new: np.ndarray
     revenue_last_year: np.ndarray
     owner: np.ndarray
@@ -112,8 +112,9 @@ class Context:
             implied = accounts["tier"].map(TIER_VISITS).to_numpy(dtype=float, na_value=np.nan)
             visits = np.where(np.isnan(visits), implied, visits)
         visits = np.nan_to_num(visits, nan=0.0)
-        stage = column("stage", "customer", dtype=object)
-        stage = pd.Series(stage).fillna("customer").astype(str).str.lower().to_numpy(dtype=object)
+        stage_text = pd.Series(column("stage", "customer", dtype=object)).astype(object)
+        stage_text = stage_text.fillna("customer").astype(str).str.strip().str.lower()
+        stage = pd.Categorical(stage_text, categories=list(STAGES)).codes.astype(np.int8)
         is_new = (
             pd.Series(column("is_new", False, dtype=object)).fillna(False).astype(bool).to_numpy()
         )
@@ -140,7 +141,7 @@ class Context:
             ),
             cost=_frozen(np.nan_to_num(column("cost_to_serve", 0.0)), float),
             visits=_frozen(visits, float),
-            stage=_frozen(stage, object),
+            stage=_frozen(stage, np.int8),
             is_new=_frozen(is_new, bool),
             revenue_last_year=_frozen(column("revenue_last_year", np.nan), float),
             owner=_frozen(owner, object),

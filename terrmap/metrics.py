@@ -21,6 +21,7 @@ import pandas as pd
 import shapely
 
 from terrmap.context import Context
+from terrmap.schema import STAGES
 from terrmap.travel import EARTH_RADIUS_KM, haversine_km, tour_km
 
 __all__ = [
@@ -61,6 +62,9 @@ MEASURES: dict[str, str] = {
 }
 
 _FIELD = {name: i for i, name in enumerate(SUM_FIELDS)}
+_LEAD, _OPPORTUNITY, _CUSTOMER = (
+    STAGES.index(stage) for stage in ("lead", "opportunity", "customer")
+)
 
 
 def tally(context: Context, codes: np.ndarray, bins: np.ndarray | None = None):
@@ -112,14 +116,16 @@ def tally(context: Context, codes: np.ndarray, bins: np.ndarray | None = None):
         "revenue": context.revenue[members],
         "cost": context.cost[members],
         "visits": visits,
-        "leads": stage == "lead",
-        "opportunities": stage == "opportunity",
-        "customers": stage == "customer",
+        "leads": stage == _LEAD,
+        "opportunities": stage == _OPPORTUNITY,
+        "customers": stage == _CUSTOMER,
         "new_accounts": context.is_new[members],
         "revenue_last_year": np.where(known_last_year, last_year, 0.0),
         "accounts_with_last_year": known_last_year,
         "visit_distance_km": distance * visits,
-        "pipeline": np.where(stage != "customer", context.revenue[members], 0.0),
+        "pipeline": np.where(
+            (stage == _LEAD) | (stage == _OPPORTUNITY), context.revenue[members], 0.0
+        ),
     }
     sums = np.empty((m, len(SUM_FIELDS)))
     for i, name in enumerate(SUM_FIELDS):

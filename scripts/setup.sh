@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs what terrmap needs into ./.venv (and the map assets into
+# static/node_modules). Idempotent: a second run only checks.
+#   scripts/setup.sh          app dependencies
+#   scripts/setup.sh --test   plus test tools and Debian's Chromium
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
+apt_updated=0
+apt_install() {
+  if ! command -v apt-get >/dev/null; then
+    echo "terrmap setup: please install these packages with your system's package manager: $*" >&2
+    return 1
+  fi
+  if [ "$apt_updated" = 0 ]; then as_root apt-get update -qq && apt_updated=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+  echo "terrmap setup: Python 3.11 or newer is needed as '$PYTHON' (set PYTHON=/path/to/python3.11)" >&2
+  exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+  if ! "$PYTHON" -m venv .venv 2>/dev/null; then
+    rm -rf .venv
+    apt_install python3-venv || { echo "terrmap setup: 'python3 -m venv' failed; install python3-venv" >&2; exit 1; }
+    "$PYTHON" -m venv .venv
+  fi
+fi
+stamp=".venv/.terrmap-installed$([ $want_test = 1 ] && echo -test)"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  if [ $want_test = 1 ]; then .venv/bin/python -m pip install -q -e ".[test]"; else .venv/bin/python -m pip install -q -e .; fi
+  touch "$stamp"
+fi
+
+# Leaflet and its plugins come from the npm registry (static/package.json and
+# its lock) and are served by the app itself, so the map works offline.
+if [ -f static/package.json ]; then
+  if ! command -v npm >/dev/null; then apt_install nodejs npm; fi
+  if [ ! -d static/node_modules ] || [ static/package-lock.json -nt static/node_modules ]; then
+    npm ci --prefix static --no-audit --no-fund --loglevel=error
+    touch static/node_modules
+  fi
+fi
+
+if [ $want_test = 1 ] && [ ! -x /usr/bin/chromium ]; then
+  # Browser tests drive Debian's Chromium; Playwright's own download is not used.
+  apt_install chromium fonts-dejavu-core || {
+    echo "terrmap setup: could not install Debian's chromium; browser tests need /usr/bin/chromium" >&2
+    exit 1
+  }
+fi

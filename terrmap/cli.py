@@ -1,0 +1,285 @@
+"""Command-line interface: ``terrmap demo | check | metrics``.
+
+Used by people automating territory work and by acceptance checks, so every
+failure is one clear line on stderr (never a traceback) and exit codes are
+stable: 0 success, 1 some input rows rejected (``check``), 2 unusable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["main"]
+
+log = logging.getLogger("terrmap")
+
+EXIT_OK, EXIT_REJECTED, EXIT_UNUSABLE = 0, 1, 2
+
+#: Measures whose balance ``metrics`` reports.
+BALANCE_MEASURES = ("revenue", "net_profit", "workload_hours", "travel_hours", "accounts")
+
+
+class CliError(Exception):
+    """A failure to report as one line on stderr."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="terrmap", description="Sales-territory mapping: data checks and figures."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser(
+        "demo", help="write a generated demo data set (accounts, territories, reps)"
+    )
+    demo.add_argument("outdir", type=Path)
+    demo.add_argument(
+        "--accounts", type=int, default=3000, help="number of accounts (default 3000)"
+    )
+    demo.add_argument(
+        "--territories", type=int, default=10, help="number of territories (default 10)"
+    )
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--region", default=None, help="region of real geography (see terrmap.demo.regions())"
+    )
+
+    check = sub.add_parser("check", help="validate an accounts file and list every rejected row")
+    check.add_argument("accounts", type=Path)
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument(
+        "--mapping",
+        type=Path,
+        help="JSON file {canonical column: file column} overriding the guess",
+    )
+
+    metrics = sub.add_parser(
+        "metrics", help="per-territory figures of accounts over territory polygons"
+    )
+    metrics.add_argument("accounts", type=Path)
+    metrics.add_argument("--territories", type=Path, required=True)
+    metrics.add_argument(
+        "--territory-field", default=None, help="territory property naming the territory"
+    )
+    metrics.add_argument("--reps", type=Path, default=None)
+    metrics.add_argument(
+        "--mapping", type=Path, help="JSON file {canonical column: file column} for the accounts"
+    )
+    metrics.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    metrics.add_argument(
+        "--tolerance",
+        type=float,
+        default=10.0,
+        help="balance band around the mean, in %% (default 10)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    logging.basicConfig(level=logging.WARNING, format="terrmap: %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        return {"demo": _demo, "check": _check, "metrics": _metrics}[args.command](args)
+    except CliError as error:
+        print(f"terrmap {args.command}: {error}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    except (ValueError, KeyError, OSError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"terrmap {args.command}: {message}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    except Exception as error:  # noqa: BLE001 - the CLI promises one line, never a traceback
+        log.debug("unexpected failure", exc_info=True)
+        print(
+            f"terrmap {args.command}: unexpected error: {type(error).__name__}: {error}",
+            file=sys.stderr,
+        )
+        return EXIT_UNUSABLE
+
+
+def _read_mapping(path: Path | None) -> dict[str, str] | None:
+    if path is None:
+        return None
+    try:
+        mapping = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise CliError(f"{path}: cannot read the column mapping: {error}") from None
+    if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+        raise CliError(f"{path}: the mapping must be a JSON object of column names")
+    return mapping
+
+
+def _demo(args) -> int:
+    from terrmap.demo import generate, write_demo
+
+    if args.accounts < 1 or args.territories < 1:
+        raise CliError("--accounts and --territories must be at least 1")
+    options = {} if args.region is None else {"region": args.region}
+    data = generate(args.accounts, args.territories, seed=args.seed, **options)
+    written = write_demo(data, args.outdir)
+    for kind, path in written.items():
+        print(f"{kind}: {path}")
+    return EXIT_OK
+
+
+def _load_accounts(path: Path, mapping_path: Path | None):
+    from terrmap.loaders import load_accounts
+
+    if not path.exists():
+        raise CliError(f"{path}: no such file")
+    return load_accounts(path, mapping=_read_mapping(mapping_path))
+
+
+def _check(args) -> int:
+    load = _load_accounts(args.accounts, args.mapping)
+    rejected = [
+        {
+            "line": int(row.line),
+            "id": None if pd.isna(row.id) else str(row.id),
+            "reason": str(row.reason),
+        }
+        for row in load.rejected.itertuples(index=False)
+    ]
+    if args.format == "json":
+        print(
+            json.dumps(
+                {"rows": int(load.rows), "good": len(load.accounts), "rejected": rejected}, indent=2
+            )
+        )
+    else:
+        print(
+            f"{args.accounts}: {load.rows} rows, {len(load.accounts)} good, {len(rejected)} rejected"
+        )
+        for row in rejected:
+            ident = f" ({row['id']})" if row["id"] else ""
+            print(f"  line {row['line']}{ident}: {row['reason']}")
+    return EXIT_REJECTED if rejected else EXIT_OK
+
+
+def build_plan(accounts: pd.DataFrame, territories, reps: pd.DataFrame | None = None):
+    """Assign accounts to territory polygons and return the plan and assignment result.
+
+    Parameters
+    ----------
+    accounts : pandas.DataFrame
+        Canonical accounts frame.
+    territories : geopandas.GeoDataFrame
+        Canonical territories frame.
+    reps : pandas.DataFrame, optional
+        Canonical reps frame.
+
+    Returns
+    -------
+    tuple
+        ``(plan, assignment_result)``.
+    """
+    from terrmap.assign import assign_accounts
+    from terrmap.context import Context
+    from terrmap.plan import Plan
+
+    result = assign_accounts(accounts, territories)
+    context = Context.build(accounts, territories, reps)
+    return Plan.from_assignment(context, result.assignment), result
+
+
+def _clean(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) or math.isinf(value) else float(value)
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return value
+
+
+def _metrics(args) -> int:
+    from terrmap.balance import balance
+    from terrmap.loaders import load_reps, load_territories
+
+    load = _load_accounts(args.accounts, args.mapping)
+    if not args.territories.exists():
+        raise CliError(f"{args.territories}: no such file")
+    territories = load_territories(args.territories, id_field=args.territory_field).territories
+    reps = None
+    if args.reps is not None:
+        if not args.reps.exists():
+            raise CliError(f"{args.reps}: no such file")
+        reps = load_reps(args.reps).reps
+    if len(load.rejected):
+        print(
+            f"terrmap metrics: {len(load.rejected)} of {load.rows} account rows rejected "
+            f"(run 'terrmap check {args.accounts}' for the list)",
+            file=sys.stderr,
+        )
+    plan, result = build_plan(load.accounts, territories, reps)
+    if len(result.overlaps):
+        pairs = ", ".join(
+            f"{a}/{b}"
+            for a, b in result.overlaps[["territory_a", "territory_b"]].itertuples(index=False)
+        )
+        print(f"terrmap metrics: overlapping territories: {pairs}", file=sys.stderr)
+    figures = plan.metrics()
+    unassigned = figures.attrs["unassigned"]
+    table = figures.rename(columns={"rep_id": "rep"}).drop(columns=["name"])
+    table.index.name = "territory"
+    if args.format == "csv":
+        out = table.copy()
+        out.loc["(unassigned)"] = unassigned.rename({"rep_id": "rep"}).drop("name")
+        sys.stdout.write(out.to_csv())
+        return EXIT_OK
+    if args.format == "table":
+        shown = table[
+            ["rep", "accounts", "revenue", "cost", "net_profit", "travel_km", "workload_hours"]
+        ].copy()
+        shown.loc["(unassigned)"] = [
+            None,
+            unassigned["accounts"],
+            unassigned["revenue"],
+            unassigned["cost"],
+            unassigned["net_profit"],
+            0.0,
+            0.0,
+        ]
+        with pd.option_context(
+            "display.width", 200, "display.max_rows", 500, "display.float_format", "{:,.0f}".format
+        ):
+            print(shown.to_string())
+        return EXIT_OK
+    records = []
+    for territory, row in table.iterrows():
+        records.append({"territory": str(territory), **{k: _clean(v) for k, v in row.items()}})
+    unassigned_record = {
+        k: _clean(v) for k, v in unassigned.rename({"rep_id": "rep"}).drop("name").items()
+    }
+    balances = {}
+    for measure in BALANCE_MEASURES:
+        stats = balance(table[measure].astype(float), tolerance_pct=args.tolerance)
+        balances[measure] = {
+            **{k: _clean(v) if not isinstance(v, list) else v for k, v in stats.as_dict().items()},
+            "deviation_pct": {str(t): _clean(v) for t, v in stats.deviation_pct.items()},
+        }
+    payload = {
+        "territories": records,
+        "unassigned": unassigned_record,
+        "balance": balances,
+        "rejected_rows": len(load.rejected),
+        "overlaps": [
+            {k: _clean(v) for k, v in row.items()}
+            for row in result.overlaps.to_dict(orient="records")
+        ],
+    }
+    print(json.dumps(payload, indent=2))
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
