@@ -391,9 +391,10 @@ def parse_numbers(
     values : pandas.Series
         Text (or numbers). Not modified.
     decimal_comma : bool, default False
-        The file writes decimals with a comma (European CSV). A column in
-        which any value has a comma is then read with ``,`` as the decimal
-        mark and ``.`` as the thousands separator; other columns keep ``.``.
+        The file may write decimals with a comma (European CSV): ``1.234,50``
+        and ``52,52`` are read as 1234.5 and 52.52, while ``52.52`` and
+        ``1,234.50`` keep their meaning. A dot followed by exactly three
+        digits (``2.000``) is then a thousands separator.
     percent : bool, default False
         Accept a trailing ``%`` and divide such values by 100.
 
@@ -421,14 +422,13 @@ def parse_numbers(
 
     text = values.astype("str").str.strip()
     blank = text.isna() | (text == "")
-    comma_decimal = bool(decimal_comma and text.str.contains(",", regex=False).any())
     # Most cells are plain or "$1,234.50"-style: a cheap clean reads them; the
     # rest go through the full (slower, Python-regex) reading.
-    simple = _separators(text.str.replace("[\\s\u00a0\u202f'$]+", "", regex=True), comma_decimal)
+    simple = _separators(text.str.replace("[\\s\u00a0\u202f'$]+", "", regex=True), decimal_comma)
     numbers = pd.to_numeric(simple.where(~blank), errors="coerce").astype("float64")
     todo = ~blank & numbers.isna()
     if todo.any():
-        numbers[todo] = _read_odd_numbers(text[todo], comma_decimal=comma_decimal, percent=percent)
+        numbers[todo] = _read_odd_numbers(text[todo], decimal_comma=decimal_comma, percent=percent)
     invalid = ~blank & ~np.isfinite(numbers)
     return numbers.where(~invalid), invalid.astype(bool)
 
@@ -514,14 +514,25 @@ def parse_flags(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     return truth.fillna(False).astype(bool), invalid.astype(bool)
 
 
-def _separators(text: pd.Series, comma_decimal: bool) -> pd.Series:
-    """Drop thousands separators and make ``.`` the decimal mark."""
-    if comma_decimal:
-        return text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
-    return text.str.replace(",", "", regex=False)
+def _separators(text: pd.Series, decimal_comma: bool) -> pd.Series:
+    """Drop thousands separators and make ``.`` the decimal mark.
+
+    With ``decimal_comma`` each value decides: with both marks the rightmost
+    is the decimal one (``1.234,50`` and ``1,234.50`` both work), a lone
+    comma is decimal, and dots are thousands separators only in the
+    ``1.234`` / ``1.234.567`` pattern.
+    """
+    us_style = text.str.replace(",", "", regex=False)
+    if not decimal_comma:
+        return us_style
+    euro_style = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    last_dot, last_comma = text.str.rfind("."), text.str.rfind(",")
+    dot_thousands = text.str.fullmatch(r"[-+]?\d{1,3}(\.\d{3})+").fillna(False).astype(bool)
+    euro = ((last_comma > last_dot) | dot_thousands).fillna(False).astype(bool)
+    return euro_style.where(euro, us_style)
 
 
-def _read_odd_numbers(text: pd.Series, *, comma_decimal: bool, percent: bool) -> pd.Series:
+def _read_odd_numbers(text: pd.Series, *, decimal_comma: bool, percent: bool) -> pd.Series:
     """Read numbers with codes, suffixes, parentheses or percent signs."""
     work = text.astype(object).str.upper().str.replace(r"[\s\u00a0\u202f']+", "", regex=True)
     negative = work.str.fullmatch(r"\(.*\)|.*-").fillna(False).astype(bool)
@@ -535,7 +546,7 @@ def _read_odd_numbers(text: pd.Series, *, comma_decimal: bool, percent: bool) ->
     if percent:
         work = work.str.rstrip("%")
     suffix = work.str.extract(r"(?<=\d)(K|MM|MN|M|BN|B)$", expand=False)
-    work = _separators(work.str.replace(r"(?<=\d)(K|MM|MN|M|BN|B)$", "", regex=True), comma_decimal)
+    work = _separators(work.str.replace(r"(?<=\d)(K|MM|MN|M|BN|B)$", "", regex=True), decimal_comma)
     numbers = pd.to_numeric(work, errors="coerce").astype("float64")
     numbers = numbers * suffix.fillna("").map(_MULTIPLIERS).astype("float64")
     numbers = numbers.where(~negative, -numbers)

@@ -24,6 +24,8 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 import zipcodes
 from scipy.spatial import cKDTree
@@ -34,6 +36,7 @@ from terrmap.schema import (
     CRS,
     REP_COLUMNS,
     REP_ID,
+    STAGES,
     TERRITORY_COLUMNS,
     TERRITORY_ID,
     TIER_VISITS,
@@ -175,7 +178,8 @@ _LAST_NAMES = (
 ).split()
 
 
-@dataclass(frozen=True)
+# eq=False: comparing frames element-wise has no single truth value.
+@dataclass(frozen=True, eq=False)
 class DemoData:
     """Accounts, reps and territories of one demo data set.
 
@@ -239,8 +243,8 @@ def regions() -> dict[str, str]:
 def study_area(region: str = "northeast") -> shapely.Polygon:
     """Return the land-ish study area of a region in lon/lat.
 
-    The area is a buffered concave hull of the region's ZIP centroids; every
-    generated account and territory lies inside it.
+    The area is a buffered concave hull of the region's ZIP centroids: every
+    generated account lies inside it and the territories tile it.
 
     Parameters
     ----------
@@ -345,8 +349,8 @@ def generate(
     rng = np.random.default_rng(seed)
     homes = _pick_home_towns(geography, int(n_territories))
     territories = _territories(geography, homes)
-    accounts = _accounts(geography, homes, int(n_accounts), zip_only_share, rng)
-    reps = _reps(geography, homes, accounts, rng)
+    accounts, owner = _accounts(geography, homes, int(n_accounts), zip_only_share, rng)
+    reps = _reps(geography, homes, accounts, owner, rng)
     territories = territories.assign(rep_id=reps.index.to_numpy())
     logger.debug(
         "generated %d accounts over %d territories in %s (seed %d)",
@@ -577,9 +581,19 @@ def _pick_home_towns(geography: _Geography, k: int) -> np.ndarray:
     return chosen_arr[order]
 
 
-def _ids(prefix: str, n: int, min_width: int) -> np.ndarray:
+def _ids(prefix: str, n: int, min_width: int) -> pd.api.extensions.ExtensionArray:
+    """``prefix`` + 1..n zero-padded to a common width, as a ``str`` array."""
     width = max(min_width, len(str(n)))
-    return np.array([f"{prefix}{i:0{width}d}" for i in range(1, n + 1)], dtype=object)
+    numbers = pa.array(np.arange(1, n + 1, dtype=np.int64)).cast(pa.string())
+    padded = pc.utf8_lpad(numbers, width=width, padding="0")
+    return pd.array(pc.binary_join_element_wise(prefix, padded, ""), dtype="str")
+
+
+def _strings(
+    vocabulary: np.ndarray | list[str], codes: np.ndarray
+) -> pd.api.extensions.ExtensionArray:
+    """``vocabulary[codes]`` as a ``str`` array, converting each word only once."""
+    return pd.array(np.asarray(vocabulary, dtype=object), dtype="str").take(codes)
 
 
 def _territories(geography: _Geography, homes: np.ndarray) -> gpd.GeoDataFrame:
@@ -607,7 +621,7 @@ def _territories(geography: _Geography, homes: np.ndarray) -> gpd.GeoDataFrame:
         parent = north + east
     else:
         parent = north
-    ids = pd.Index(_ids("T", len(homes), 2), name=TERRITORY_ID, dtype="str")
+    ids = pd.Index(_ids("T", len(homes), 2), name=TERRITORY_ID)
     return gpd.GeoDataFrame(
         {
             "name": pd.array(place + kind, dtype="str"),
@@ -649,7 +663,9 @@ def _product_table() -> np.ndarray:
     )
 
 
-def _company_names(industry: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _company_names(
+    industry: np.ndarray, rng: np.random.Generator
+) -> pd.api.extensions.ExtensionArray:
     n = len(industry)
     n_prefix, n_core, n_suffix = len(_NAME_PREFIXES), 5, len(_NAME_SUFFIXES)
     prefix = rng.integers(0, n_prefix, n)
@@ -657,11 +673,11 @@ def _company_names(industry: np.ndarray, rng: np.random.Generator) -> np.ndarray
     # Bare names ("Hartwell Labs") are the most common.
     suffix = rng.choice(n_suffix, n, p=[0.4, 0.12, 0.12, 0.1, 0.08, 0.1, 0.08])
     flat = ((industry * n_prefix + prefix) * n_core + core) * n_suffix + suffix
-    names = _name_table()[flat]
+    table = _name_table()
     # Escaping, encoding and CSV quoting must be exercised by every demo.
     tricky = rng.choice(n, size=min(n, len(_TRICKY_NAMES)), replace=False)
-    names[tricky] = np.array(_TRICKY_NAMES[: len(tricky)], dtype=object)
-    return names
+    flat[tricky] = len(table) + np.arange(len(tricky))
+    return _strings(np.concatenate([table, np.array(_TRICKY_NAMES, dtype=object)]), flat)
 
 
 def _accounts(
@@ -670,7 +686,8 @@ def _accounts(
     n: int,
     zip_only_share: float,
     rng: np.random.Generator,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Return the accounts frame and each account's owner as a rep position."""
     k = len(homes)
     home_xy = geography.town_xy[homes]
 
@@ -727,43 +744,40 @@ def _accounts(
     )
     customer = stage_index == 2
     is_new = customer & (rng.random(n) < new_share[territory])
-    stage = np.array(["lead", "opportunity", "customer"], dtype=object)[stage_index]
 
     bought = rng.random((n, len(_PRODUCTS))) < _PRODUCT_PROBABILITY[segment]
     bought[:, 0] |= ~bought.any(axis=1)  # a customer buys at least Core
     bought[stage_index == 0] = False  # leads have bought nothing yet
-    products = _product_table()[bought @ (1 << np.arange(len(_PRODUCTS)))]
+    product_mask = bought @ (1 << np.arange(len(_PRODUCTS)))
 
     growth = rng.lognormal(0.04, 0.15, n)
     revenue_last_year = np.where(customer & ~is_new, np.round(revenue / growth), np.nan)
 
     zip_only = rng.random(n) < zip_only_share
     names = _company_names(industry, rng)
-    rep_ids = _ids("R", k, 2)
 
-    return pd.DataFrame(
+    accounts = pd.DataFrame(
         {
-            "name": pd.array(names, dtype="str"),
+            "name": names,
             "lat": np.where(zip_only, np.nan, lat),
             "lon": np.where(zip_only, np.nan, lon),
-            "location_source": pd.array(
-                np.where(zip_only, "zip", "coordinates").astype(object), dtype="str"
-            ),
-            "postal_code": pd.array(geography.zip_code[zip_index], dtype="str"),
+            "location_source": _strings(["coordinates", "zip"], zip_only.astype(np.intp)),
+            "postal_code": _strings(geography.zip_code, zip_index),
             "revenue": revenue,
             "cost_to_serve": cost,
-            "industry": pd.array(_INDUSTRIES[industry], dtype="str"),
-            "segment": pd.array(_SEGMENTS[segment], dtype="str"),
-            "products": pd.array(products, dtype="str"),
-            "stage": pd.array(stage, dtype="str"),
+            "industry": _strings(_INDUSTRIES, industry),
+            "segment": _strings(_SEGMENTS, segment),
+            "products": _strings(_product_table(), product_mask),
+            "stage": _strings(list(STAGES), stage_index),
             "is_new": is_new,
             "revenue_last_year": revenue_last_year,
             "visits_per_year": visits,
-            "tier": pd.array(_TIERS[tier], dtype="str"),
-            "owner": pd.array(rep_ids[owner_index], dtype="str"),
+            "tier": _strings(_TIERS, tier),
+            "owner": _ids("R", k, 2).take(owner_index),
         },
-        index=pd.Index(_ids("ACC-", n, 6), name=ACCOUNT_ID, dtype="str"),
+        index=pd.Index(_ids("ACC-", n, 6), name=ACCOUNT_ID),
     )
+    return accounts, owner_index
 
 
 # --------------------------------------------------------------------------
@@ -774,25 +788,26 @@ def _reps(
     geography: _Geography,
     homes: np.ndarray,
     accounts: pd.DataFrame,
+    owner: np.ndarray,
     rng: np.random.Generator,
 ) -> pd.DataFrame:
+    """Return the reps frame; ``owner`` is each account's rep position."""
     k = len(homes)
     rep_ids = _ids("R", k, 2)
     combos = rng.choice(len(_FIRST_NAMES) * len(_LAST_NAMES), size=k, replace=False)
     first = np.array(_FIRST_NAMES, dtype=object)[combos // len(_LAST_NAMES)]
     last = np.array(_LAST_NAMES, dtype=object)[combos % len(_LAST_NAMES)]
 
-    owner = pd.Index(rep_ids).get_indexer(accounts["owner"].to_numpy())
-    stage = accounts["stage"].to_numpy()
+    stage = accounts["stage"]
     is_new = accounts["is_new"].to_numpy()
-    customer = stage == "customer"
+    customer = stage.eq("customer").to_numpy()
 
     def per_rep(weights: np.ndarray | None = None) -> np.ndarray:
         return np.bincount(owner, weights=weights, minlength=k)
 
     held = per_rep().astype(np.int64)
-    leads = per_rep(stage == "lead")
-    opportunities = per_rep(stage == "opportunity")
+    leads = per_rep(stage.eq("lead").to_numpy())
+    opportunities = per_rep(stage.eq("opportunity").to_numpy())
     won = per_rep(is_new)
     book = per_rep(np.where(customer, accounts["revenue"].to_numpy(), 0.0))
     visits = per_rep(accounts["visits_per_year"].to_numpy())
@@ -818,5 +833,5 @@ def _reps(
             "annual_contract_value": book,
             "quota": np.round(book * rng.uniform(1.02, 1.15, k), -3),
         },
-        index=pd.Index(rep_ids, name=REP_ID, dtype="str"),
+        index=pd.Index(rep_ids, name=REP_ID),
     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import shapely
+from scipy.spatial import ConvexHull, QhullError
 
 from terrmap.context import Context
 from terrmap.schema import STAGES
@@ -154,13 +154,22 @@ def _hull_areas(lon, lat, local, bins, home_lat, k) -> np.ndarray:
     km_per_deg = np.pi * EARTH_RADIUS_KM / 180.0
     x = lon[order] * km_per_deg * np.cos(np.radians(ref_lat[local_sorted]))
     y = lat[order] * km_per_deg
-    present = np.flatnonzero(counts)
-    hulls = shapely.convex_hull(
-        shapely.multipoints(np.column_stack([x, y]), indices=np.searchsorted(present, local_sorted))
-    )
-    area[present] = shapely.area(hulls)
+    xy = np.column_stack([x, y])
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    for row in np.flatnonzero(counts >= 3):
+        if bins[row] != k:
+            area[row] = _hull_area(xy[bounds[row] : bounds[row + 1]])
     area[(bins == k) | (counts < 3)] = 0.0
     return area
+
+
+def _hull_area(xy: np.ndarray) -> float:
+    # Qhull on the raw array: building one GEOS point per account cost 0.6 s
+    # at 100k accounts, qhull takes milliseconds.
+    try:
+        return float(ConvexHull(xy).volume)  # in 2-D, "volume" is the area
+    except QhullError:  # all points on a line or on one spot
+        return 0.0
 
 
 def metrics_frame(context: Context, sums: np.ndarray, area_km2: np.ndarray) -> pd.DataFrame:

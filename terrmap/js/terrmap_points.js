@@ -164,8 +164,8 @@
       var oy = (origin.y + this._bounds.min.y) * m;
       var radius = radiusForZoom(zoom) * m;
       var dot = stamp(radius, W);
-      var halo = stamp(radius + 2 * m, W);
-      var inner = stamp(radius + m, W);
+      var halo = stamp(radius + 2.5 * m, W);
+      var inner = stamp(radius + 1.2 * m, W);
       var n = this._n;
       var px = this._px;
       var py = this._py;
@@ -174,6 +174,8 @@
       var fill32 = this._fill32;
       var edge32 = this._edge32;
       var reach = halo.reach;
+      // Small discs are mostly rim; a dark rim would turn dense clusters black.
+      var rimmed = radius >= 3.5 * m;
       var onCanvas = new Int32Array(n);
       var i, j, x, y, at, code, f, e;
       for (i = 0; i < n; i++) {
@@ -215,7 +217,7 @@
             continue;
           }
           f = fill32[code];
-          e = edge32[code];
+          e = rimmed ? edge32[code] : f;
           for (j = 0; j < dot.fill.length; j++) {
             buf[at + dot.fill[j]] = f;
           }

@@ -1,0 +1,38 @@
+import streamlit as st
+
+from pages import _state
+from pages._tables import territory_table
+from terrmap.balance import balance
+from terrmap.metrics import MEASURES
+
+plan = _state.plan()
+metrics = plan.metrics()
+measure = _state.measure()
+stats = balance(metrics[measure].astype(float), _state.tolerance())
+
+st.title("Territories")
+st.caption(
+    f"Balance on **{MEASURES[measure]}**, band ± {stats.tolerance_pct:.0f}% around the mean. "
+    "Travel is the tour-based estimate (see README: travel model)."
+)
+cols = st.columns(5)
+cols[0].metric("Territories outside the band", f"{len(stats.outside)} of {len(metrics)}")
+cols[1].metric("Max / mean", f"{stats.max_over_mean:.2f}")
+cols[2].metric("Min / mean", f"{stats.min_over_mean:.2f}")
+cols[3].metric("Coefficient of variation", f"{stats.cv:.2f}")
+cols[4].metric("Gini", f"{stats.gini:.2f}")
+previous = plan.parent.metrics() if plan.parent is not None else None
+st.dataframe(territory_table(metrics, stats, previous), use_container_width=True)
+
+unassigned = metrics.attrs["unassigned"]
+if unassigned["accounts"]:
+    st.warning(
+        f"White space: {int(unassigned['accounts']):,} accounts in no territory, "
+        f"revenue ${unassigned['revenue']:,.0f}."
+    )
+for note in _state.workspace().notes:
+    st.info(note)
+
+log = plan.changelog()
+with st.expander(f"Change log ({len(log)} account moves)"):
+    st.dataframe(log, use_container_width=True, hide_index=True)

@@ -1,0 +1,264 @@
+"""The Streamlit pages driven headless by ``AppTest``: no browser, no map.
+
+``AppTest`` runs ``app.py`` in this process and cannot render the folium map.
+Tests that involve the map page use the :func:`fake_st_folium` fixture: it
+replaces ``streamlit_folium.st_folium`` with :class:`FakeStFolium`, which
+records each call and returns whatever the test put in ``fake.value`` (build
+it with :func:`drawn_value` or :func:`clicked_value`), exactly as the real
+component returns the user's last selection::
+
+    def test_rectangle_selects(app, fake_st_folium):
+        fake_st_folium.value = drawn_value(shapely.box(-74.1, 40.6, -73.8, 40.9))
+        app.run()
+        ...
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import shapely
+from streamlit.testing.v1 import AppTest
+
+from terrmap.balance import balance
+from terrmap.mapview import RETURNED_OBJECTS, parse_map_event
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "app.py"
+PAGES_DIR = "pages"  # the folder app.py's st.Page entries point into
+TERRITORIES_PAGE = f"{PAGES_DIR}/territories.py"
+MAP_PAGE = f"{PAGES_DIR}/map_editor.py"
+TIMEOUT_S = 30
+# The app's default balance settings (pages/_state.py).
+DEFAULT_MEASURE = "revenue"
+DEFAULT_TOLERANCE = 10
+
+
+# --------------------------------------------------------------------------- map stand-in
+
+
+class FakeStFolium:
+    """Stands in for ``streamlit_folium.st_folium`` under ``AppTest``.
+
+    Attributes
+    ----------
+    value : dict or None
+        What the next calls return. ``None`` returns what the real component
+        returns before any interaction: every requested key set to ``None``.
+    calls : list of dict
+        The arguments of every call (``fig``, ``key`` and the keyword
+        arguments), oldest first.
+    """
+
+    def __init__(self) -> None:
+        self.value: dict[str, Any] | None = None
+        self.calls: list[dict[str, Any]] = []
+
+    def __call__(self, fig: Any, key: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append({"fig": fig, "key": key, **kwargs})
+        if self.value is not None:
+            return self.value
+        keys = kwargs.get("returned_objects") or ("last_active_drawing", "last_object_clicked")
+        return dict.fromkeys(keys)
+
+
+def drawn_value(polygon, *, tool: str = "rectangle", event_id: str = "test-draw-1") -> dict:
+    """``st_folium``'s return value after the user drew ``polygon`` (lon/lat)."""
+    return {
+        "last_active_drawing": {
+            "type": "Feature",
+            "properties": {"terrmap_event": event_id, "terrmap_tool": tool},
+            "geometry": shapely.geometry.mapping(polygon),
+        },
+        "last_object_clicked": None,
+    }
+
+
+def clicked_value(lon: float, lat: float, index: int, *, event_id: str = "test-click-1") -> dict:
+    """``st_folium``'s return value after the user clicked the point at ``index``."""
+    return {
+        "last_active_drawing": None,
+        "last_object_clicked": {
+            "lat": lat,
+            "lng": lon,
+            "terrmap_event": event_id,
+            "terrmap_index": index,
+        },
+    }
+
+
+def _holders(function) -> list:
+    # Modules of ours that imported the function by name hold their own reference.
+    return [
+        module
+        for name, module in list(sys.modules.items())
+        if name.split(".")[0] in (PAGES_DIR, "terrmap")
+        and getattr(module, "st_folium", None) is function
+    ]
+
+
+@pytest.fixture
+def fake_st_folium(monkeypatch):
+    """Replace ``st_folium`` for the test; yield the :class:`FakeStFolium`."""
+    import streamlit_folium
+
+    real = streamlit_folium.st_folium
+    fake = FakeStFolium()
+    monkeypatch.setattr(streamlit_folium, "st_folium", fake)
+    for module in _holders(real):
+        monkeypatch.setattr(module, "st_folium", fake)
+    yield fake
+    # A module first imported during the test picked up the fake; give it the real one.
+    for module in _holders(fake):
+        module.st_folium = real
+
+
+# --------------------------------------------------------------------------- app fixtures
+
+
+@pytest.fixture
+def app() -> AppTest:
+    """The app after its first run (demo data loaded, default page)."""
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.fixture
+def territories(app) -> AppTest:
+    """The app showing the Territories page."""
+    app.switch_page(TERRITORIES_PAGE).run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def _table(at: AppTest):
+    return at.dataframe[0].value
+
+
+def _history(at: AppTest):
+    return at.session_state["history"]
+
+
+def _move(at: AppTest, n: int = 3):
+    """Reassign ``n`` accounts of the smallest territory to the largest one."""
+    plan = _history(at).current
+    accounts = plan.metrics()["accounts"]
+    source, target = accounts.idxmin(), accounts.idxmax()
+    moved = plan.members(source)[:n]
+    return plan.reassign(moved, target, note="test"), source, target
+
+
+# --------------------------------------------------------------------------- tests
+
+
+class TestFakeStFolium:
+    def test_drawn_value_is_what_mapview_parses(self):
+        box = shapely.box(-74.0, 40.0, -73.0, 41.0)
+        event = parse_map_event(drawn_value(box, tool="lasso", event_id="e-7"))
+        assert (event.kind, event.tool, event.event_id) == ("shape", "lasso", "e-7")
+        assert event.geometry.equals(box)
+
+    def test_clicked_value_is_what_mapview_parses(self):
+        event = parse_map_event(clicked_value(-73.5, 40.5, 12, event_id="c-1"))
+        assert (event.kind, event.index, event.event_id) == ("point", 12, "c-1")
+        assert (event.geometry.x, event.geometry.y) == (-73.5, 40.5)
+
+    def test_replaces_st_folium_and_records_calls(self, fake_st_folium):
+        from streamlit_folium import st_folium
+
+        fake_st_folium.value = {"last_active_drawing": None}
+        assert st_folium("fig", key="k", height=5) == {"last_active_drawing": None}
+        assert fake_st_folium.calls == [{"fig": "fig", "key": "k", "height": 5}]
+
+    def test_default_answers_the_requested_keys_with_none(self, fake_st_folium):
+        value = fake_st_folium("fig", returned_objects=["last_object_clicked"])
+        assert value == {"last_object_clicked": None}
+
+
+class TestStartup:
+    def test_demo_data_loads_without_user_action(self, app):
+        workspace = app.session_state["workspace"]
+        assert workspace.name.startswith("Demo data")
+        caption = app.sidebar.caption[0].value
+        assert f"{workspace.context.n_accounts:,} accounts" in caption
+        assert f"{workspace.context.n_territories} territories" in caption
+
+    def test_nothing_to_undo_or_redo(self, app):
+        assert app.button(key="undo").disabled
+        assert app.button(key="redo").disabled
+
+
+class TestTerritoriesPage:
+    def test_one_row_per_territory_with_the_core_figures(self, territories):
+        metrics = _history(territories).current.metrics()
+        table = _table(territories)
+        assert list(table.index) == list(metrics.index)
+        assert table["Territory"].tolist() == metrics["name"].tolist()
+        assert table["Accounts"].tolist() == metrics["accounts"].tolist()
+        assert table["Revenue"].tolist() == pytest.approx(metrics["revenue"].tolist())
+        assert table["Net profit"].tolist() == pytest.approx(metrics["net_profit"].tolist())
+
+    def test_balance_summary_matches_the_core(self, territories):
+        metrics = _history(territories).current.metrics()
+        stats = balance(metrics[DEFAULT_MEASURE].astype(float), DEFAULT_TOLERANCE)
+        shown = {m.label: m.value for m in territories.metric}
+        assert shown["Territories outside the band"] == f"{len(stats.outside)} of {len(metrics)}"
+        assert shown["Max / mean"] == f"{stats.max_over_mean:.2f}"
+        assert shown["Gini"] == f"{stats.gini:.2f}"
+
+    def test_changing_the_measure_changes_the_summary(self, territories):
+        territories.selectbox(key="balance_measure").set_value("accounts").run()
+        assert not territories.exception
+        metrics = _history(territories).current.metrics()
+        stats = balance(metrics["accounts"].astype(float), DEFAULT_TOLERANCE)
+        shown = {m.label: m.value for m in territories.metric}
+        assert shown["Max / mean"] == f"{stats.max_over_mean:.2f}"
+
+
+class TestUndoRedo:
+    def test_pushed_plan_shows_and_can_be_undone_and_redone(self, territories):
+        before = _table(territories)
+        new_plan, source, target = _move(territories, n=3)
+        territories.session_state["history"] = _history(territories).push(new_plan)
+        territories.run()
+        assert not territories.exception
+
+        after = _table(territories)
+        assert after.loc[source, "Accounts"] == before.loc[source, "Accounts"] - 3
+        assert after.loc[target, "Accounts"] == before.loc[target, "Accounts"] + 3
+        assert after["Accounts"].sum() == before["Accounts"].sum()
+        assert after.loc[target, "Δ accounts (last move)"] == 3
+        assert "1 move(s)" in territories.sidebar.caption[1].value
+        assert not territories.button(key="undo").disabled
+        assert territories.button(key="redo").disabled
+
+        territories.button(key="undo").click().run()
+        assert not territories.exception
+        undone = _table(territories)
+        assert undone["Accounts"].tolist() == before["Accounts"].tolist()
+        assert "Δ accounts (last move)" not in undone.columns
+        assert territories.button(key="undo").disabled
+        assert not territories.button(key="redo").disabled
+
+        territories.button(key="redo").click().run()
+        assert not territories.exception
+        assert _table(territories)["Accounts"].tolist() == after["Accounts"].tolist()
+        assert _history(territories).current is new_plan
+
+
+@pytest.mark.skipif(not (ROOT / MAP_PAGE).exists(), reason=f"{MAP_PAGE} not written yet")
+class TestMapPage:
+    def test_map_reports_selections_only(self, fake_st_folium):
+        # Panning and zooming must not rerun the app: only selections come back.
+        at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+        at.switch_page(MAP_PAGE).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert fake_st_folium.calls, "the map page did not call st_folium"
+        call = fake_st_folium.calls[-1]
+        assert call["key"]
+        assert set(call["returned_objects"]) == set(RETURNED_OBJECTS)
