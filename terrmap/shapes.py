@@ -550,7 +550,7 @@ def _voronoi_ridges(
     frame = _frame_points(x, y, area, scale)
     px = np.r_[x, frame[:, 0]]
     py = np.r_[y, frame[:, 1]]
-    triangles = shapely.delaunay_triangles(shapely.multipoints(np.c_[px, py]))
+    triangles = shapely.delaunay_triangles(_multipoint(px, py))
     # Each triangle is a closed ring of four coordinates.
     corners = shapely.get_coordinates(triangles).reshape(-1, 4, 2)[:, :3, :]
     tri = _site_ids(px, py, corners)
@@ -605,6 +605,16 @@ def _merge_close_vertices(
     return representative[label]
 
 
+def _multipoint(x: np.ndarray, y: np.ndarray) -> shapely.MultiPoint:
+    """Build a MultiPoint through WKB, skipping a Python object per point."""
+    points = np.empty(len(x), dtype=[("order", "u1"), ("kind", "<u4"), ("x", "<f8"), ("y", "<f8")])
+    points["order"] = 1  # little endian
+    points["kind"] = 1  # Point
+    points["x"], points["y"] = x, y
+    header = np.array([1], dtype="u1").tobytes() + np.array([4, len(x)], dtype="<u4").tobytes()
+    return shapely.from_wkb(header + points.tobytes())
+
+
 def _site_ids(px: np.ndarray, py: np.ndarray, corners: np.ndarray) -> np.ndarray:
     """Map triangle corner coordinates back to site ids (exact matches)."""
     keys = px + 1j * py
@@ -649,8 +659,9 @@ def _cell_owners(
 ) -> tuple[np.ndarray, pd.Index]:
     """Territory code per cell (-1 for none) and the territory ids."""
     aligned = _aligned(cells, assignment)
-    values = aligned.take(cells.cell_account)
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    # Factorise first: taking integers per cell is far cheaper than strings.
+    codes, uniques = pd.factorize(aligned, use_na_sentinel=True)
+    codes = codes[cells.cell_account]
     uniques = pd.Index(uniques).astype(str)
     if territory_ids is None:
         ids = uniques.sort_values()
@@ -674,7 +685,8 @@ def _shapes_for(cells: CellIndex, owner: np.ndarray, wanted: np.ndarray) -> np.n
 
 
 def _outlines(cells: CellIndex, owner: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    side = np.where(cells.ridge_cells >= 0, owner[np.maximum(cells.ridge_cells, 0)], -1)
+    # Cell -1 (outside) picks the appended -1: no territory.
+    side = np.append(owner, -1)[cells.ridge_cells]
     border = np.flatnonzero(side[:, 0] != side[:, 1])
     slot = np.full(int(max(owner.max(initial=-1), wanted.max(initial=-1))) + 2, -1)
     slot[wanted] = np.arange(len(wanted))
