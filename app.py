@@ -2,16 +2,17 @@
 
 import streamlit as st
 
-from pages._state import init_session, sidebar
+from pages._state import init_session, mark_shell_run, sidebar
 
-st.set_page_config(page_title="terrmap", page_icon="🗺️", layout="wide")
+st.set_page_config(page_title="terrmap", layout="wide")
 init_session()
+mark_shell_run()
 
 navigation = st.navigation(
     [
-        st.Page("pages/map_editor.py", title="Map editor", icon="🗺️", default=True),
-        st.Page("pages/territories.py", title="Territories", icon="📊"),
-        st.Page("pages/import_data.py", title="Import", icon="📥"),
+        st.Page("pages/map_editor.py", title="Map editor", default=True),
+        st.Page("pages/territories.py", title="Territories"),
+        st.Page("pages/import_data.py", title="Import"),
     ]
 )
 sidebar()

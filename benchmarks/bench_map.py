@@ -136,20 +136,21 @@ chosen = np.flatnonzero(ss.selected)
 callouts = dict(zip(chosen.tolist(), accounts["name"].to_numpy()[chosen])) if len(chosen) <= 5 else None
 left, right = st.columns([3, 1])
 # The map first: Streamlit loads element code lazily, in page order.
+layer = mv.build_update_layer(
+    codes, territories, colors=colors, selected=ss.selected, callouts=callouts
+)
 with left:
     st_folium(
         mv.build_base_map(accounts["lon"], accounts["lat"], home_bases=reps),
         key="map",
-        feature_group_to_add=mv.build_update_layer(
-            codes, territories, colors=colors, selected=ss.selected,
-            callouts=callouts),
+        feature_group_to_add=layer,
         returned_objects=list(mv.RETURNED_OBJECTS),
         height=620,
         use_container_width=True,
     )
 with right:
     st.metric("Selected accounts", int(ss.selected.sum()))
-    st.write(f"handled event {ss.last_event}")
+    st.write(f"handled event {ss.last_event} token {layer.token}.")
     st.dataframe(pd.DataFrame({"territory": ["(unassigned)", *territories["name"]],
                                "accounts": counts}), hide_index=True, height=300)
 """
@@ -264,7 +265,6 @@ def measure_lassos(browser, url: str, count: int, watch: Watch, shot: Path | Non
     cx, cy = box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.5
     times = []
     for rep in range(count):
-        old = frame.evaluate(TOKEN_JS)
         frame.click("a.leaflet-control-lasso")
         dx = (rep % 4 - 1.5) * 40
         rx, ry = 50 + 5 * rep, 40
@@ -276,10 +276,8 @@ def measure_lassos(browser, url: str, count: int, watch: Watch, shot: Path | Non
         t0 = time.perf_counter()
         page.mouse.up()
         event_id = frame.evaluate("window.terrmap.lastEventId")
-        frame.wait_for_function(f"{TOKEN_JS} !== {old!r}", timeout=30_000, polling="raf")
-        page.wait_for_function(
-            f"document.body.innerText.includes({event_id!r})", timeout=30_000, polling="raf"
-        )
+        token = _wait_for_numbers(page, event_id)
+        frame.wait_for_function(f"{TOKEN_JS} === {token!r}", timeout=30_000, polling="raf")
         times.append(time.perf_counter() - t0)
         time.sleep(0.4)
     view1 = frame.evaluate(
@@ -299,6 +297,19 @@ def measure_lassos(browser, url: str, count: int, watch: Watch, shot: Path | Non
     }
 
 
+def _wait_for_numbers(page, event_id: str) -> str:
+    """Wait until the page shows the run that handled ``event_id``; its layer token."""
+    handle = page.wait_for_function(
+        f"""() => {{
+            const m = document.body.innerText.match(/handled event {event_id} token (\\w+)\\./);
+            return m && m[1];
+        }}""",
+        timeout=30_000,
+        polling="raf",
+    )
+    return handle.json_value()
+
+
 def _click_hostile_account(page, frame, box) -> bool:
     """Click account 0 (named like an XSS probe); its callout must be plain text."""
     frame.evaluate(
@@ -311,9 +322,9 @@ def _click_hostile_account(page, frame, box) -> bool:
         " const c = window.map.latLngToContainerPoint([p.latAt(0), p.lonAt(0)]);"
         " return [c.x, c.y]; }"
     )
-    old = frame.evaluate(TOKEN_JS)
     page.mouse.click(box["x"] + x, box["y"] + y)
-    frame.wait_for_function(f"{TOKEN_JS} !== {old!r}", timeout=30_000)
+    token = _wait_for_numbers(page, frame.evaluate("window.terrmap.lastEventId"))
+    frame.wait_for_function(f"{TOKEN_JS} === {token!r}", timeout=30_000)
     texts = frame.evaluate(
         "Array.from(document.querySelectorAll('.terrmap-callout')).map(e => e.textContent)"
     )

@@ -4,10 +4,12 @@ Targets (2-core machine): assign 1M accounts x 200 territories <= 2 s;
 update_shapes of 2 territories at 100k accounts x 10 territories <= 150 ms;
 a lasso selection covering ~1% of the accounts at 1M <= 15 ms.
 
-Data: clustered random accounts in a US-east-sized box and Voronoi territories
-of K random seeds (a synthetic generator, independent of ``terrmap.demo``).
+Data: ``--data demo`` (default) uses ``terrmap.demo.generate`` (northeast for
+10 territories, CONUS for more); ``--data synthetic`` uses clustered random
+accounts in a US-east-sized box and Voronoi territories of K random seeds.
 
-Run: ``/work/venv/bin/python benchmarks/bench_spatial.py [--sizes 10000 100000 1000000]``
+Run: ``/work/venv/bin/python benchmarks/bench_spatial.py [--sizes 10000 100000 1000000]
+[--territories 10 200] [--data demo|synthetic]``
 """
 
 from __future__ import annotations
@@ -81,8 +83,15 @@ def median_ms(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
-def run(n: int, k: int, seed: int) -> dict[str, float]:
-    accounts, territories = synthetic(n, k, seed)
+def demo(n: int, k: int, seed: int) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    from terrmap.demo import generate
+
+    data = generate(n, k, seed=seed, region="conus" if k > 20 else "northeast")
+    return data.accounts, data.territories
+
+
+def run(n: int, k: int, seed: int, data: str) -> dict[str, float]:
+    accounts, territories = (demo if data == "demo" else synthetic)(n, k, seed)
     repeat = 5 if n <= 100_000 else 3
     lon, lat = accounts["lon"].to_numpy(), accounts["lat"].to_numpy()
     ids = accounts.index
@@ -104,8 +113,11 @@ def run(n: int, k: int, seed: int) -> dict[str, float]:
     moves = []
     for polygon in lassos(lon, lat, rng, repeat, 0.005):
         chosen = select_in_polygon(lon, lat, ids, polygon)
-        source = assignment.loc[chosen].mode().iloc[0]
-        moved = chosen[(assignment.loc[chosen] == source).to_numpy()]
+        owners = assignment.loc[chosen].dropna()
+        if owners.empty:
+            continue
+        source = owners.mode().iloc[0]
+        moved = owners.index[(owners == source).to_numpy()]
         target = shapes.index[(shapes.index != source)][rng.integers(len(shapes) - 1)]
         new = assignment.copy()
         new.loc[moved] = target
@@ -136,6 +148,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--territories", type=int, nargs="+", default=[10, 200])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--data", choices=["demo", "synthetic"], default="demo")
     args = parser.parse_args()
     columns = [
         ("accounts", "{:>9,.0f}"),
@@ -151,7 +164,7 @@ def main() -> None:
     print(" ".join(f"{name:>{len(fmt.format(0))}}" for name, fmt in columns))
     for n in args.sizes:
         for k in args.territories:
-            result = run(n, k, args.seed)
+            result = run(n, k, args.seed, args.data)
             print(" ".join(fmt.format(result[name]) for name, fmt in columns), flush=True)
     print(
         "medians over repeats (time.perf_counter). targets: assign 1M x 200 <= 2000 ms; "

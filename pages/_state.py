@@ -17,12 +17,34 @@ WORKSPACE = "workspace"
 HISTORY = "history"
 TOLERANCE = "tolerance_pct"
 MEASURE = "balance_measure"
+_SHELL_RUN = "_terrmap_shell_run"
 
 
 @st.cache_resource(show_spinner="Loading the demo data…")
 def _demo() -> Workspace:
     # Immutable and the same for everybody: safe to share between sessions.
     return demo_workspace()
+
+
+def page_setup() -> None:
+    """Call first in every page: make sure the app shell ran in this session.
+
+    A folder named ``pages/`` next to ``app.py`` makes Streamlit start in its
+    legacy multipage mode until ``st.navigation`` has been called once in the
+    server process; a bookmarked page opened first after a restart then runs
+    the page file alone, without the shell. Turning the legacy mode off and
+    rerunning sends that visit through ``app.py`` like every other one.
+    """
+    if not st.session_state.pop(_SHELL_RUN, False):
+        from streamlit.runtime.pages_manager import PagesManager
+
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def mark_shell_run() -> None:
+    """Record that ``app.py`` ran in this script run (called by app.py only)."""
+    st.session_state[_SHELL_RUN] = True
 
 
 def init_session() -> None:
@@ -69,6 +91,14 @@ def measure() -> str:
     return st.session_state[MEASURE]
 
 
+def _undo() -> None:
+    st.session_state[HISTORY] = history().undo()
+
+
+def _redo() -> None:
+    st.session_state[HISTORY] = history().redo()
+
+
 def sidebar() -> None:
     """Data set, undo/redo and the balance settings, on every page."""
     with st.sidebar:
@@ -76,12 +106,8 @@ def sidebar() -> None:
         st.caption(f"Data: **{ws.name}** · {ws.context.n_accounts:,} accounts · {ws.context.n_territories} territories")
         h = history()
         left, right = st.columns(2)
-        if left.button("↶ Undo", disabled=not h.can_undo, use_container_width=True, key="undo"):
-            st.session_state[HISTORY] = h.undo()
-            st.rerun()
-        if right.button("↷ Redo", disabled=not h.can_redo, use_container_width=True, key="redo"):
-            st.session_state[HISTORY] = h.redo()
-            st.rerun()
+        left.button("↶ Undo", disabled=not h.can_undo, width="stretch", key="undo", on_click=_undo)
+        right.button("↷ Redo", disabled=not h.can_redo, width="stretch", key="redo", on_click=_redo)
         st.caption(f"{len(plan().moves)} move(s) in this plan")
         st.selectbox("Balance measure", list(MEASURES), format_func=MEASURES.get, key=MEASURE)
         st.slider("Balanced within ± %", min_value=1, max_value=50, key=TOLERANCE)

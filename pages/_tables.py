@@ -30,6 +30,7 @@ def territory_table(metrics: pd.DataFrame, stats: Balance, previous: pd.DataFram
     balance measure so the effect of a move is visible.
     """
     table = metrics[[c for c in COLUMNS if c in metrics.columns and c != "deviation"]].copy()
+    table.attrs = {}  # the unassigned row rides in attrs; pandas compares attrs on copy
     table["deviation"] = stats.deviation_pct
     if previous is not None:
         delta = metrics["net_profit"] - previous["net_profit"].reindex(metrics.index)

@@ -5,6 +5,8 @@ from pages._tables import territory_table
 from terrmap.balance import balance
 from terrmap.metrics import MEASURES
 
+_state.page_setup()
+
 plan = _state.plan()
 metrics = plan.metrics()
 measure = _state.measure()
@@ -22,7 +24,7 @@ cols[2].metric("Min / mean", f"{stats.min_over_mean:.2f}")
 cols[3].metric("Coefficient of variation", f"{stats.cv:.2f}")
 cols[4].metric("Gini", f"{stats.gini:.2f}")
 previous = plan.parent.metrics() if plan.parent is not None else None
-st.dataframe(territory_table(metrics, stats, previous), use_container_width=True)
+st.dataframe(territory_table(metrics, stats, previous), width="stretch")
 
 unassigned = metrics.attrs["unassigned"]
 if unassigned["accounts"]:
@@ -35,4 +37,4 @@ for note in _state.workspace().notes:
 
 log = plan.changelog()
 with st.expander(f"Change log ({len(log)} account moves)"):
-    st.dataframe(log, use_container_width=True, hide_index=True)
+    st.dataframe(log, width="stretch", hide_index=True)

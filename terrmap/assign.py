@@ -37,7 +37,8 @@ _EQUAL_AREA_CRS = "EPSG:6933"
 _OVERLAP_COLUMNS = ("territory_a", "territory_b", "overlap_km2")
 
 
-@dataclass(frozen=True)
+# eq=False: comparing frames element-wise has no single truth value.
+@dataclass(frozen=True, eq=False)
 class AssignmentResult:
     """Outcome of :func:`assign_accounts`.
 

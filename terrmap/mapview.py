@@ -593,7 +593,9 @@ def build_update_layer(
     -------
     folium.FeatureGroup
         Pass as ``st_folium(..., feature_group_to_add=...)``. Identical inputs
-        give an identical script, which streamlit-folium then skips.
+        give an identical script, which streamlit-folium then skips. Its
+        ``token`` attribute (a content hash) is what the map's iframe writes to
+        ``<html data-terrmap-update=...>`` once the update is drawn, for tests.
 
     Raises
     ------
@@ -670,6 +672,7 @@ def build_update_layer(
 
     fg = folium.FeatureGroup(name="terrmap update", control=False)
     _TerrmapUpdate(_js_json(payload)).add_to(fg)
+    fg.token = payload["token"]
     return fg
 
 

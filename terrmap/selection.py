@@ -250,6 +250,7 @@ def _valid_area(geom: shapely.Geometry) -> shapely.Geometry:
     if not geom.is_valid:
         # Freehand lassos cross themselves. "structure" keeps every area the
         # line encloses, even one it loops around twice, unlike even-odd.
+        logger.debug("repairing an invalid drawing: %s", shapely.is_valid_reason(geom))
         geom = shapely.make_valid(geom, method="structure", keep_collapsed=False)
     if shapely.get_type_id(geom) in _POLYGONAL:
         return geom

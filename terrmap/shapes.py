@@ -8,17 +8,19 @@ The cells depend only on where the accounts are, not on who owns them, so the
 diagram is built once per account set (:func:`build_cells`). It is stored as
 *ridges*: the Voronoi edges, each with the two cells it separates and its two
 end vertices (shared by index, so neighbouring edges meet exactly). A
-territory's outline is then the set of ridges with the territory on exactly
-one side, and ``shapely.build_area`` turns that linework into polygons with
-holes. That costs time in proportion to the territory's *border*, not to its
-number of cells, which is what makes :func:`update_shapes` cheap.
+territory's border is the set of ridges with the territory on exactly one
+side; polygonizing that linework gives faces, and the faces holding one of the
+territory's sites are its polygons (holes and separate parts included). That
+costs time in proportion to the territory's *border*, not to its number of
+cells, which is what makes :func:`update_shapes` cheap.
 
-Co-located accounts (identical coordinates, to about 1 cm) share one cell. A cell belongs to
-the territory of its *first* account in the cell index's account order; when
-co-located accounts are in different territories, the others are drawn inside
-a polygon that is not theirs, and :func:`split_cells` lists them so the caller
-can flag them. The rule depends on one account only, so moving an account
-changes at most its old and its new territory's shapes.
+Co-located accounts (identical coordinates, to about 1 cm) share one cell. A
+cell belongs to the territory of its *first* account in the cell index's
+account order; when co-located accounts are in different territories, the
+others are drawn inside a polygon that is not theirs, and :func:`split_cells`
+lists them so the caller can flag them. The rule depends on one account only,
+so moving an account changes at most its old and its new territory's shapes.
+Accounts outside the study area are outside every (clipped) shape.
 
 The Voronoi diagram is computed in degrees with longitude scaled by the cosine
 of the mid latitude, which keeps the cells roughly isotropic on the ground.
@@ -54,6 +56,7 @@ logger = logging.getLogger(__name__)
 
 _POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
 _PROJ_CRS = ProjCRS(CRS)
+_CRS84 = ProjCRS("OGC:CRS84")  # GeoJSON's name for lon/lat WGS84
 _POINTS_BUFFER_KM = 10.0
 #: Sites are snapped to a grid this fine (degrees, about 1 cm): closer
 #: accounts are co-located. Nearly coincident sites make ill-conditioned
@@ -239,6 +242,9 @@ def build_cells(
     site_x = grid_x[cell_account] * _SNAP_DEG
     site_y = grid_y[cell_account] * _SNAP_DEG
     vertices, ridge_cells, ridge_vertices = _voronoi_ridges(site_x, site_y, area, scale)
+    logger.debug(
+        "built %d cells for %d accounts (%d ridges)", len(cell_account), len(lon), len(ridge_cells)
+    )
 
     shapely.prepare(area)
     arrays = (account_cell, cell_account, vertices, ridge_cells, ridge_vertices)
@@ -379,18 +385,21 @@ def split_cells(cells: CellIndex, assignment: pd.Series) -> pd.DataFrame:
     >>> split_cells(cells, pd.Series(["X", "Y"], index=ids)).values.tolist()
     [['b', 'Y', 'X']]
     """
-    own = _aligned(cells, assignment).astype("string")
+    codes, uniques = pd.factorize(_aligned(cells, assignment), use_na_sentinel=True)
     has_cell = cells.account_cell >= 0
-    cell_terr = pd.array(np.full(len(own), None, dtype=object), dtype="string")
-    cell_terr[has_cell] = own.to_numpy()[cells.cell_account[cells.account_cell[has_cell]]]
-    own_values = own.to_numpy()
-    same = (pd.isna(own_values) & pd.isna(cell_terr)) | (own_values == cell_terr).fillna(False)
-    differ = has_cell & ~np.asarray(same, dtype=bool)
+    drawn = np.full(len(codes), -1, dtype=np.intp)
+    drawn[has_cell] = codes[cells.cell_account[cells.account_cell[has_cell]]]
+    differ = has_cell & (codes != drawn)
+    labels = pd.array(np.asarray(uniques, dtype=object), dtype="string")
+
+    def _label(c: np.ndarray) -> pd.api.extensions.ExtensionArray:
+        return labels.take(c, allow_fill=True)
+
     return pd.DataFrame(
         {
             ACCOUNT_ID: cells.account_ids[differ],
-            TERRITORY_ID: own_values[differ],
-            "cell_territory": cell_terr[differ],
+            TERRITORY_ID: _label(codes[differ]),
+            "cell_territory": _label(drawn[differ]),
         }
     )
 
@@ -434,7 +443,8 @@ def simplify_for_display(shapes: gpd.GeoDataFrame, tolerance: float = 0.001) -> 
 
 def _source_geometries(source: object) -> np.ndarray:
     if isinstance(source, gpd.GeoDataFrame | gpd.GeoSeries):
-        if source.crs is not None and source.crs.to_epsg() != 4326:
+        crs = source.crs
+        if crs is not None and crs.to_epsg() != 4326 and not crs.equals(_CRS84):
             raise ValueError(f"study_area needs {CRS}, got {source.crs.to_string()!r}")
         geoms = np.asarray(source.geometry.values, dtype=object)
         geoms = geoms[~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)]
@@ -617,14 +627,13 @@ def _multipoint(x: np.ndarray, y: np.ndarray) -> shapely.MultiPoint:
 
 def _site_ids(px: np.ndarray, py: np.ndarray, corners: np.ndarray) -> np.ndarray:
     """Map triangle corner coordinates back to site ids (exact matches)."""
-    keys = px + 1j * py
-    order = np.argsort(keys)
-    sorted_keys = keys[order]
-    wanted = (corners[..., 0] + 1j * corners[..., 1]).ravel()
-    pos = np.clip(np.searchsorted(sorted_keys, wanted), 0, len(keys) - 1)
-    if not np.array_equal(sorted_keys[pos], wanted):
+    # Complex numbers make (x, y) one hashable key; a hash lookup is several
+    # times faster than sorting and binary search at a million sites.
+    sites = pd.Index(px + 1j * py)
+    found = sites.get_indexer((corners[..., 0] + 1j * corners[..., 1]).ravel())
+    if (found < 0).any():
         raise RuntimeError("Delaunay triangulation returned coordinates not among the sites")
-    return order[pos].reshape(-1, 3)
+    return found.reshape(-1, 3)
 
 
 def _circumcentres(tx: np.ndarray, ty: np.ndarray) -> np.ndarray:

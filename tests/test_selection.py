@@ -125,6 +125,14 @@ class TestInvalidLasso:
         with pytest.raises(ValueError, match="LineString"):
             select_in_polygon(*xy, {"type": "LineString", "coordinates": [[0, 0], [1, 1]]})
 
+    def test_shapely_point_is_not_an_area(self, xy):
+        with pytest.raises(ValueError, match="Point"):
+            select_in_polygon(*xy, shapely.Point(0, 0))
+
+    def test_unknown_drawing_type(self, xy):
+        with pytest.raises(ValueError, match="str"):
+            select_in_polygon(*xy, "POLYGON ((0 0, 1 0, 1 1, 0 0))")
+
     def test_empty_polygon_selects_nothing(self, xy):
         assert select_in_polygon(*xy, shapely.Polygon()).empty
 

@@ -92,6 +92,10 @@ class TestStudyArea:
         with pytest.raises(ValueError, match="not a mix"):
             study_area(mixed)
 
+    def test_crs84_accepted(self, grid_territories):
+        crs84 = grid_territories.set_crs("OGC:CRS84", allow_override=True)
+        assert study_area(crs84).equals(SQUARE)
+
     def test_wrong_crs_named(self, grid_territories):
         with pytest.raises(ValueError, match="EPSG:3857"):
             study_area(grid_territories.to_crs("EPSG:3857"))

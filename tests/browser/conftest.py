@@ -26,9 +26,7 @@ Helpers
 :func:`run_and_wait` does anything that reruns the script and waits for
 that rerun (not the previous one) to finish.
 
-Every test under ``tests/browser`` is marked ``fresh_app_url``
-    The same on a server of the test's own (first-visitor behaviour).
-``browser``
+Every test under ``tests/browser`` is marked ``browser``
 (``pytest -m "not browser"`` skips them).
 """
 
