@@ -45,7 +45,10 @@ def _lasso_polygons(accounts, rng, count: int, share: float):
         angles = np.linspace(0, 2 * np.pi, 60, endpoint=False)
         wobble = 1 + 0.15 * np.sin(5 * angles + rng.uniform(0, 6))
         ring = np.column_stack(
-            [lon[centre] + radius * wobble * np.cos(angles), lat[centre] + radius * wobble * np.sin(angles)]
+            [
+                lon[centre] + radius * wobble * np.cos(angles),
+                lat[centre] + radius * wobble * np.sin(angles),
+            ]
         )
         polygons.append(shapely.Polygon(ring))
     return polygons

@@ -329,7 +329,7 @@ def _click_hostile_account(page, frame, box) -> bool:
         "Array.from(document.querySelectorAll('.terrmap-callout')).map(e => e.textContent)"
     )
     injected = frame.evaluate("document.querySelectorAll('.leaflet-container img').length")
-    return "<img src=x onerror=alert(1)>" in texts and injected == 0
+    return any("<img src=x onerror=alert(1)>" in t for t in texts) and injected == 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -103,7 +103,9 @@ def sidebar() -> None:
     """Data set, undo/redo and the balance settings, on every page."""
     with st.sidebar:
         ws = workspace()
-        st.caption(f"Data: **{ws.name}** · {ws.context.n_accounts:,} accounts · {ws.context.n_territories} territories")
+        st.caption(
+            f"Data: **{ws.name}** · {ws.context.n_accounts:,} accounts · {ws.context.n_territories} territories"
+        )
         h = history()
         left, right = st.columns(2)
         left.button("↶ Undo", disabled=not h.can_undo, width="stretch", key="undo", on_click=_undo)

@@ -43,10 +43,16 @@ def territory_table(metrics: pd.DataFrame, stats: Balance, previous: pd.DataFram
     def colour(value):
         if pd.isna(value):
             return ""
-        return "background-color: #f8d7da; color: #842029" if abs(value) > band + 1e-9 else "background-color: #d1e7dd"
+        return (
+            "background-color: #f8d7da; color: #842029"
+            if abs(value) > band + 1e-9
+            else "background-color: #d1e7dd"
+        )
 
     def changed(value):
-        return "font-weight: bold; color: #0b5394" if pd.notna(value) and value != 0 else "color: #999"
+        return (
+            "font-weight: bold; color: #0b5394" if pd.notna(value) and value != 0 else "color: #999"
+        )
 
     money = "${:,.0f}"
     styler = table.style.format(

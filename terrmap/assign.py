@@ -287,7 +287,7 @@ def _locate(
     codes = np.full(n, -1, dtype=np.int64)
     # NaN sorts last and fails every comparison, so missing coordinates fall
     # out of every bounding box on their own.
-    order = np.argsort(lon, kind="stable")
+    order = np.argsort(lon)
     xs, ys = lon[order], lat[order]
     bounds = shapely.bounds(geoms)
     overlapping_earlier = _earlier_partners(len(geoms), pairs)
@@ -327,7 +327,7 @@ def _assign_boundary_points(
     left = np.flatnonzero((codes < 0) & np.isfinite(lon) & np.isfinite(lat))
     if not len(left):
         return
-    order = left[np.argsort(lon[left], kind="stable")]
+    order = left[np.argsort(lon[left])]
     xs, ys = lon[order], lat[order]
     for i, geom in enumerate(geoms):
         cand = _in_box(order, xs, ys, bounds[i])

@@ -49,6 +49,7 @@ class Context:
     home_lat: np.ndarray
     capacity_hours: np.ndarray
     params: TravelParams = field(default_factory=TravelParams)
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def build(
@@ -172,17 +173,29 @@ class Context:
         KeyError
             Naming up to five ids that are not accounts of this context.
         """
-        ids = pd.Index(
-            pd.Series(
-                list(account_ids) if not isinstance(account_ids, pd.Index) else account_ids,
-                dtype=object,
-            ).astype(str)
+        lookup = self._position_lookup()
+        ids = account_ids.tolist() if hasattr(account_ids, "tolist") else list(account_ids)
+        # A plain dict beats pandas' get_indexer tenfold for a few thousand
+        # ids against a million-row string index (30 ms -> 2 ms).
+        positions = np.fromiter(
+            (lookup.get(str(i), -1) for i in ids), dtype=np.int64, count=len(ids)
         )
-        positions = self.account_ids.get_indexer(ids)
         if (positions < 0).any():
-            missing = list(ids[positions < 0][:5])
+            missing = [ids[i] for i in np.flatnonzero(positions < 0)[:5]]
             raise KeyError(f"unknown account id(s): {missing}")
         return positions
+
+    @property
+    def id_array(self) -> np.ndarray:
+        """Account ids as a read-only numpy object array (fast to index)."""
+        if "ids" not in self._cache:
+            self._cache["ids"] = _frozen(self.account_ids.to_numpy(dtype=object), object)
+        return self._cache["ids"]
+
+    def _position_lookup(self) -> dict[str, int]:
+        if "lookup" not in self._cache:
+            self._cache["lookup"] = {account: i for i, account in enumerate(self.id_array.tolist())}
+        return self._cache["lookup"]
 
     def territory_code(self, territory_id) -> int:
         """Integer code of a territory id; -1 for ``None`` (unassigned).

@@ -256,8 +256,9 @@ class ImportResult:
         }
         if self.workspace is None:
             return pd.DataFrame(columns=list(columns.values()))
-        metrics = self.workspace.initial_plan.metrics()
-        return metrics[list(columns)].rename(columns=columns)
+        preview = self.workspace.initial_plan.metrics()[list(columns)].rename(columns=columns)
+        preview.attrs = {}  # the white-space row rides along in attrs; it is not a territory
+        return preview
 
 
 # ---------------------------------------------------------------------------
@@ -620,11 +621,12 @@ def _load_territories(
     """Load territories, honouring "(none)" choices the loader has no words for.
 
     The loader guesses any field it is not given, so "this file has no such
-    field" is applied afterwards: no rep or region blanks the column, no
-    name uses the id, and no id uses the name field as id (reading the file
-    a second time when the name field was a guess).
+    field" is applied here: no rep or region blanks the column, no name
+    uses the id, and no id uses the name field as id (reading the file a
+    second time when the name field was a guess).
     """
     mapping = dict(mapping or {})
+    refused = {c for c, s in mapping.items() if s is None}
     given = {c: s for c, s in mapping.items() if s is not None}
     fields = {
         "id_field": given.get(schema.TERRITORY_ID),
@@ -636,24 +638,18 @@ def _load_territories(
         unknown = sorted(set(mapping) - set(FIELDS["territories"]))
         if unknown:
             raise ValueError(f"unknown territory field(s) {unknown} in the mapping")
-        if mapping.get(schema.TERRITORY_ID, "") is None:
-            if mapping.get("name", "") is None:
-                raise UnusableFileError("choose a territory id or a territory name field")
+        if {schema.TERRITORY_ID, "name"} <= refused:
+            raise UnusableFileError("choose a territory id or a territory name field")
+        if schema.TERRITORY_ID in refused:
             fields["id_field"] = fields["name_field"]
-        elif mapping.get("name", "") is None:
-            fields["name_field"] = fields["id_field"]
         load = loaders.load_territories(source, filename=filename, dissolve=dissolve, **fields)
-        if fields["id_field"] is None and mapping.get(schema.TERRITORY_ID, "") is None:
+        if schema.TERRITORY_ID in refused and fields["id_field"] is None:
             name_field = load.mapping.get("name")
             if name_field is None:
-                raise UnusableFileError("choose a territory id or a territory name field")
-            load = loaders.load_territories(
-                source,
-                filename=filename,
-                dissolve=dissolve,
-                **{**fields, "id_field": name_field, "name_field": name_field},
-            )
-        load = _blank_territory_fields(load, mapping)
+                raise UnusableFileError("the file has no name field to use as territory id")
+            fields.update(id_field=name_field, name_field=name_field)
+            load = loaders.load_territories(source, filename=filename, dissolve=dissolve, **fields)
+        load = _refuse_territory_fields(load, refused)
     except (UnusableFileError, ValueError) as error:
         return _failed("territories", source, filename, error, mapping)
     return FileOutcome(
@@ -665,14 +661,18 @@ def _load_territories(
     )
 
 
-def _blank_territory_fields(load: TerritoriesLoad, mapping: Mapping[str, str | None]):
-    cleared = [c for c in ("rep_id", "region") if c in mapping and mapping[c] is None]
-    if not cleared:
+def _refuse_territory_fields(load: TerritoriesLoad, refused: set[str]) -> TerritoriesLoad:
+    territories = load.territories
+    blank = {
+        c: pd.Series(np.nan, index=territories.index, dtype="str")
+        for c in ("rep_id", "region")
+        if c in refused
+    }
+    if "name" in refused:
+        blank["name"] = pd.Series(territories.index, index=territories.index, dtype="str")
+    if not blank:
         return load
-    territories = load.territories.assign(
-        **{c: pd.Series(np.nan, index=load.territories.index, dtype="str") for c in cleared}
-    )
-    return dataclasses.replace(load, territories=territories)
+    return dataclasses.replace(load, territories=territories.assign(**blank))
 
 
 def _territory_mapping_shown(used: Mapping[str, str], mapping: Mapping[str, str | None]):

@@ -58,6 +58,7 @@ import hashlib
 import html
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -116,7 +117,7 @@ PALETTE: tuple[str, ...] = (
     "#4d9221",
 )
 
-#: Rim colour of unassigned accounts, drawn hollow (matches terrmap_points.js).
+#: Rim colour of unassigned accounts, which are drawn hollow.
 UNASSIGNED_COLOR = "#6f6f6f"
 
 #: What ``st_folium(returned_objects=...)`` must report: selections only, so
@@ -152,8 +153,8 @@ _CSS = """
   margin-right: 6px; vertical-align: -1px;
 }
 .terrmap-callout { font: 12px/1.3 system-ui, -apple-system, "Segoe UI", sans-serif; }
-.terrmap-hollow { background: transparent; border: 2px solid #6f6f6f; width: 6px; height: 6px; }
-"""
+.terrmap-hollow { background: transparent; border: 2px solid UNASSIGNED; width: 6px; height: 6px; }
+""".replace("UNASSIGNED", UNASSIGNED_COLOR)
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,14 @@ def _js_json(obj: Any) -> str:
         .replace("\u2028", "\\u2028")
         .replace("\u2029", "\\u2029")
     )
+
+
+def _checked_colors(colors: Sequence[str], what: str) -> list[str]:
+    out = list(colors)
+    for color in out:
+        if not (isinstance(color, str) and re.fullmatch(r"#[0-9a-fA-F]{6}", color)):
+            raise ValueError(f"{what} must be '#rrggbb' strings, got {color!r}")
+    return out
 
 
 def _b64(array: np.ndarray) -> str:
@@ -304,6 +313,8 @@ class _FastRender(MacroElement):
             macro = getattr(module, part, None)
             if macro is not None:
                 target.add_child(_RawElement(str(macro(self, kwargs))), name=self.get_name())
+        for child in self._children.values():
+            child.render(**kwargs)
 
 
 class _TerrmapBase(JSCSSMixin, _FastRender):
@@ -424,6 +435,7 @@ def build_base_map(
         "homes": homes,
         "tools": bool(tools),
         "unassigned_html": html.escape(UNASSIGNED_LABEL),
+        "unassigned_color": UNASSIGNED_COLOR,
     }
 
     m = folium.Map(
@@ -474,13 +486,9 @@ def territory_colors(
     >>> territory_colors(pd.DataFrame({"name": ["a", "b"]}))
     ['#1f77b4', '#ff7f0e']
     """
-    palette = list(palette)
+    palette = _checked_colors(palette, "palette")
     if not palette:
         raise ValueError("palette is empty")
-    for color in palette:
-        if not (isinstance(color, str) and len(color) == 7 and color.startswith("#")):
-            raise ValueError(f"palette colours must be '#rrggbb', got {color!r}")
-        int(color[1:], 16)
     n = len(territories)
     if "geometry" not in territories.columns:
         return [palette[i % len(palette)] for i in range(n)]
@@ -544,9 +552,12 @@ def assignment_codes(
     if assignment.index.has_duplicates:
         dup = assignment.index[assignment.index.duplicated()][0]
         raise ValueError(f"assignment index has duplicate account id {dup!r}")
-    per_account = assignment.reindex(pd.Index(account_ids))
-    codes = terr.get_indexer(pd.Index(per_account.to_numpy(dtype=object)))
-    codes[per_account.isna().to_numpy()] = -1
+    accounts = pd.Index(account_ids)
+    per_account = assignment if assignment.index.equals(accounts) else assignment.reindex(accounts)
+    # Factorising first turns 100k string lookups into a few dozen (3 ms, not 35).
+    labels, uniques = pd.factorize(per_account.array)
+    lookup = np.append(terr.get_indexer(pd.Index(np.asarray(uniques, dtype=object))), -1)
+    codes = lookup[labels]  # label -1 (missing) picks the appended -1
     return codes.astype(np.int32)
 
 
@@ -622,13 +633,9 @@ def build_update_layer(
         raise ValueError(f"simplify_tolerance must be >= 0, got {simplify_tolerance!r}")
     if colors is None:
         colors = territory_colors(territories)
-    colors = list(colors)
+    colors = _checked_colors(colors, "colors")
     if len(colors) != n_terr:
         raise ValueError(f"got {len(colors)} colors for {n_terr} territories")
-    for color in colors:
-        if not (isinstance(color, str) and len(color) == 7 and color.startswith("#")):
-            raise ValueError(f"colors must be '#rrggbb', got {color!r}")
-        int(color[1:], 16)
     notes = dict(callouts or {})
     if len(notes) > MAX_CALLOUTS:
         raise ValueError(f"at most {MAX_CALLOUTS} callouts, got {len(notes)}")

@@ -88,23 +88,23 @@ def tally(context: Context, codes: np.ndarray, bins: np.ndarray | None = None):
         Convex-hull area of each row's accounts (0 for the unassigned row).
     """
     k = context.n_territories
-    slot = np.where(codes < 0, k, codes)
+    # Code -1 (white space) indexes the last row of every (k + 1)-row table.
     if bins is None:
         bins = np.arange(k + 1)
         members = np.arange(len(codes))
-        local = slot
+        local = np.where(codes < 0, k, codes)
     else:
         bins = np.asarray(bins, dtype=np.int64)
-        lookup = np.full(k + 1, -1, dtype=np.int64)
+        lookup = np.full(k + 1, -1, dtype=np.int32)
         lookup[bins] = np.arange(len(bins))
-        local_all = lookup[slot]
+        local_all = lookup[codes]
         members = np.flatnonzero(local_all >= 0)
         local = local_all[members]
     m = len(bins)
     home_lon = np.append(context.home_lon, np.nan)
     home_lat = np.append(context.home_lat, np.nan)
     lon, lat = context.lon[members], context.lat[members]
-    member_slot = slot[members]
+    member_slot = codes[members]
     distance = haversine_km(lon, lat, home_lon[member_slot], home_lat[member_slot])
     distance = np.nan_to_num(distance, nan=0.0)
     visits = context.visits[members]

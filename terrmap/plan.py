@@ -183,7 +183,7 @@ class Plan:
         labels = np.append(self.context.territory_ids.to_numpy(dtype=object), None)
         old = self.codes[positions]
         move = Move(
-            account_ids=tuple(self.context.account_ids[positions]),
+            account_ids=tuple(self.context.id_array[positions].tolist()),
             sources=tuple(labels[np.where(old < 0, self.context.n_territories, old)]),
             target=None if target_code < 0 else str(self.context.territory_ids[target_code]),
             at=at or datetime.now(UTC),

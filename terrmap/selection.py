@@ -8,7 +8,8 @@ never rejected.
 
 Selections are vectorised: a numpy bounding-box mask picks the candidates and
 one ``shapely.contains_xy`` call (or a haversine distance for circles) tests
-them. An account exactly on the drawn line is not selected, as with
+them. For repeated selections on a large account set, :class:`PointIndex`
+finds the candidates by binary search instead of a full scan. An account exactly on the drawn line is not selected, as with
 ``Point.within``.
 """
 
@@ -16,13 +17,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import shapely
 from shapely.geometry import shape
 
-__all__ = ["EARTH_RADIUS_KM", "drawing_geometry", "select_in_polygon", "select_nearest"]
+__all__ = [
+    "EARTH_RADIUS_KM",
+    "PointIndex",
+    "drawing_geometry",
+    "select_in_polygon",
+    "select_nearest",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -80,16 +88,7 @@ def select_in_polygon(
     ['c']
     """
     lon, lat, account_ids = _check_arrays(lon, lat, account_ids)
-    found = [
-        _rows_in_circle(lon, lat, d) if isinstance(d, _Circle) else _rows_in_area(lon, lat, d)
-        for d in _drawings(polygon)
-    ]
-    # Rows come out sorted from each drawing; only a union needs sorting.
-    if len(found) == 1:
-        rows = found[0]
-    else:
-        rows = np.unique(np.concatenate([np.empty(0, dtype=np.intp), *found]))
-    return account_ids.take(rows)
+    return account_ids.take(_rows_in_drawing(lon, lat, polygon, None))
 
 
 def select_nearest(
@@ -137,16 +136,106 @@ def select_nearest(
     []
     """
     lon, lat, account_ids = _check_arrays(lon, lat, account_ids)
-    if not (np.isfinite(click_lon) and np.isfinite(click_lat)):
-        raise ValueError(f"click must be finite, got ({click_lon}, {click_lat})")
-    if max_km < 0:
-        raise ValueError(f"max_km must be >= 0, got {max_km}")
-    rows = _rows_in_circle(lon, lat, _Circle(float(click_lon), float(click_lat), max_km * 1000.0))
-    if not len(rows):
-        return account_ids[:0]
-    dist = _haversine_km(click_lon, click_lat, lon[rows], lat[rows])
-    nearest = rows[dist == dist.min()]
-    return account_ids[np.sort(nearest)]
+    return account_ids.take(_nearest_rows(lon, lat, click_lon, click_lat, max_km, None))
+
+
+@dataclass(frozen=True, eq=False)
+class PointIndex:
+    """Accounts sorted by longitude, for fast repeated selections.
+
+    Build it once per account set with :meth:`build`; its methods give the
+    same answers as :func:`select_in_polygon` and :func:`select_nearest`, but
+    find the candidates by binary search instead of scanning every account.
+
+    Attributes
+    ----------
+    lon, lat : numpy.ndarray
+        Account coordinates, in input order (read-only).
+    account_ids : pandas.Index
+        Ids aligned with ``lon``/``lat``.
+    order : numpy.ndarray
+        Positions sorting the accounts by longitude (NaN last).
+    sorted_lon, sorted_lat : numpy.ndarray
+        ``lon[order]`` and ``lat[order]``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> index = PointIndex.build(np.array([0.5, 1.5]), np.array([0.5, 0.5]), pd.Index(["a", "b"]))
+    >>> list(index.select_in_polygon(shapely.box(1, 0, 2, 1)))
+    ['b']
+    """
+
+    lon: np.ndarray
+    lat: np.ndarray
+    account_ids: pd.Index
+    order: np.ndarray
+    sorted_lon: np.ndarray
+    sorted_lat: np.ndarray
+
+    @classmethod
+    def build(cls, lon: np.ndarray, lat: np.ndarray, account_ids: pd.Index) -> PointIndex:
+        """Sort the accounts by longitude.
+
+        Parameters
+        ----------
+        lon, lat : numpy.ndarray
+            Account coordinates in WGS84 degrees (NaN for unknown). Copied.
+        account_ids : pandas.Index
+            Ids aligned with ``lon``/``lat``.
+
+        Returns
+        -------
+        PointIndex
+            The index.
+
+        Raises
+        ------
+        ValueError
+            When the arrays differ in length.
+        """
+        lon, lat, account_ids = _check_arrays(lon, lat, account_ids)
+        lon, lat = lon.copy(), lat.copy()
+        order = np.argsort(lon)
+        arrays = (lon, lat, order, lon[order], lat[order])
+        for array in arrays:
+            array.flags.writeable = False
+        return cls(lon, lat, account_ids, order, arrays[3], arrays[4])
+
+    def select_in_polygon(
+        self, polygon: shapely.Geometry | Mapping | Sequence[Mapping]
+    ) -> pd.Index:
+        """Ids of the accounts inside a drawn shape; see :func:`select_in_polygon`.
+
+        Parameters
+        ----------
+        polygon : shapely geometry, GeoJSON dict or list of GeoJSON features
+            As for :func:`select_in_polygon`.
+
+        Returns
+        -------
+        pandas.Index
+            Selected ids, in input order.
+        """
+        return self.account_ids.take(_rows_in_drawing(self.lon, self.lat, polygon, self))
+
+    def select_nearest(self, click_lon: float, click_lat: float, max_km: float = 1.0) -> pd.Index:
+        """Ids of the account nearest to a click; see :func:`select_nearest`.
+
+        Parameters
+        ----------
+        click_lon, click_lat : float
+            Where the map was clicked.
+        max_km : float, default 1.0
+            Ignore accounts farther than this.
+
+        Returns
+        -------
+        pandas.Index
+            The nearest account's id (all of them when co-located), or empty.
+        """
+        rows = _nearest_rows(self.lon, self.lat, click_lon, click_lat, max_km, self)
+        return self.account_ids.take(rows)
 
 
 def drawing_geometry(drawing: shapely.Geometry | Mapping) -> shapely.Geometry:
@@ -261,26 +350,81 @@ def _valid_area(geom: shapely.Geometry) -> shapely.Geometry:
     return shapely.union_all(polygons)
 
 
-def _rows_in_area(lon: np.ndarray, lat: np.ndarray, geom: shapely.Geometry) -> np.ndarray:
+def _rows_in_drawing(
+    lon: np.ndarray, lat: np.ndarray, drawing: object, index: PointIndex | None
+) -> np.ndarray:
+    found = [
+        _rows_in_circle(lon, lat, d, index)
+        if isinstance(d, _Circle)
+        else _rows_in_area(lon, lat, d, index)
+        for d in _drawings(drawing)
+    ]
+    # Rows come out sorted from each drawing; only a union needs sorting.
+    if len(found) == 1:
+        return found[0]
+    return np.unique(np.concatenate([np.empty(0, dtype=np.intp), *found]))
+
+
+def _nearest_rows(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    click_lon: float,
+    click_lat: float,
+    max_km: float,
+    index: PointIndex | None,
+) -> np.ndarray:
+    if not (np.isfinite(click_lon) and np.isfinite(click_lat)):
+        raise ValueError(f"click must be finite, got ({click_lon}, {click_lat})")
+    if max_km < 0:
+        raise ValueError(f"max_km must be >= 0, got {max_km}")
+    circle = _Circle(float(click_lon), float(click_lat), max_km * 1000.0)
+    rows = _rows_in_circle(lon, lat, circle, index)
+    if not len(rows):
+        return rows
+    dist = _haversine_km(click_lon, click_lat, lon[rows], lat[rows])
+    return rows[dist == dist.min()]
+
+
+def _rows_in_box(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    box: tuple[float, float, float, float],
+    index: PointIndex | None,
+) -> np.ndarray:
+    """Sorted positions of the accounts inside a lon/lat box."""
+    minx, miny, maxx, maxy = box
+    if index is None:
+        return np.flatnonzero((lon >= minx) & (lon <= maxx) & (lat >= miny) & (lat <= maxy))
+    lo = np.searchsorted(index.sorted_lon, minx, side="left")
+    hi = np.searchsorted(index.sorted_lon, maxx, side="right")
+    y = index.sorted_lat[lo:hi]
+    return np.sort(index.order[lo:hi][(y >= miny) & (y <= maxy)])
+
+
+def _rows_in_area(
+    lon: np.ndarray, lat: np.ndarray, geom: shapely.Geometry, index: PointIndex | None
+) -> np.ndarray:
     if geom.is_empty:
         return np.empty(0, dtype=np.intp)
-    minx, miny, maxx, maxy = geom.bounds
-    rows = np.flatnonzero((lon >= minx) & (lon <= maxx) & (lat >= miny) & (lat <= maxy))
+    rows = _rows_in_box(lon, lat, geom.bounds, index)
     return rows[shapely.contains_xy(geom, lon[rows], lat[rows])]
 
 
-def _rows_in_circle(lon: np.ndarray, lat: np.ndarray, circle: _Circle) -> np.ndarray:
+def _rows_in_circle(
+    lon: np.ndarray, lat: np.ndarray, circle: _Circle, index: PointIndex | None
+) -> np.ndarray:
     radius_km = circle.radius_m / 1000.0
     dlat = radius_km / _KM_PER_DEG_LAT
     cos_lat = np.cos(np.radians(min(abs(circle.lat) + dlat, 90.0)))
     # Near a pole the longitude window would span everything anyway.
     dlon = 360.0 if cos_lat < 1e-6 else dlat / cos_lat
-    box = (lat >= circle.lat - dlat) & (lat <= circle.lat + dlat)
     if -180.0 <= circle.lon - dlon and circle.lon + dlon <= 180.0:
-        box &= (lon >= circle.lon - dlon) & (lon <= circle.lon + dlon)
+        box = (circle.lon - dlon, circle.lat - dlat, circle.lon + dlon, circle.lat + dlat)
+        rows = _rows_in_box(lon, lat, box, index)
     else:  # the window wraps around the antimeridian
-        box &= np.abs((lon - circle.lon + 180.0) % 360.0 - 180.0) <= dlon
-    rows = np.flatnonzero(box)
+        near = (lat >= circle.lat - dlat) & (lat <= circle.lat + dlat)
+        near &= np.abs((lon - circle.lon + 180.0) % 360.0 - 180.0) <= dlon
+        rows = np.flatnonzero(near)
     dist = _haversine_km(circle.lon, circle.lat, lon[rows], lat[rows])
     return rows[dist <= radius_km]
 

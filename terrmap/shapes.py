@@ -575,7 +575,7 @@ def _voronoi_ridges(
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     key = lo * total + hi
     owner_tri = np.repeat(np.arange(len(tri)), 3)
-    order = np.argsort(key, kind="stable")
+    order = np.argsort(key)
     key, owner_tri, lo, hi = key[order], owner_tri[order], lo[order], hi[order]
     pair = np.flatnonzero(key[1:] == key[:-1])
     t1, t2 = owner_tri[pair], owner_tri[pair + 1]

@@ -93,7 +93,10 @@ def build_workspace(
     if len(result.unassigned):
         extra.append(f"{len(result.unassigned):,} accounts lie in no territory (white space).")
     if len(result.overlaps):
-        pairs = ", ".join(f"{a}/{b}" for a, b in result.overlaps[["territory_a", "territory_b"]].itertuples(index=False))
+        pairs = ", ".join(
+            f"{a}/{b}"
+            for a, b in result.overlaps[["territory_a", "territory_b"]].itertuples(index=False)
+        )
         extra.append(f"Overlapping territory polygons: {pairs}.")
     return Workspace(
         name=name,
@@ -112,4 +115,6 @@ def demo_workspace() -> Workspace:
     from terrmap.demo import load_embedded
 
     data = load_embedded()
-    return build_workspace(data.accounts, data.territories, data.reps, name="Demo data (New England & New York)")
+    return build_workspace(
+        data.accounts, data.territories, data.reps, name="Demo data (New England & New York)"
+    )

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from terrmap.cli import main
-from terrmap.demo import generate, write_demo
+from terrmap.demo import generate
 
 FIXTURES = "tests/fixtures"
 
@@ -18,7 +18,11 @@ def demo_dir(tmp_path_factory):
 
 class TestDemo:
     def test_writes_three_files(self, demo_dir):
-        assert {p.name for p in demo_dir.iterdir()} >= {"accounts.csv", "reps.csv", "territories.geojson"}
+        assert {p.name for p in demo_dir.iterdir()} >= {
+            "accounts.csv",
+            "reps.csv",
+            "territories.geojson",
+        }
         assert len(pd.read_csv(demo_dir / "accounts.csv")) == 400
 
     def test_bad_size_is_one_line(self, tmp_path, capsys):
@@ -82,22 +86,40 @@ class TestMetrics:
         assert set(rows) == set(data.territories.index)
         for territory, row in rows.items():
             assert row["revenue"] == pytest.approx(revenue.get(territory, 0.0))
-            assert row["net_profit"] == pytest.approx(revenue.get(territory, 0.0) - cost.get(territory, 0.0))
+            assert row["net_profit"] == pytest.approx(
+                revenue.get(territory, 0.0) - cost.get(territory, 0.0)
+            )
             assert row["accounts"] == int((assignment == territory).sum())
             for key in ("rep", "cost", "travel_km", "travel_hours", "workload_hours"):
                 assert key in row
         assert sum(r["accounts"] for r in rows.values()) + payload["unassigned"]["accounts"] == 400
-        assert set(payload["balance"]["revenue"]) >= {"mean", "max_over_mean", "min_over_mean", "cv", "gini"}
+        assert set(payload["balance"]["revenue"]) >= {
+            "mean",
+            "max_over_mean",
+            "min_over_mean",
+            "cv",
+            "gini",
+        }
 
     @pytest.mark.parametrize("fmt", ["table", "csv"])
     def test_other_formats(self, demo_dir, capsys, fmt):
-        args = ["metrics", str(demo_dir / "accounts.csv"), "--territories", str(demo_dir / "territories.geojson")]
+        args = [
+            "metrics",
+            str(demo_dir / "accounts.csv"),
+            "--territories",
+            str(demo_dir / "territories.geojson"),
+        ]
         assert main([*args, "--format", fmt]) == 0
         out = capsys.readouterr().out
         assert "T01" in out and "(unassigned)" in out
 
     def test_territory_field_names_the_territories(self, demo_dir, capsys):
-        args = ["metrics", str(demo_dir / "accounts.csv"), "--territories", str(demo_dir / "territories.geojson")]
+        args = [
+            "metrics",
+            str(demo_dir / "accounts.csv"),
+            "--territories",
+            str(demo_dir / "territories.geojson"),
+        ]
         assert main([*args, "--territory-field", "name", "--format", "json"]) == 0
         names = {r["territory"] for r in json.loads(capsys.readouterr().out)["territories"]}
         assert names == set(generate(400, 4, seed=3).territories["name"])

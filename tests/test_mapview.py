@@ -333,6 +333,18 @@ class TestAssignmentCodes:
         codes = mv.assignment_codes(assignment, ["d", "c", "b", "a", "new"], ["SW", "NE"])
         assert codes.tolist() == [-1, 0, -1, 1, -1]
 
+    @given(st.lists(st.sampled_from(["T1", "T2", "T3", "gone", None]), max_size=30), st.booleans())
+    def test_matches_a_naive_lookup(self, labels, reverse):
+        ids = [f"a{i}" for i in range(len(labels))]
+        assignment = pd.Series(labels, index=ids, dtype="string")
+        order = ["T2", "T1", "T3"]
+        wanted = ids[::-1] if reverse else ids
+        expected = [
+            order.index(x) if x in order else -1
+            for x in assignment.reindex(wanted).to_numpy(dtype=object, na_value=None)
+        ]
+        assert mv.assignment_codes(assignment, wanted, order).tolist() == expected
+
     def test_duplicate_territories_rejected(self):
         with pytest.raises(ValueError, match="'T1'"):
             mv.assignment_codes(pd.Series(["T1"], index=["a"]), ["a"], ["T1", "T1"])

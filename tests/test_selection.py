@@ -9,7 +9,7 @@ import shapely
 from hypothesis import given
 from hypothesis import strategies as st
 
-from terrmap.selection import drawing_geometry, select_in_polygon, select_nearest
+from terrmap.selection import PointIndex, drawing_geometry, select_in_polygon, select_nearest
 
 
 @pytest.fixture
@@ -193,6 +193,31 @@ class TestNearest:
             select_nearest(*xy, 0.0, 0.0, max_km=-1)
 
 
+class TestPointIndex:
+    def test_same_answers_as_functions(self, xy):
+        index = PointIndex.build(*xy)
+        box = shapely.box(0.5, 0, 2, 1)
+        circle = _feature({"type": "Point", "coordinates": [0.25, 1.5]}, radius=30_000.0)
+        for drawing in (box, circle):
+            assert index.select_in_polygon(drawing).equals(select_in_polygon(*xy, drawing))
+        assert index.select_nearest(1.3, 1.4, 50).tolist() == ["ACC-g"]
+
+    def test_copies_and_freezes_inputs(self, xy):
+        lon, lat, ids = xy
+        lon = lon.copy()
+        index = PointIndex.build(lon, lat, ids)
+        lon[0] = 99.0
+        assert index.lon[0] == 0.25
+        with pytest.raises(ValueError, match="read-only"):
+            index.lat[0] = 1.0
+
+    def test_missing_coordinates(self):
+        index = PointIndex.build(
+            np.array([np.nan, 0.5, 0.7]), np.array([0.5, np.nan, 0.5]), pd.Index(list("abc"))
+        )
+        assert index.select_in_polygon(shapely.box(0, 0, 1, 1)).tolist() == ["c"]
+
+
 coordinate = st.floats(min_value=0, max_value=10, allow_nan=False)
 
 
@@ -210,3 +235,36 @@ class TestProperties:
         area = drawing_geometry(polygon)
         expected = [i for i, p in zip(ids, points, strict=True) if shapely.Point(p).within(area)]
         assert select_in_polygon(lon, lat, ids, polygon).tolist() == expected
+        assert PointIndex.build(lon, lat, ids).select_in_polygon(polygon).tolist() == expected
+
+    @given(
+        points=st.lists(st.tuples(coordinate, coordinate), max_size=30),
+        centre=st.tuples(coordinate, coordinate),
+        radius_km=st.floats(min_value=0, max_value=800),
+    )
+    def test_circle_matches_naive_haversine(self, points, centre, radius_km):
+        lon = np.array([p[0] for p in points], dtype=float)
+        lat = np.array([p[1] for p in points], dtype=float)
+        ids = pd.Index([f"p{i}" for i in range(len(points))])
+        circle = _feature({"type": "Point", "coordinates": list(centre)}, radius=radius_km * 1000)
+        dist = np.array([_km(centre, p) for p in points])
+        # Two formulas may round differently right on the circle: skip those.
+        clear = np.abs(dist - radius_km) > 1e-6
+        expected = ids[clear & (dist <= radius_km)]
+        for got in (
+            select_in_polygon(lon, lat, ids, circle),
+            PointIndex.build(lon, lat, ids).select_in_polygon(circle),
+        ):
+            assert got.intersection(ids[clear], sort=False).equals(expected)
+
+
+def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance by the Vincenty formula (not haversine)."""
+    lon1, lat1, lon2, lat2 = map(np.radians, (*a, *b))
+    dlon = lon2 - lon1
+    y = np.hypot(
+        np.cos(lat2) * np.sin(dlon),
+        np.cos(lat1) * np.sin(lat2) - np.sin(lat1) * np.cos(lat2) * np.cos(dlon),
+    )
+    x = np.sin(lat1) * np.sin(lat2) + np.cos(lat1) * np.cos(lat2) * np.cos(dlon)
+    return float(6371.0088 * np.arctan2(y, x))

@@ -138,6 +138,15 @@
       if (h.html) {
         mk.bindTooltip(h.html, { direction: "top" });
       }
+      // The marker must stay interactive for its hover tooltip, but
+      // streamlit-folium binds a click listener to every layer and a click on
+      // a home base would rerun the app for nothing.
+      mk.on = function (types, fn, context) {
+        if (types === "click") {
+          return this;
+        }
+        return L.CircleMarker.prototype.on.call(this, types, fn, context);
+      };
       group.addLayer(mk);
     });
     return group;
@@ -153,7 +162,7 @@
     var lon = coords.subarray(0, n);
     var lat = coords.subarray(n, 2 * n);
     var st = (map.terrmap = {
-      points: new window.TerrmapPoints(lon, lat).addTo(map),
+      points: new window.TerrmapPoints(lon, lat, { unassignedColor: cfg.unassigned_color }).addTo(map),
       shapes: L.layerGroup().addTo(map),
       labels: L.layerGroup().addTo(map),
       selection: L.featureGroup().addTo(map),
@@ -206,6 +215,8 @@
       // place when it serialises the layer with toGeoJSON().
       map.on("draw:created", function (e) {
         var layer = e.layer;
+        // A click inside the last selection must reach the points, not the shape.
+        layer.options.interactive = false;
         layer.feature = {
           type: "Feature",
           properties: { terrmap_event: eventId(), terrmap_tool: e.terrmapTool || e.layerType },

@@ -60,7 +60,7 @@
   }
 
   var TerrmapPoints = L.Renderer.extend({
-    options: { padding: 0.1, pane: "terrmapPoints" },
+    options: { padding: 0.1, pane: "terrmapPoints", unassignedColor: "#6f6f6f" },
 
     initialize: function (lon, lat, options) {
       L.Renderer.prototype.initialize.call(this, options);
@@ -81,7 +81,7 @@
       this._fill32 = new Uint32Array(0);
       this._edge32 = new Uint32Array(0);
       this._selected = null;
-      this._unassignedEdge = rgba32("#6f6f6f", 1);
+      this._unassignedEdge = rgba32(this.options.unassignedColor, 1);
       this._haloOuter = rgba32("#111111", 1);
       this._haloInner = rgba32("#ffffff", 1);
     },
