@@ -9,13 +9,12 @@ from streamlit_folium import st_folium
 from pages import _state
 from pages._tables import territory_table
 from terrmap.balance import balance
-from terrmap.editor import account_callouts, plan_shapes, selection_table
+from terrmap.editor import account_callouts, plan_shapes, selected_positions, selection_table
 from terrmap.mapview import (
     RETURNED_OBJECTS,
     build_base_map,
     build_update_layer,
     parse_map_event,
-    select_accounts,
 )
 from terrmap.metrics import MEASURES
 from terrmap.schema import UNASSIGNED_LABEL
@@ -41,8 +40,7 @@ ss = st.session_state
 event = parse_map_event(ss.get(MAP_KEY))
 if event is not None and event.event_id != ss.get(HANDLED):
     ss[HANDLED] = event.event_id
-    picked = select_accounts(event, data.lon, data.lat, data.account_ids)
-    ss[SELECTION] = (ws, ctx.positions(picked))
+    ss[SELECTION] = (ws, selected_positions(event, data))
 stored = ss.get(SELECTION)
 selected = stored[1] if stored is not None and stored[0] is ws else np.empty(0, dtype=np.int64)
 
@@ -50,9 +48,10 @@ selected = stored[1] if stored is not None and stored[0] is ws else np.empty(0, 
 def _reassign(positions: np.ndarray) -> None:
     current = _state.plan()
     target = ss[TARGET]
-    ids = current.context.account_ids[positions]
-    new = current.reassign(
-        ids, None if target == UNASSIGN else target, note=f"map selection ({len(ids)} accounts)"
+    new = current.reassign_positions(
+        positions,
+        None if target == UNASSIGN else target,
+        note=f"map selection ({len(positions)} accounts)",
     )
     _state.push(new)
     ss[SELECTION] = (ws, np.empty(0, dtype=np.int64))

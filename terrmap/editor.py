@@ -31,9 +31,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from terrmap.mapview import territory_colors
+from terrmap.mapview import CLICK_MATCH_KM, MapEvent, territory_colors
 from terrmap.plan import Plan
 from terrmap.schema import CRS, UNASSIGNED_LABEL
+from terrmap.selection import PointIndex
 from terrmap.shapes import CellIndex, build_cells, study_area, territory_shapes, update_shapes
 from terrmap.workspace import Workspace
 
@@ -42,6 +43,7 @@ __all__ = [
     "account_callouts",
     "map_data",
     "plan_shapes",
+    "selected_positions",
     "selection_table",
 ]
 
@@ -75,6 +77,8 @@ class MapData:
     owners : numpy.ndarray
         Owner per point: the rep's name where the reps file knows the owner's
         id, else the owner as given, else None.
+    points : PointIndex
+        The positions sorted for fast selections.
     """
 
     account_ids: pd.Index
@@ -86,6 +90,7 @@ class MapData:
     home_bases: pd.DataFrame | None = field(repr=False)
     names: np.ndarray = field(repr=False)
     owners: np.ndarray = field(repr=False)
+    points: PointIndex = field(repr=False)
 
 
 def map_data(workspace: Workspace) -> MapData:
@@ -147,6 +152,7 @@ def map_data(workspace: Workspace) -> MapData:
         home_bases=homes,
         names=names,
         owners=owners,
+        points=PointIndex.build(lon, lat, context.account_ids),
     )
 
 
@@ -202,6 +208,31 @@ def _framed(shapes: gpd.GeoDataFrame, data: MapData) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
         out, geometry=shapes.geometry.reindex(out.index).values, crs=CRS
     ).rename_axis("territory_id")
+
+
+def selected_positions(event: MapEvent, data: MapData) -> np.ndarray:
+    """Positions of the accounts a map selection covers, ascending.
+
+    The same accounts as :func:`terrmap.mapview.select_accounts`, found with
+    the data set's point index and returned as positions (what
+    :meth:`terrmap.plan.Plan.reassign_positions` takes).
+
+    Parameters
+    ----------
+    event : MapEvent
+        From :func:`terrmap.mapview.parse_map_event`.
+    data : MapData
+        From :func:`map_data` for the data set drawn.
+
+    Returns
+    -------
+    numpy.ndarray
+        Sorted positions; a click selects every account at the clicked spot.
+    """
+    if event.kind == "shape":
+        return data.points.rows_in_polygon(event.geometry)
+    picked = data.points.select_nearest(event.geometry.x, event.geometry.y, CLICK_MATCH_KM)
+    return np.sort(data.account_ids.get_indexer(picked))
 
 
 def account_callouts(
