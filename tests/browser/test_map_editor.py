@@ -47,6 +47,7 @@ def open_map(page, url):
     frame = page.locator(IFRAME).first.element_handle().content_frame()
     frame.wait_for_function(TOKEN_JS)
     frame.wait_for_function("() => window.terrmap && window.terrmap.map")
+    wait_for_app(page)
     return frame
 
 
@@ -117,7 +118,7 @@ def expected_selection(ws, geometry: dict):
 def choose_target(page, label: str) -> None:
     box = page.get_by_test_id("stSelectbox").filter(has_text="Hand them to")
     box.click()
-    page.get_by_role("option", name=label, exact=True).click()
+    run_and_wait(page, lambda: page.get_by_role("option", name=label, exact=True).click())
 
 
 def territory_rows(page) -> dict[str, dict[str, str]]:
