@@ -255,7 +255,7 @@ def account_callouts(
     Returns
     -------
     dict of int to str
-        ``name · revenue · net profit · owner``; the map escapes the text.
+        ``name · revenue · cost · net profit · owner``; the map escapes the text.
     """
     pos = np.asarray(list(positions), dtype=np.int64)
     if len(pos) == 0 or len(pos) > limit:
@@ -265,8 +265,15 @@ def account_callouts(
     for p in pos.tolist():
         net = ctx.revenue[p] - ctx.cost[p]
         owner = data.owners[p] if data.owners[p] is not None else "no owner"
-        out[p] = f"{data.names[p]} · revenue ${ctx.revenue[p]:,.0f} · net ${net:,.0f} · {owner}"
+        out[p] = (
+            f"{data.names[p]} · revenue {_money(ctx.revenue[p])} · cost {_money(ctx.cost[p])}"
+            f" · net profit {_money(net)} · {owner}"
+        )
     return out
+
+
+def _money(value: float) -> str:
+    return f"-${-value:,.0f}" if value < 0 else f"${value:,.0f}"
 
 
 def selection_table(plan: Plan, data: MapData, positions: Iterable[int]) -> pd.DataFrame:

@@ -15,10 +15,13 @@ component returns the user's last selection::
 
 from __future__ import annotations
 
+import html
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import shapely
 from streamlit.testing.v1 import AppTest
@@ -262,3 +265,82 @@ class TestMapPage:
         call = fake_st_folium.calls[-1]
         assert call["key"]
         assert set(call["returned_objects"]) == set(RETURNED_OBJECTS)
+
+
+@pytest.mark.skipif(not (ROOT / MAP_PAGE).exists(), reason=f"{MAP_PAGE} not written yet")
+class TestMapSelection:
+    """The map page's logic with the map's return value patched in."""
+
+    @pytest.fixture
+    def map_page(self, fake_st_folium):
+        at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+        at.switch_page(MAP_PAGE).run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    @staticmethod
+    def _box_around_home(plan, territory_index: int, half: float = 0.3):
+        ctx = plan.context
+        lat, lon = ctx.home_lat[territory_index], ctx.home_lon[territory_index]
+        return shapely.box(lon - half, lat - half, lon + half, lat + half)
+
+    def test_drawn_rectangle_selects_what_the_core_finds_and_reassigns(
+        self, map_page, fake_st_folium
+    ):
+        from terrmap.selection import select_in_polygon
+
+        plan = _history(map_page).current
+        ctx = plan.context
+        box = self._box_around_home(plan, 0)
+        expected = select_in_polygon(ctx.lon, ctx.lat, ctx.account_ids, box)
+        assert len(expected) > 0
+        fake_st_folium.value = drawn_value(box)
+        map_page.session_state["terrmap_map"] = fake_st_folium.value
+        map_page.run()
+        assert not map_page.exception, [e.value for e in map_page.exception]
+        headings = [h.value for h in map_page.subheader]
+        assert f"Selection: {len(expected):,} accounts" in headings
+
+        target = ctx.territory_ids[1]
+        map_page.selectbox(key="map_target").set_value(target).run()
+        map_page.button[[b.label for b in map_page.button].index("Reassign")].click().run()
+        assert not map_page.exception, [e.value for e in map_page.exception]
+        new_plan = _history(map_page).current
+        assert new_plan.parent is plan
+        assert set(new_plan.move.account_ids) == set(expected) - set(plan.members(target))
+        assert (new_plan.territory_of(expected) == target).all()
+        # The selection is cleared and the table shows the new figures.
+        assert "Selection" in [h.value for h in map_page.subheader]
+        table = map_page.dataframe[-1].value
+        assert table["Accounts"].tolist() == new_plan.metrics()["accounts"].tolist()
+
+    def test_a_stale_selection_is_not_applied_twice(self, map_page, fake_st_folium):
+        plan = _history(map_page).current
+        fake_st_folium.value = drawn_value(self._box_around_home(plan, 0), event_id="same")
+        map_page.session_state["terrmap_map"] = fake_st_folium.value
+        map_page.run()
+        map_page.button[[b.label for b in map_page.button].index("Clear selection")].click().run()
+        # st_folium keeps returning the last drawing on unrelated reruns.
+        map_page.run()
+        assert "Selection" in [h.value for h in map_page.subheader]
+
+    def test_click_selects_the_account_and_labels_it(self, map_page, fake_st_folium):
+        plan = _history(map_page).current
+        ctx = plan.context
+        xy = np.column_stack([ctx.lon, ctx.lat])
+        _, first, counts = np.unique(xy, axis=0, return_index=True, return_counts=True)
+        i = int(first[counts == 1][0])
+        fake_st_folium.value = clicked_value(float(ctx.lon[i]), float(ctx.lat[i]), i)
+        map_page.session_state["terrmap_map"] = fake_st_folium.value
+        map_page.run()
+        assert "Selection: 1 accounts" in [h.value for h in map_page.subheader]
+        layer = fake_st_folium.calls[-1]["feature_group_to_add"]
+        payload = json.loads(next(iter(layer._children.values())).payload)
+        name = _state_accounts(map_page)["name"].iloc[i]
+        assert [c["i"] for c in payload["callouts"]] == [i]
+        assert payload["callouts"][0]["html"].startswith(html.escape(name))
+        assert "net profit" in payload["callouts"][0]["html"]
+
+
+def _state_accounts(at: AppTest):
+    return at.session_state["workspace"].accounts
