@@ -31,6 +31,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from terrmap.plan import Plan
+
 __all__ = [
     "MONTHS",
     "TIERS",
@@ -39,7 +41,9 @@ __all__ = [
     "normalise_profile",
     "quarter_visits",
     "rotation",
+    "territory_rotation",
     "tier_accounts",
+    "tier_summary",
     "visits_per_year",
 ]
 
@@ -369,3 +373,83 @@ def rotation(due: pd.Series, weeks: int = 13) -> pd.DataFrame:
         }
     )
     return frame.sort_values(["week", "account_id"], kind="stable").reset_index(drop=True)
+
+
+def tier_summary(tiers: pd.Series, net_profit: pd.Series, visits: pd.Series) -> pd.DataFrame:
+    """Accounts, net profit and visits a year per tier.
+
+    Parameters
+    ----------
+    tiers : pandas.Series
+        Tier per account id.
+    net_profit : pandas.Series
+        Net profit per account id.
+    visits : pandas.Series
+        Visits a year per account id.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by tier (:data:`TIERS` order): ``accounts, net_profit,
+        min_net_profit, visits``.
+    """
+    frame = pd.DataFrame(
+        {
+            "tier": tiers,
+            "net_profit": net_profit.reindex(tiers.index),
+            "visits": visits.reindex(tiers.index),
+        }
+    )
+    grouped = frame.groupby("tier")
+    out = pd.DataFrame(
+        {
+            "accounts": grouped.size(),
+            "net_profit": grouped["net_profit"].sum(),
+            "min_net_profit": grouped["net_profit"].min(),
+            "visits": grouped["visits"].sum(),
+        }
+    )
+    out = out.reindex(list(TIERS))
+    out["accounts"] = out["accounts"].fillna(0).astype(np.int64)
+    out["visits"] = out["visits"].fillna(0.0)
+    out.index.name = "tier"
+    return out
+
+
+def territory_rotation(
+    plan: Plan, territory_id: str, quarter: int, weeks: int = 13
+) -> pd.DataFrame:
+    """Plan the visit rotation of one territory for one quarter.
+
+    Accounts are ordered by net profit, largest first, before the phases of
+    :func:`quarter_visits` are given out, so the result does not depend on
+    the order of the data.
+
+    Parameters
+    ----------
+    plan : Plan
+        The plan in force (its context holds the visits a year).
+    territory_id : str
+        The territory.
+    quarter : int
+        1 to 4.
+    weeks : int
+        Weeks in the quarter.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`rotation`'s rows for the territory's accounts.
+
+    Raises
+    ------
+    KeyError
+        For an unknown territory.
+    """
+    context = plan.context
+    positions = np.flatnonzero(plan.codes == context.territory_code(territory_id))
+    net_profit = context.revenue[positions] - context.cost[positions]
+    ids = context.id_array[positions]
+    order = np.lexsort((ids.astype(str), -net_profit))
+    visits = pd.Series(context.visits[positions][order], index=ids[order])
+    return rotation(quarter_visits(visits, quarter), weeks)
