@@ -278,7 +278,9 @@ def monthly_workload(metrics: pd.DataFrame, profile: pd.Series) -> pd.DataFrame:
             "capacity_hours": capacity.ravel(),
         }
     )
-    frame["over_capacity"] = (frame["workload_hours"] > frame["capacity_hours"]).fillna(False)
+    # A month exactly at capacity is not over it (float noise aside).
+    over = frame["workload_hours"] > frame["capacity_hours"] * (1 + 1e-9)
+    frame["over_capacity"] = over.fillna(False)
     return frame
 
 
