@@ -47,7 +47,7 @@ target = right.number_input(
     value=default_target,
     step=100_000.0,
     format="%.0f",
-    key=f"goals_target_{method}",
+    key=f"goals_target_{method}_{growth_pct:g}",
 )
 target = float(round(target))
 proposed = allocate(basis, target)

@@ -251,14 +251,23 @@ else:
         hide_index=True,
         key="reps_matching",
     )
-    if st.button("Accept the suggested rep swaps", type="primary", key="reps_accept"):
-        _state.apply_playbook(
-            territory_reps=dict(zip(changes["territory_id"], changes["suggested_rep"], strict=True))
-        )
-        st.rerun()
+    st.button(
+        "Accept the suggested rep swaps",
+        type="primary",
+        key="reps_accept",
+        on_click=_state.apply_playbook,
+        kwargs={
+            "territory_reps": dict(
+                zip(changes["territory_id"], changes["suggested_rep"], strict=True)
+            )
+        },
+    )
 swapped = _state.territory_reps_changed()
 if swapped:
     st.info(f"Rep swaps in force on {len(swapped)} territory(ies) (against the data loaded).")
-    if st.button("Return to the reps in the data", key="reps_reset"):
-        _state.apply_playbook(territory_reps={})
-        st.rerun()
+    st.button(
+        "Return to the reps in the data",
+        key="reps_reset",
+        on_click=_state.apply_playbook,
+        kwargs={"territory_reps": {}},
+    )
