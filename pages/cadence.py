@@ -31,6 +31,12 @@ settings = in_force or {
     "overrides": {},
 }
 net_profit = pd.Series(ctx.revenue - ctx.cost, index=ctx.account_ids)
+
+
+def _money(value: float) -> str:
+    return f"-${-value:,.0f}" if value < 0 else f"${value:,.0f}"
+
+
 names = ws.accounts["name"].astype(str).set_axis(ws.accounts.index.astype(str))
 
 st.title("Visit cadence")
@@ -103,7 +109,7 @@ try:
 except ValueError as error:
     st.error(str(error))
     st.stop()
-summary = tier_summary(tiers, net_profit, visits)
+summary = tier_summary(tiers, net_profit, visits).rename_axis("Tier")
 summary["visit_hours"] = summary["visits"] * ctx.params.visit_hours
 summary["current_visits"] = (
     pd.Series(ctx.visits, index=ctx.account_ids).groupby(tiers).sum().reindex(summary.index)
@@ -120,8 +126,9 @@ st.dataframe(
         }
     ).style.format(
         {
-            "Net profit": "${:,.0f}",
-            "Smallest net profit in tier": "${:,.0f}",
+            "Accounts": "{:,.0f}",
+            "Net profit": _money,
+            "Smallest net profit in tier": _money,
             "Visits a year (this cadence)": "{:,.0f}",
             "Visit hours (this cadence)": "{:,.0f}",
             "Visits a year (in force)": "{:,.0f}",
@@ -164,19 +171,20 @@ else:
         "The data has no monthly revenue: set the weight of each month (1 = an average month)."
     )
     weights = st.data_editor(
-        pd.DataFrame({"Month": list(MONTHS), "Weight": [1.0] * 12}),
-        hide_index=True,
-        disabled=["Month"],
+        pd.DataFrame([[1.0] * 12], columns=list(MONTHS), index=["Weight"]),
         key="cad_season",
-        column_config={"Weight": st.column_config.NumberColumn(min_value=0.0, required=True)},
+        column_config={
+            month: st.column_config.NumberColumn(min_value=0.0, required=True) for month in MONTHS
+        },
     )
     try:
-        profile = normalise_profile(weights["Weight"].fillna(0.0))
+        profile = normalise_profile(weights.loc["Weight"].fillna(0.0))
     except ValueError as error:
         st.error(str(error))
         st.stop()
 monthly = monthly_workload(metrics, profile)
 heat = monthly.pivot(index="name", columns="month", values="workload_hours")[list(MONTHS)]
+heat.index.name = "Territory"
 over = monthly.pivot(index="name", columns="month", values="over_capacity")[list(MONTHS)]
 peaks = int(over.to_numpy().sum())
 st.caption(
@@ -242,7 +250,9 @@ else:
         f"{weekly['visits'].max()} a week (travel time is not included)."
     )
     st.dataframe(
-        weekly[["visits", "hours_on_site", "accounts"]].rename(
+        weekly[["visits", "hours_on_site", "accounts"]]
+        .rename_axis("Week")
+        .rename(
             columns={"visits": "Visits", "hours_on_site": "Hours on site", "accounts": "Accounts"}
         ),
         width="stretch",

@@ -65,9 +65,12 @@ editor = st.data_editor(
         }
     ),
     disabled=["Territory", "Proposed quota"],
+    hide_index=True,
     column_config={
-        "Proposed quota": st.column_config.NumberColumn(format="$%.0f"),
-        "Your quota": st.column_config.NumberColumn(min_value=0.0, format="$%.0f"),
+        "Proposed quota": st.column_config.NumberColumn("Proposed quota ($)", format="localized"),
+        "Your quota": st.column_config.NumberColumn(
+            "Your quota ($)", min_value=0.0, format="localized"
+        ),
     },
     width="stretch",
     key=f"goals_editor_{method}_{target:.0f}_{growth_pct}",
@@ -89,13 +92,26 @@ _state.quotas().update({str(t): float(q) for t, q in quotas.items()})
 # ---------------------------------------------------------------- KPIs
 st.subheader("KPIs per territory")
 kpis = territory_kpis(ws.accounts, plan, ws.reps, quotas)
+total_row = kpis.loc["total"]
+cols = st.columns(4)
+cols[0].metric("Revenue", f"${total_row['revenue']:,.0f}")
+cols[1].metric("Net profit", f"${total_row['net_profit']:,.0f}")
+cols[2].metric(
+    "YoY growth (like for like)",
+    "–" if pd.isna(total_row["yoy_growth"]) else f"{total_row['yoy_growth']:+.1%}",
+)
+cols[3].metric(
+    "Reps at quota",
+    "–" if pd.isna(total_row["rep_at_quota"]) else f"{total_row['rep_at_quota']:.0%}",
+)
 st.caption(
-    "– means the data lacks the input (e.g. no lifetime value, acquisition cost or NPS answers, "
-    "no last year's revenue), never zero. Year-over-year growth compares like for like: the "
+    "An empty cell (None) means the data lacks the input (no lifetime value, acquisition "
+    "cost or NPS answers, no last year's revenue), never zero. Year-over-year growth compares like for like: the "
     "accounts with last year's revenue. NPS: % promoters (9–10) − % detractors (0–6)."
 )
 st.dataframe(
-    kpis.rename(
+    kpis.rename_axis("Id")
+    .rename(
         columns={
             "name": "Territory",
             "revenue": "Revenue",
@@ -109,7 +125,8 @@ st.dataframe(
             "quota": "Quota",
             "revenue_to_quota": "Revenue / quota",
         }
-    ).style.format(
+    )
+    .style.format(
         {
             "Revenue": money,
             "Revenue, new customers": money,
@@ -125,6 +142,7 @@ st.dataframe(
         na_rep="–",
     ),
     width="stretch",
+    height=min((len(kpis) + 1) * 35 + 3, 800),
     key="goals_kpis",
 )
 products = revenue_by_product(ws.accounts, plan)
@@ -151,6 +169,7 @@ edited_notes = st.data_editor(
         index=metrics.index,
     ),
     disabled=["Territory"],
+    hide_index=True,
     column_config={"Note": st.column_config.TextColumn(width="large")},
     width="stretch",
     key="goals_notes_editor",

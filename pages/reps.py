@@ -64,7 +64,9 @@ def status_colour(value):
 
 
 st.dataframe(
-    capacity.rename(
+    capacity.drop(columns=["reason"])
+    .rename_axis("Rep id")
+    .rename(
         columns={
             "name": "Rep",
             "territories": "Territories",
@@ -76,7 +78,6 @@ st.dataframe(
             "capacity_hours": "Capacity h",
             "utilisation": "Utilisation",
             "status": "Status",
-            "reason": "Why",
         }
     )
     .style.format(
@@ -95,12 +96,28 @@ st.dataframe(
     width="stretch",
     key="reps_capacity",
 )
+flagged = capacity[capacity["status"].isin(["over", "under"])]
+if not flagged.empty:
+    st.caption("Why: where the hours of the flagged reps go.")
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Rep": flagged["name"],
+                "Status": flagged["status"],
+                "Why": flagged["reason"],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+        column_config={"Why": st.column_config.TextColumn(width="large")},
+        key="reps_why",
+    )
 
 # ---------------------------------------------------------------- KPIs
 st.subheader("Rep KPIs")
 kpis = rep_kpis(reps, plan)
 st.dataframe(
-    kpis[
+    kpis.rename_axis("Rep id")[
         [
             "name",
             "experience_years",

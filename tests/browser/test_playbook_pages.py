@@ -77,7 +77,7 @@ class TestCadencePage:
         rows = read_dataframe(tables.last)
         visits = [parse_number(row["Visits"]) for row in rows]
         # Only the rows scrolled into view are in the page: weeks 1, 2, ... in order.
-        weeks = [parse_number(row["week"]) for row in rows]
+        weeks = [parse_number(row["Week"]) for row in rows]
         assert weeks == list(range(1, len(weeks) + 1)) and len(weeks) >= 10
         assert max(visits) - min(visits) <= 1
         expect(page.get_by_text("visits due in Q1")).to_be_visible()
