@@ -70,6 +70,9 @@ class TestCadencePage:
         for _, row in expected.iterrows():
             assert after[row["name"]] == pytest.approx(row["workload_hours"], abs=0.01)
             assert after[row["name"]] != pytest.approx(before[row["name"]], abs=0.01)
+        # The map editor draws the rebuilt data set as well.
+        goto_page(page, "Map editor")
+        expect(page.get_by_test_id("stException")).to_have_count(0)
 
     def test_rotation_for_a_quarter(self, app_url, page):
         _open(page, app_url, "Visit cadence")
