@@ -165,9 +165,13 @@ def visits_per_year(
         bad = override[~np.isfinite(override) | (override < 0)]
         if len(bad):
             raise ValueError(f"override visits must be >= 0, got {bad.to_dict()}")
-    visits = tiers.map(dict(tier_visits)).astype(float)
-    visits.loc[override.index] = override.to_numpy()
-    visits.name = "visits_per_year"
+    labels = tiers.to_numpy(dtype=object)
+    values = np.full(len(labels), np.nan)
+    for tier, frequency in tier_visits.items():
+        values[labels == tier] = frequency
+    visits = pd.Series(values, index=tiers.index, name="visits_per_year")
+    if len(override):
+        visits.loc[override.index] = override.to_numpy()
     return visits
 
 

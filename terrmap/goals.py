@@ -241,28 +241,27 @@ def revenue_by_product(accounts: pd.DataFrame, plan: Plan) -> pd.DataFrame:
         Territories (rows, every territory of the plan) by products
         (columns, sorted); empty columns when no account lists a product.
     """
-    ids = plan.context.territory_ids
+    context = plan.context
+    ids = context.territory_ids
     if "products" not in accounts.columns:
         return pd.DataFrame(index=ids)
-    territory = plan.assignment.reindex(accounts.index.astype(str)).to_numpy(dtype=object)
-    frame = pd.DataFrame(
-        {
-            "territory_id": territory,
-            "products": accounts["products"].astype(object).fillna("").astype(str).to_numpy(),
-            "revenue": accounts["revenue"].to_numpy(dtype=float, na_value=0.0),
-        }
-    )
-    frame = frame[pd.notna(frame["territory_id"])]
-    frame["product"] = frame["products"].str.split(";")
-    frame = frame.explode("product")
-    frame["product"] = frame["product"].str.strip()
-    frame = frame[frame["product"] != ""]
-    table = frame.pivot_table(
-        index="territory_id", columns="product", values="revenue", aggfunc="sum", fill_value=0.0
-    )
-    table = table.reindex(ids, fill_value=0.0)
-    table.columns = [str(c) for c in table.columns]
-    return table.sort_index(axis=1)
+    aligned = accounts.set_axis(accounts.index.astype(str)).reindex(context.account_ids)
+    text = aligned["products"].astype(object).fillna("").astype(str).to_numpy(dtype=object)
+    # Few distinct product lists however many accounts: sum revenue per
+    # (territory, product list), then spread each list over its products.
+    list_code, lists = pd.factorize(text)
+    assigned = plan.codes >= 0
+    k, m = context.n_territories, len(lists)
+    sums = np.bincount(
+        plan.codes[assigned] * m + list_code[assigned],
+        weights=context.revenue[assigned],
+        minlength=k * m,
+    ).reshape(k, m)
+    members = [{p.strip() for p in str(products).split(";") if p.strip()} for products in lists]
+    names = sorted(set().union(*members)) if members else []
+    membership = np.array([[name in member for name in names] for member in members], dtype=float)
+    table = sums @ membership.reshape(m, len(names)) if names else np.zeros((k, 0))
+    return pd.DataFrame(table, index=ids, columns=names)
 
 
 def _account_column(accounts: pd.DataFrame, name: str) -> np.ndarray | None:
