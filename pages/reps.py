@@ -25,7 +25,11 @@ if reps is None or reps.empty:
     st.info("No reps file is loaded: load one on the Import page to see rep KPIs and fit.")
     st.stop()
 
-rep_names = reps["name"].astype(str).set_axis(reps.index.astype(str))
+rep_names = (
+    (reps["name"] if "name" in reps.columns else pd.Series(reps.index, index=reps.index))
+    .astype(str)
+    .set_axis(reps.index.astype(str))
+)
 
 
 def rep_label(rep_id) -> str:
