@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import _state
+from terrmap.plan import Plan
 from terrmap.reps import (
     FIT_WEIGHTS,
     capacity_check,
@@ -13,6 +14,7 @@ from terrmap.reps import (
     rep_kpis,
     suggest_matching,
 )
+from terrmap.workspace import with_territory_reps
 
 _state.page_setup()
 
@@ -258,16 +260,35 @@ else:
         f"{matching.attrs['current_total']:.2f} to {matching.attrs['suggested_total']:.2f} "
         f"(+{gain:.2f})."
     )
+    mapping = dict(zip(changes["territory_id"], changes["suggested_rep"], strict=True))
+    preview = with_territory_reps(ws, mapping)
+    now = plan.metrics().loc[changes["territory_id"]]
+    after = Plan.from_assignment(preview.context, plan.assignment).metrics()
+    after = after.loc[changes["territory_id"]]
     st.dataframe(
         pd.DataFrame(
             {
-                "Territory": changes["name"],
-                "Current rep": changes["current_rep"].map(rep_label),
-                "Suggested rep": changes["suggested_rep"].map(rep_label),
-                "Current fit": changes["current_score"],
-                "Suggested fit": changes["suggested_score"],
+                "Territory": changes["name"].to_numpy(),
+                "Current rep": changes["current_rep"].map(rep_label).to_numpy(),
+                "Suggested rep": changes["suggested_rep"].map(rep_label).to_numpy(),
+                "Current fit": changes["current_score"].to_numpy(),
+                "Suggested fit": changes["suggested_score"].to_numpy(),
+                "Travel h now": now["travel_hours"].to_numpy(),
+                "Travel h after": after["travel_hours"].to_numpy(),
+                "Utilisation now": now["utilisation"].to_numpy(),
+                "Utilisation after": after["utilisation"].to_numpy(),
             }
-        ).style.format({"Current fit": "{:.2f}", "Suggested fit": "{:.2f}"}),
+        ).style.format(
+            {
+                "Current fit": "{:.2f}",
+                "Suggested fit": "{:.2f}",
+                "Travel h now": "{:,.0f}",
+                "Travel h after": "{:,.0f}",
+                "Utilisation now": "{:.0%}",
+                "Utilisation after": "{:.0%}",
+            },
+            na_rep="–",
+        ),
         width="stretch",
         hide_index=True,
         key="reps_matching",
@@ -277,11 +298,7 @@ else:
         type="primary",
         key="reps_accept",
         on_click=_state.apply_playbook,
-        kwargs={
-            "territory_reps": dict(
-                zip(changes["territory_id"], changes["suggested_rep"], strict=True)
-            )
-        },
+        kwargs={"territory_reps": mapping},
     )
 swapped = _state.territory_reps_changed()
 if swapped:

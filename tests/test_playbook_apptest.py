@@ -98,13 +98,20 @@ class TestRepsPage:
         )
         changes = matching[matching["changed"]]
         assert len(changes) > 0
-        app.button(key="reps_accept").click().run()
-        assert not app.exception
-        table = _territory_table(app)
         swapped = with_territory_reps(
             demo, dict(zip(changes["territory_id"], changes["suggested_rep"], strict=True))
         )
         expected = swapped.initial_plan.metrics()
+        preview = next(d.value for d in app.dataframe if "Travel h after" in d.value.columns)
+        assert preview["Travel h after"].to_numpy() == pytest.approx(
+            expected.loc[changes["territory_id"], "travel_hours"].to_numpy()
+        )
+        assert preview["Travel h now"].to_numpy() == pytest.approx(
+            demo.initial_plan.metrics().loc[changes["territory_id"], "travel_hours"].to_numpy()
+        )
+        app.button(key="reps_accept").click().run()
+        assert not app.exception
+        table = _territory_table(app)
         assert table["Rep"].tolist() == expected["rep_id"].tolist()
         assert table["Workload h/yr"].astype(float).to_numpy() == pytest.approx(
             expected["workload_hours"].to_numpy()
