@@ -92,9 +92,9 @@ class TestRepsPage:
         expect(page.get_by_role("heading", name="Reps", exact=True)).to_be_visible()
         check = capacity_check(demo.reps, demo.initial_plan)
         over = int((check["status"] == "over").sum())
-        expect(page.get_by_test_id("stMetric").filter(has_text="Reps over capacity")).to_contain_text(
-            f"{over} of {len(check)}"
-        )
+        expect(
+            page.get_by_test_id("stMetric").filter(has_text="Reps over capacity")
+        ).to_contain_text(f"{over} of {len(check)}")
         expect(page.get_by_text("The current reps are already the best match")).to_be_visible()
         _screenshot(page, "reps_page.png")
 
