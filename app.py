@@ -13,6 +13,9 @@ navigation = st.navigation(
         st.Page("pages/map_editor.py", title="Map editor", default=True),
         st.Page("pages/territories.py", title="Territories"),
         st.Page("pages/import_data.py", title="Import"),
+        st.Page("pages/reps.py", title="Reps"),
+        st.Page("pages/goals.py", title="Goals"),
+        st.Page("pages/cadence.py", title="Visit cadence"),
     ]
 )
 sidebar()

@@ -142,3 +142,82 @@ def sidebar() -> None:
         st.caption(f"{len(plan().moves)} move(s) in this plan")
         st.selectbox("Balance measure", list(MEASURES), format_func=MEASURES.get, key=MEASURE)
         st.slider("Balanced within ± %", min_value=1, max_value=50, key=TOLERANCE)
+
+
+# --------------------------------------------------------------------------- playbook
+# Rep swaps and visit cadence change the data the plans are judged on, not the
+# plans: the working data set is rebuilt from the one loaded ("base") and the
+# plan history is replayed over it, so moves, undo and the change log survive.
+PLAYBOOK = "playbook"
+#: Qualitative goals: {territory id: note}, a plain dict a scenario can save.
+GOAL_NOTES = "goal_notes"
+#: Quotas in force: {territory id: quota}, a plain dict a scenario can save.
+QUOTAS = "territory_quotas"
+_KEEP = object()
+
+
+def _playbook() -> dict:
+    state = st.session_state.get(PLAYBOOK)
+    if state is not None and state["current"] is workspace():
+        return state
+    # No playbook change yet, or another data set was loaded since.
+    return {"base": workspace(), "current": workspace(), "territory_reps": {}, "cadence": None}
+
+
+def base_workspace() -> Workspace:
+    """The data set as loaded, before rep swaps and cadence."""
+    return _playbook()["base"]
+
+
+def territory_reps_changed() -> dict:
+    """Territory id -> rep id for the rep swaps accepted on this data set."""
+    return dict(_playbook()["territory_reps"])
+
+
+def cadence() -> dict | None:
+    """The cadence in force (settings and ``visits`` per account), ``None`` for the data's."""
+    return _playbook()["cadence"]
+
+
+def apply_playbook(*, territory_reps=_KEEP, cadence=_KEEP) -> None:
+    """Rebuild the working data set with rep swaps and/or a cadence; keep the plans.
+
+    Parameters
+    ----------
+    territory_reps : dict, optional
+        Territory id -> rep id, merged into the swaps accepted so far
+        (``{}`` or ``None`` forgets them all).
+    cadence : dict or None, optional
+        Cadence settings with ``visits`` (a Series of visits a year per
+        account id); ``None`` returns to the data's visits.
+    """
+    from terrmap.workspace import rebase_history, with_territory_reps, with_visits
+
+    state = _playbook()
+    reps = dict(state["territory_reps"])
+    if territory_reps is not _KEEP:
+        reps = {**reps, **territory_reps} if territory_reps else {}
+    new_cadence = state["cadence"] if cadence is _KEEP else cadence
+    ws = state["base"]
+    if reps:
+        ws = with_territory_reps(ws, reps)
+    if new_cadence is not None:
+        ws = with_visits(ws, new_cadence["visits"])
+    st.session_state[HISTORY] = rebase_history(history(), ws.context)
+    st.session_state[WORKSPACE] = ws
+    st.session_state[PLAYBOOK] = {
+        "base": state["base"],
+        "current": ws,
+        "territory_reps": reps,
+        "cadence": new_cadence,
+    }
+
+
+def goal_notes() -> dict[str, str]:
+    """Qualitative goal notes per territory id (the live dict in session state)."""
+    return st.session_state.setdefault(GOAL_NOTES, {})
+
+
+def quotas() -> dict[str, float]:
+    """Quotas in force per territory id (empty until set on the Goals page)."""
+    return st.session_state.setdefault(QUOTAS, {})

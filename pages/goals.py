@@ -1,0 +1,182 @@
+"""Goals: quotas adding up to the company target, KPIs, qualitative notes."""
+
+import pandas as pd
+import streamlit as st
+
+from pages import _state
+from terrmap.goals import (
+    QUOTA_METHODS,
+    adjust_quotas,
+    allocate,
+    quota_basis,
+    revenue_by_product,
+    suggested_target,
+    territory_kpis,
+)
+
+_state.page_setup()
+
+ws = _state.workspace()
+plan = _state.plan()
+metrics = plan.metrics()
+names = pd.Series(metrics["name"].to_numpy(), index=metrics.index)
+money = "${:,.0f}"
+
+st.title("Goals")
+
+# ---------------------------------------------------------------- quotas
+st.subheader("Quotas per territory")
+left, middle, right = st.columns(3)
+method = left.selectbox(
+    "Method", list(QUOTA_METHODS), format_func=QUOTA_METHODS.get, key="goals_method"
+)
+growth_pct = 0.0
+if method == "last_year_growth":
+    growth_pct = middle.number_input(
+        "Growth on last year %", -99.0, 500.0, 5.0, 0.5, key="goals_growth"
+    )
+try:
+    basis = quota_basis(metrics, method, growth_pct / 100)
+    default_target = suggested_target(metrics, method, growth_pct / 100)
+except ValueError as error:
+    st.error(f"{error}. Choose another method.")
+    st.stop()
+target = right.number_input(
+    "Company target ($)",
+    min_value=0.0,
+    value=default_target,
+    step=100_000.0,
+    format="%.0f",
+    key=f"goals_target_{method}_{growth_pct:g}",
+)
+target = float(round(target))
+proposed = allocate(basis, target)
+st.caption(
+    "Quotas are rounded to whole dollars by the largest-remainder method, so they add up to the "
+    "target exactly. Type a quota to fix it: the territories you did not type are re-scaled "
+    "so that the total stays the target."
+)
+editor = st.data_editor(
+    pd.DataFrame(
+        {
+            "Territory": names,
+            "Proposed quota": proposed,
+            "Your quota": pd.Series(float("nan"), index=metrics.index),
+        }
+    ),
+    disabled=["Territory", "Proposed quota"],
+    hide_index=True,
+    column_config={
+        "Proposed quota": st.column_config.NumberColumn("Proposed quota ($)", format="localized"),
+        "Your quota": st.column_config.NumberColumn(
+            "Your quota ($)", min_value=0.0, format="localized"
+        ),
+    },
+    width="stretch",
+    key=f"goals_editor_{method}_{target:.0f}_{growth_pct}",
+)
+edits = editor["Your quota"].dropna().to_dict()
+try:
+    quotas = adjust_quotas(proposed, edits, target)
+except ValueError as error:
+    st.error(str(error))
+    quotas = proposed
+total = quotas.sum()
+if abs(total - target) > 0.5:
+    st.warning(f"Every quota is typed: they add up to ${total:,.0f}, target ${target:,.0f}.")
+else:
+    st.success(f"Quotas add up to the company target: ${total:,.0f}.")
+_state.quotas().clear()
+_state.quotas().update({str(t): float(q) for t, q in quotas.items()})
+
+# ---------------------------------------------------------------- KPIs
+st.subheader("KPIs per territory")
+kpis = territory_kpis(ws.accounts, plan, ws.reps, quotas)
+total_row = kpis.loc["total"]
+cols = st.columns(4)
+cols[0].metric("Revenue", f"${total_row['revenue']:,.0f}")
+cols[1].metric("Net profit", f"${total_row['net_profit']:,.0f}")
+cols[2].metric(
+    "YoY growth (like for like)",
+    "–" if pd.isna(total_row["yoy_growth"]) else f"{total_row['yoy_growth']:+.1%}",
+)
+cols[3].metric(
+    "Reps at quota",
+    "–" if pd.isna(total_row["rep_at_quota"]) else f"{total_row['rep_at_quota']:.0%}",
+)
+st.caption(
+    "An empty cell (None) means the data lacks the input (no lifetime value, acquisition "
+    "cost or NPS answers, no last year's revenue), never zero. Year-over-year growth compares like for like: the "
+    "accounts with last year's revenue. NPS: % promoters (9–10) − % detractors (0–6)."
+)
+st.dataframe(
+    kpis.rename_axis("Id")
+    .rename(
+        columns={
+            "name": "Territory",
+            "revenue": "Revenue",
+            "revenue_new": "Revenue, new customers",
+            "revenue_existing": "Revenue, existing customers",
+            "net_profit": "Net profit",
+            "yoy_growth": "YoY growth",
+            "clv_to_cac": "CLV / CAC",
+            "nps": "NPS",
+            "rep_at_quota": "Reps at quota",
+            "quota": "Quota",
+            "revenue_to_quota": "Revenue / quota",
+        }
+    )
+    .style.format(
+        {
+            "Revenue": money,
+            "Revenue, new customers": money,
+            "Revenue, existing customers": money,
+            "Net profit": money,
+            "YoY growth": "{:+.1%}",
+            "CLV / CAC": "{:.2f}",
+            "NPS": "{:+.0f}",
+            "Reps at quota": "{:.0%}",
+            "Quota": money,
+            "Revenue / quota": "{:.0%}",
+        },
+        na_rep="–",
+    ),
+    width="stretch",
+    height=min((len(kpis) + 1) * 35 + 3, 800),
+    key="goals_kpis",
+)
+products = revenue_by_product(ws.accounts, plan)
+with st.expander("Revenue per product"):
+    if products.empty or products.shape[1] == 0:
+        st.info("The data lists no products.")
+    else:
+        st.caption(
+            "Revenue of the accounts buying each product: an account with several products "
+            "counts in each, so a row does not add up to the territory's revenue."
+        )
+        st.dataframe(
+            products.set_axis(names.reindex(products.index)).style.format(money),
+            width="stretch",
+        )
+
+# ---------------------------------------------------------------- notes
+st.subheader("Qualitative goals")
+st.caption("Notes per territory (brand loyalty, satisfaction, expansion); saved with the scenario.")
+notes = _state.goal_notes()
+edited_notes = st.data_editor(
+    pd.DataFrame(
+        {"Territory": names, "Note": [notes.get(str(t), "") for t in metrics.index]},
+        index=metrics.index,
+    ),
+    disabled=["Territory"],
+    hide_index=True,
+    column_config={"Note": st.column_config.TextColumn(width="large")},
+    width="stretch",
+    key="goals_notes_editor",
+)
+for territory, text in edited_notes["Note"].items():
+    text = "" if pd.isna(text) else str(text).strip()
+    if text:
+        notes[str(territory)] = text
+    else:
+        notes.pop(str(territory), None)

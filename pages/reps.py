@@ -1,0 +1,311 @@
+"""Reps: KPIs, capacity against workload, rep-territory fit and better matches."""
+
+import pandas as pd
+import streamlit as st
+
+from pages import _state
+from terrmap.plan import Plan
+from terrmap.reps import (
+    FIT_WEIGHTS,
+    capacity_check,
+    fit_scores,
+    junior_on_key_accounts,
+    relationship_moves,
+    rep_kpis,
+    suggest_matching,
+)
+from terrmap.workspace import with_territory_reps
+
+_state.page_setup()
+
+ws = _state.workspace()
+plan = _state.plan()
+reps = ws.reps
+
+st.title("Reps")
+if reps is None or reps.empty:
+    st.info("No reps file is loaded: load one on the Import page to see rep KPIs and fit.")
+    st.stop()
+
+rep_names = (
+    (reps["name"] if "name" in reps.columns else pd.Series(reps.index, index=reps.index))
+    .astype(str)
+    .set_axis(reps.index.astype(str))
+)
+
+
+def rep_label(rep_id) -> str:
+    """``"Name (R01)"`` for a rep id, the id alone when unknown."""
+    if rep_id is None or pd.isna(rep_id):
+        return "–"
+    return f"{rep_names.get(str(rep_id), '?')} ({rep_id})"
+
+
+money = "${:,.0f}"
+
+# ---------------------------------------------------------------- capacity
+st.subheader("Capacity against workload")
+under_pct = st.slider("Under-loaded below % of capacity", 10, 100, 70, key="reps_under")
+capacity = capacity_check(reps, plan, under_pct / 100)
+over = capacity[capacity["status"] == "over"]
+under = capacity[capacity["status"] == "under"]
+cols = st.columns(3)
+cols[0].metric("Reps over capacity", f"{len(over)} of {len(capacity)}")
+cols[1].metric("Reps under-loaded", f"{len(under)} of {len(capacity)}")
+cols[2].metric(
+    "Hours over capacity", f"{(over['workload_hours'] - over['capacity_hours']).sum():,.0f}"
+)
+st.caption(
+    "Workload = visit hours (visits × time on site) + travel hours (tour model) of the rep's "
+    "territories. Change visits a year on the Visit cadence page."
+)
+
+
+def status_colour(value):
+    return {
+        "over": "background-color: #f8d7da; color: #842029",
+        "under": "background-color: #fff3cd; color: #664d03",
+        "ok": "background-color: #d1e7dd",
+    }.get(value, "")
+
+
+st.dataframe(
+    capacity.drop(columns=["reason"])
+    .rename_axis("Rep id")
+    .rename(
+        columns={
+            "name": "Rep",
+            "territories": "Territories",
+            "accounts": "Accounts",
+            "visits": "Visits/yr",
+            "visit_hours": "Visit h",
+            "travel_hours": "Travel h",
+            "workload_hours": "Workload h",
+            "capacity_hours": "Capacity h",
+            "utilisation": "Utilisation",
+            "status": "Status",
+        }
+    )
+    .style.format(
+        {
+            "Accounts": "{:,.0f}",
+            "Visits/yr": "{:,.0f}",
+            "Visit h": "{:,.0f}",
+            "Travel h": "{:,.0f}",
+            "Workload h": "{:,.0f}",
+            "Capacity h": "{:,.0f}",
+            "Utilisation": "{:.0%}",
+        },
+        na_rep="–",
+    )
+    .map(status_colour, subset=["Status"]),
+    width="stretch",
+    key="reps_capacity",
+)
+flagged = capacity[capacity["status"].isin(["over", "under"])]
+if not flagged.empty:
+    st.caption("Why: where the hours of the flagged reps go.")
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Rep": flagged["name"],
+                "Status": flagged["status"],
+                "Why": flagged["reason"],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+        column_config={"Why": st.column_config.TextColumn(width="large")},
+        key="reps_why",
+    )
+
+# ---------------------------------------------------------------- KPIs
+st.subheader("Rep KPIs")
+kpis = rep_kpis(reps, plan)
+st.dataframe(
+    kpis.rename_axis("Rep id")[
+        [
+            "name",
+            "experience_years",
+            "territories",
+            "accounts_held",
+            "plan_accounts",
+            "new_contacts",
+            "lead_to_opportunity",
+            "opportunity_to_deal",
+            "conversations",
+            "annual_contract_value",
+            "quota",
+            "attainment",
+            "plan_revenue",
+        ]
+    ]
+    .rename(
+        columns={
+            "name": "Rep",
+            "experience_years": "Experience (yr)",
+            "territories": "Territories",
+            "accounts_held": "Accounts held (reps file)",
+            "plan_accounts": "Accounts in plan",
+            "new_contacts": "New contacts",
+            "lead_to_opportunity": "Lead → opportunity",
+            "opportunity_to_deal": "Opportunity → deal",
+            "conversations": "Conversations",
+            "annual_contract_value": "Annual contract value",
+            "quota": "Quota",
+            "attainment": "Attainment",
+            "plan_revenue": "Revenue in plan",
+        }
+    )
+    .style.format(
+        {
+            "Experience (yr)": "{:.0f}",
+            "Accounts held (reps file)": "{:,.0f}",
+            "Accounts in plan": "{:,.0f}",
+            "New contacts": "{:,.0f}",
+            "Lead → opportunity": "{:.0%}",
+            "Opportunity → deal": "{:.0%}",
+            "Conversations": "{:,.0f}",
+            "Annual contract value": money,
+            "Quota": money,
+            "Attainment": "{:.0%}",
+            "Revenue in plan": money,
+        },
+        na_rep="–",
+    ),
+    width="stretch",
+    key="reps_kpis",
+)
+
+# ---------------------------------------------------------------- fit flags
+st.subheader("Rep–territory fit")
+key_pct = st.slider("Key accounts: top % by net profit", 1, 50, 10, key="reps_key_share")
+junior = junior_on_key_accounts(reps, plan, key_pct / 100)
+if junior.empty:
+    st.success("No territory puts key accounts with a rep less experienced than the median rep.")
+else:
+    st.warning(
+        f"{len(junior)} territory(ies) put key accounts with a rep less experienced than the "
+        f"median rep ({junior['median_experience'].iloc[0]:g} years)."
+    )
+    st.dataframe(
+        junior.assign(rep=junior["rep_id"].map(rep_label))[
+            ["name", "rep", "experience_years", "key_accounts", "key_net_profit"]
+        ]
+        .rename(
+            columns={
+                "name": "Territory",
+                "rep": "Rep",
+                "experience_years": "Experience (yr)",
+                "key_accounts": "Key accounts",
+                "key_net_profit": "Key accounts' net profit",
+            }
+        )
+        .style.format({"Key accounts' net profit": money, "Experience (yr)": "{:.0f}"}),
+        width="stretch",
+        hide_index=True,
+        key="reps_junior",
+    )
+
+moved = relationship_moves(plan)
+account_names = ws.accounts["name"].astype(str).set_axis(ws.accounts.index.astype(str))
+if moved.empty:
+    st.success("Every account with an owner sits with the rep who holds the relationship.")
+else:
+    st.warning(
+        f"{len(moved):,} account(s) sit with another rep than their owner "
+        f"(net profit ${moved['net_profit'].sum():,.0f})."
+    )
+    with st.expander("Accounts away from the rep who holds the relationship"):
+        territory_names = pd.Series(plan.context.territory_names, index=plan.context.territory_ids)
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "Account": moved["account_id"].map(account_names),
+                    "Territory": moved["territory_id"].map(territory_names),
+                    "Territory's rep": moved["territory_rep"].map(rep_label),
+                    "Owner": moved["owner"].map(rep_label),
+                    "Net profit": moved["net_profit"],
+                }
+            ).style.format({"Net profit": money}),
+            width="stretch",
+            hide_index=True,
+            key="reps_moved",
+        )
+
+# ---------------------------------------------------------------- matching
+st.subheader("A better match of reps to territories")
+st.caption(
+    "Fit score 0–1 per rep and territory: relationship (share of the territory's revenue the "
+    "rep owns), seniority (experienced reps on the most profitable territories) and proximity "
+    "(rep's home to the territory's centre). The match maximises the total score."
+)
+weight_cols = st.columns(len(FIT_WEIGHTS))
+weights = {
+    part: column.slider(f"Weight: {part}", 0.0, 1.0, default, 0.1, key=f"reps_w_{part}")
+    for (part, default), column in zip(FIT_WEIGHTS.items(), weight_cols, strict=True)
+}
+if sum(weights.values()) <= 0:
+    st.error("Give at least one part of the fit score a weight above zero.")
+    st.stop()
+scores = fit_scores(reps, plan, weights)
+matching = suggest_matching(scores["score"], plan)
+changes = matching[matching["changed"]]
+gain = matching.attrs["suggested_total"] - matching.attrs["current_total"]
+if changes.empty:
+    st.success("The current reps are already the best match for these weights.")
+else:
+    st.write(
+        f"Swapping {len(changes)} territory(ies) raises the total fit from "
+        f"{matching.attrs['current_total']:.2f} to {matching.attrs['suggested_total']:.2f} "
+        f"(+{gain:.2f})."
+    )
+    mapping = dict(zip(changes["territory_id"], changes["suggested_rep"], strict=True))
+    preview = with_territory_reps(ws, mapping)
+    now = plan.metrics().loc[changes["territory_id"]]
+    after = Plan.from_assignment(preview.context, plan.assignment).metrics()
+    after = after.loc[changes["territory_id"]]
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Territory": changes["name"].to_numpy(),
+                "Current rep": changes["current_rep"].map(rep_label).to_numpy(),
+                "Suggested rep": changes["suggested_rep"].map(rep_label).to_numpy(),
+                "Current fit": changes["current_score"].to_numpy(),
+                "Suggested fit": changes["suggested_score"].to_numpy(),
+                "Travel h now": now["travel_hours"].to_numpy(),
+                "Travel h after": after["travel_hours"].to_numpy(),
+                "Utilisation now": now["utilisation"].to_numpy(),
+                "Utilisation after": after["utilisation"].to_numpy(),
+            }
+        ).style.format(
+            {
+                "Current fit": "{:.2f}",
+                "Suggested fit": "{:.2f}",
+                "Travel h now": "{:,.0f}",
+                "Travel h after": "{:,.0f}",
+                "Utilisation now": "{:.0%}",
+                "Utilisation after": "{:.0%}",
+            },
+            na_rep="–",
+        ),
+        width="stretch",
+        hide_index=True,
+        key="reps_matching",
+    )
+    st.button(
+        "Accept the suggested rep swaps",
+        type="primary",
+        key="reps_accept",
+        on_click=_state.apply_playbook,
+        kwargs={"territory_reps": mapping},
+    )
+swapped = _state.territory_reps_changed()
+if swapped:
+    st.info(f"Rep swaps in force on {len(swapped)} territory(ies) (against the data loaded).")
+    st.button(
+        "Return to the reps in the data",
+        key="reps_reset",
+        on_click=_state.apply_playbook,
+        kwargs={"territory_reps": {}},
+    )
