@@ -234,12 +234,22 @@ def moved_totals(
         Equal, bit for bit, to ``full_totals(context, codes)``.
     """
     k = context.n_territories
+    f = len(SUM_FIELDS)
     units = parent.units.copy()
     old = np.where(moved_from < 0, k, moved_from).astype(np.int64)
     target = int(codes[moved[0]]) if len(moved) else k
     target = k if target < 0 else target
-    _add_rows(units, context, moved, old, -1.0)
-    _add_rows(units, context, moved, np.full(len(moved), target, dtype=np.int64), 1.0)
+    # All moved accounts go to one row: subtract them from their rows, add their
+    # column totals to the target (the distance to the home base differs).
+    contributions = np.empty((len(moved), f))
+    contributions[:, _STATIC] = _unit_matrix(context)[moved]
+    contributions[:, _DISTANCE] = _distance_units(context, moved, old)
+    cells = (old[:, None] * f + np.arange(f)).ravel()
+    units -= np.bincount(cells, weights=contributions.ravel(), minlength=(k + 1) * f).reshape(
+        k + 1, f
+    )
+    contributions[:, _DISTANCE] = _distance_units(context, moved, np.full(len(moved), target))
+    units[target] += contributions.sum(axis=0)
     hulls = list(parent.hulls)
     area = parent.area_km2.copy()
     if target != k:
