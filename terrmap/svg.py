@@ -152,7 +152,7 @@ def balance_bars_svg(
     tolerance_pct: float,
     *,
     value_format: Callable[[float], str] = "{:,.0f}".format,
-    width: int = 860,
+    width: int = 900,
     row_height: int = 22,
 ) -> str:
     """One horizontal bar per territory against the mean and its tolerance band.
@@ -182,7 +182,7 @@ def balance_bars_svg(
     mean = float(values.mean()) if n else 0.0
     band = abs(mean) * tolerance_pct / 100.0
     lo_band, hi_band = mean - band, mean + band
-    label_w, text_w, top = 190, 150, 26
+    label_w, text_w, top = 170, 210, 26
     plot_w = width - label_w - text_w
     low = min(0.0, float(values.min()) if n else 0.0, lo_band)
     high = max(0.0, float(values.max()) if n else 0.0, hi_band)
