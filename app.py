@@ -13,6 +13,9 @@ navigation = st.navigation(
         st.Page("pages/map_editor.py", title="Map editor", default=True),
         st.Page("pages/territories.py", title="Territories"),
         st.Page("pages/import_data.py", title="Import"),
+        st.Page("pages/balance.py", title="Balance"),
+        st.Page("pages/rep_view.py", title="Rep view"),
+        st.Page("pages/export.py", title="Export"),
     ]
 )
 sidebar()
