@@ -123,6 +123,11 @@ def report_measure() -> str | Mapping[str, float]:
     return _state.measure()
 
 
+def chart_height(n_territories: int) -> int:
+    """Pixel height that gives every territory's bar room for its label."""
+    return max(180, 34 * n_territories + 60)
+
+
 def balance_chart(
     values: pd.Series, labels: pd.Series, stats: Balance, value_title: str
 ) -> alt.LayerChart:
@@ -148,7 +153,12 @@ def balance_chart(
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            y=alt.Y("territory:N", sort=order, title=None),
+            y=alt.Y(
+                "territory:N",
+                sort=order,
+                title=None,
+                axis=alt.Axis(labelOverlap=False, labelLimit=220, labelFontSize=13),
+            ),
             x=alt.X("value:Q", title=value_title),
             color=alt.Color(
                 "status:N",
@@ -169,7 +179,7 @@ def balance_chart(
         alt.Chart(limits).mark_rect(color="#2ca25f", opacity=0.18).encode(x="low:Q", x2="high:Q")
     )
     rule = alt.Chart(limits).mark_rule(color="#1b4332", strokeWidth=2).encode(x="mean:Q")
-    return (shade + bars + rule).properties(height=max(160, 28 * len(frame)))
+    return alt.layer(shade, bars, rule).properties(height=chart_height(len(frame)))
 
 
 def _producer(

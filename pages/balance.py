@@ -30,7 +30,7 @@ label = measure_label(measure)
 n = len(metrics)
 
 cols = st.columns(6)
-cols[0].metric("Territories outside the band", f"{len(stats.outside)} of {n}")
+cols[0].metric("Outside the band", f"{len(stats.outside)} of {n}")
 cols[1].metric("Max / min", f"{stats.max_over_min:.2f}")
 cols[2].metric("Max / mean", f"{stats.max_over_mean:.2f}")
 cols[3].metric("Min / mean", f"{stats.min_over_mean:.2f}")
@@ -47,7 +47,11 @@ st.caption(
         else ""
     )
 )
-st.altair_chart(_review.balance_chart(values, metrics["name"], stats, label), width="stretch")
+st.altair_chart(
+    _review.balance_chart(values, metrics["name"], stats, label),
+    width="stretch",
+    height=_review.chart_height(n),
+)
 if len(stats.outside):
     flagged = ", ".join(
         f"{metrics.loc[t, 'name']} ({stats.deviation_pct[t]:+.0f}%)" for t in stats.outside
@@ -104,7 +108,7 @@ down = int((accounts["flip"] == "down").sum())
 up = len(flips) - down
 st.caption(
     f"Accounts ranked by net profit (revenue − cost to serve). Highlighted: the {len(flips):,} "
-    f"accounts whose rank moves by at least {shift} places (5% of the accounts) between the "
+    f"accounts whose rank moves by at least {shift} places (10% of the accounts) between the "
     f"revenue and the net-profit ranking — {down:,} fall (big revenue, expensive to serve), "
     f"{up:,} rise."
 )

@@ -108,14 +108,24 @@ with side_col:
     else:
         st.caption(f"Workload {load['workload_hours']:,.0f} h; capacity unknown.")
     st.subheader("Against the team mean")
-    st.dataframe(
-        comparison.set_index("label")
-        .rename(columns={"rep": "This rep", "team_mean": "Team mean", "vs_mean_pct": "Δ %"})
-        .rename_axis(None)
-        .style.format("{:,.0f}", subset=["This rep", "Team mean"])
-        .format("{:+.0f}%", subset=["Δ %"], na_rep="–"),
-        width="stretch",
+    money = {"revenue", "net_profit", "pipeline"}
+
+    def _shown(measure, value):
+        if not np.isfinite(value):
+            return "–"
+        if measure == "utilisation":
+            return f"{value:.0%}"
+        return f"${value:,.0f}" if measure in money else f"{value:,.0f}"
+
+    table = pd.DataFrame(
+        {
+            "This rep": [_shown(m, v) for m, v in comparison["rep"].items()],
+            "Team mean": [_shown(m, v) for m, v in comparison["team_mean"].items()],
+            "Δ %": [f"{v:+.0f}%" if np.isfinite(v) else "–" for v in comparison["vs_mean_pct"]],
+        },
+        index=comparison["label"].to_numpy(),
     )
+    st.dataframe(table, width="stretch")
 
 st.subheader("Accounts by net profit")
 names = ws.accounts["name"] if "name" in ws.accounts.columns else None

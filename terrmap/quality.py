@@ -109,14 +109,14 @@ def territory_quality(metrics: pd.DataFrame, band_pct: float = 10.0) -> pd.DataF
 
 
 def default_min_shift(n_accounts: int) -> int:
-    """Rank places that make a flip: 5% of the accounts, at least 1.
+    """Rank places that make a flip: 10% of the accounts, at least 1.
 
     Examples
     --------
     >>> default_min_shift(8), default_min_shift(3000)
-    (1, 150)
+    (1, 300)
     """
-    return max(1, math.ceil(0.05 * n_accounts))
+    return max(1, math.ceil(0.1 * n_accounts))
 
 
 def account_quality(

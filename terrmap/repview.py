@@ -27,7 +27,7 @@ REP_MEASURES: dict[str, str] = {
     "accounts": "Accounts",
     "revenue": "Revenue",
     "net_profit": "Net profit",
-    "pipeline": "Potential (leads + opportunities)",
+    "pipeline": "Potential (pipeline)",
     "visits": "Visits a year",
     "travel_km": "Travel km a year",
     "workload_hours": "Workload h a year",

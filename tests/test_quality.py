@@ -120,7 +120,7 @@ class TestAccountQuality:
             account_quality(plan, min_shift=0)
 
     def test_default_shift(self):
-        assert [default_min_shift(n) for n in (1, 8, 20, 21, 3000)] == [1, 1, 1, 2, 150]
+        assert [default_min_shift(n) for n in (1, 8, 10, 11, 3000)] == [1, 1, 1, 2, 300]
 
     def test_names_fall_back_to_ids(self, plan):
         quality = account_quality(plan, pd.Series({"ACC-a": "Acme"}))
