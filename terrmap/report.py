@@ -76,6 +76,13 @@ td.tier-low { color: var(--bad); font-weight: 600; }
   section.page { break-before: page; }
   thead { display: table-header-group; }
   .cards { grid-template-columns: repeat(6, 1fr); }
+  h1 { font-size: 18px; }
+  h2 { font-size: 14px; margin: 10px 0 4px; }
+  .cards { margin: 6px 0; gap: 6px; }
+  .card { padding: 4px 8px; }
+  .card .value { font-size: 16px; }
+  svg.map { max-height: 110mm; width: auto; margin: 0 auto; }
+  svg.bars { max-height: 85mm; width: auto; }
 }
 """
 
@@ -258,7 +265,7 @@ def _map_section(plan: Plan, shapes: gpd.GeoDataFrame, colors, labels: pd.Series
         else f" {drawn:,} of {context.n_accounts:,} accounts drawn (evenly thinned)."
     )
     return (
-        '<section class="page"><h2>Map</h2>'
+        "<section><h2>Map</h2>"
         f'{svg}<p class="legend note">{legend}</p>'
         '<p class="note">Territory shapes follow the assignment: each is the area closer to '
         "its own accounts than to anyone else's. Hollow grey dots are accounts in no territory."
