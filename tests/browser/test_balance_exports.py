@@ -16,7 +16,7 @@ from terrmap.plan import Plan
 from terrmap.repview import rep_comparison
 from terrmap.workspace import demo_workspace
 
-from .conftest import ARTIFACTS, goto_page, run_and_wait, wait_for_app
+from .conftest import ARTIFACTS, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -37,7 +37,12 @@ def demo():
 def _open(page, app_url, title):
     page.goto(app_url)
     wait_for_app(page)
-    goto_page(page, title)
+    # Not goto_page: its run watcher reads the run state when the observer
+    # fires, so a page that runs in a few milliseconds (Export) can finish
+    # unseen. The page's heading is the signal instead.
+    page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
+    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
+    wait_for_app(page)
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
@@ -128,8 +133,9 @@ class TestRepView:
         label = f"{reps.loc[rep_id, 'name']} ({rep_id})"
         select = page.get_by_test_id("stSelectbox").filter(has_text="Rep").first
         select.click()
-        run_and_wait(page, lambda: page.get_by_role("option", name=label).click())
+        page.get_by_role("option", name=label).click()
         expect(page.get_by_role("heading", name=str(reps.loc[rep_id, "name"]))).to_be_visible()
+        wait_for_app(page)
         comparison = rep_comparison(demo.initial_plan, rep_id)
         accounts = page.get_by_test_id("stMetric").filter(has_text="Accounts").first
         expect(accounts).to_contain_text(f"{comparison.loc['accounts', 'rep']:,.0f}")
