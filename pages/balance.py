@@ -6,6 +6,7 @@ import streamlit as st
 from pages import _review, _state
 from pages._tables import territory_table
 from terrmap.balance import balance
+from terrmap.importing import escape_markdown
 from terrmap.quality import (
     account_quality,
     default_min_shift,
@@ -54,7 +55,8 @@ st.altair_chart(
 )
 if len(stats.outside):
     flagged = ", ".join(
-        f"{metrics.loc[t, 'name']} ({stats.deviation_pct[t]:+.0f}%)" for t in stats.outside
+        f"{escape_markdown(metrics.loc[t, 'name'])} ({stats.deviation_pct[t]:+.0f}%)"
+        for t in stats.outside
     )
     st.error(f"Outside ± {stats.tolerance_pct:.0f}%: {flagged}", icon=None)
 else:

@@ -7,6 +7,7 @@ from streamlit_folium import st_folium
 
 from pages import _state
 from terrmap.editor import plan_shapes
+from terrmap.importing import escape_markdown
 from terrmap.mapview import build_base_map, build_update_layer
 from terrmap.quality import account_quality
 from terrmap.repview import rep_comparison, rep_figures, rep_territories, visit_load
@@ -36,11 +37,11 @@ territory_names = dict(zip(ctx.territory_ids, ctx.territory_names, strict=True))
 home = ""
 if ws.reps is not None and "home_town" in ws.reps.columns and rep in ws.reps.index:
     town = ws.reps.loc[rep, "home_town"]
-    home = f" · based in {town}" if pd.notna(town) else ""
-st.header(rep_names.get(rep, rep))
+    home = f" · based in {escape_markdown(town)}" if pd.notna(town) else ""
+st.header(escape_markdown(rep_names.get(rep, rep)))
 st.caption(
     "Territory: "
-    + ", ".join(str(territory_names[t]) for t in held)
+    + ", ".join(escape_markdown(territory_names[t]) for t in held)
     + home
     + f" · team of {len(figures)} reps"
 )

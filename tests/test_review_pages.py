@@ -177,3 +177,39 @@ class TestRepView:
         at.switch_page("pages/rep_view.py").run()
         assert not at.exception
         assert "No territory has a rep" in at.info[0].value
+
+
+class TestNamesFromData:
+    EVIL = "**Evil** <script>alert(1)</script> [x](http://example.com)"
+
+    def _hostile(self) -> AppTest:
+        from terrmap.importing import escape_markdown
+        from terrmap.plan import History
+        from terrmap.workspace import build_workspace
+
+        at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+        at.run()
+        ws = at.session_state["workspace"]
+        territories = ws.territories.copy()
+        territories.loc["T01", "name"] = self.EVIL
+        reps = ws.reps.copy()
+        reps.loc["R01", "name"] = self.EVIL
+        hostile = build_workspace(ws.accounts, territories, reps, name="Hostile")
+        at.session_state["workspace"] = hostile
+        at.session_state["history"] = History.start(hostile.initial_plan)
+        return at, escape_markdown(self.EVIL)
+
+    def test_balance_page_escapes_territory_names(self):
+        at, escaped = self._hostile()
+        at.switch_page("pages/balance.py").run()
+        assert not at.exception
+        assert escaped in at.error[0].value
+        assert self.EVIL not in at.error[0].value
+
+    def test_rep_view_escapes_rep_and_territory_names(self, fake_st_folium):  # noqa: F811
+        at, escaped = self._hostile()
+        at.switch_page("pages/rep_view.py").run()
+        at.selectbox(key="rep_view_rep").set_value("R01").run()
+        assert not at.exception
+        assert at.header[0].value == escaped
+        assert escaped in at.caption[0].value
