@@ -62,10 +62,8 @@ if len(stats.outside):
 else:
     st.success(f"Every territory is within ± {stats.tolerance_pct:.0f}% of the mean.")
 
-table = metrics.copy()
-if not isinstance(measure, str):
-    table["mix"] = values
-st.dataframe(territory_table(table, stats), width="stretch")
+st.caption(f"Δ mean % is each territory's {label.lower()} against the mean.")
+st.dataframe(territory_table(metrics, stats), width="stretch")
 
 st.header("Territory quality")
 quality = territory_quality(metrics, tolerance)

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from terrmap.balance import balance
 from terrmap.exports import (
@@ -228,3 +230,25 @@ class TestSvg:
             territory_map_svg(
                 grid_territories, ["red"] * 4, np.array([0.5]), np.array([0.5]), np.array([0])
             )
+
+
+class TestProperties:
+    @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=25)
+    @given(owners=st.lists(st.sampled_from(["SW", "SE", "NW", "NE", None]), min_size=8, max_size=8))
+    def test_any_plan_survives_the_csv_round_trip(self, workspace, owners):
+        ids = workspace.context.account_ids
+        plan = Plan.from_assignment(workspace.context, pd.Series(owners, index=ids))
+        again = _plan_from(workspace, assignment_csv(plan, workspace))
+        assert np.array_equal(again.codes, plan.codes)
+        frame = territories_frame(plan, workspace)
+        assert frame["accounts"].sum() == sum(o is not None for o in owners)
+        assert frame.geometry.is_valid.all()
+
+    def test_report_does_not_mutate_its_inputs(self, workspace, plan):
+        accounts = workspace.accounts.copy()
+        territories = workspace.territories.copy()
+        codes = plan.codes.copy()
+        report_html(plan, workspace, measure={"revenue": 1, "visits": 2})
+        pd.testing.assert_frame_equal(workspace.accounts, accounts)
+        pd.testing.assert_frame_equal(workspace.territories, territories)
+        assert np.array_equal(plan.codes, codes)
