@@ -138,9 +138,9 @@ def _account_table(frame: pd.DataFrame):
     renamed = frame[list(shown_columns)].rename(columns=shown_columns)
     return renamed.style.format(
         {
-            "Revenue": "${:,.0f}",
-            "Cost to serve": "${:,.0f}",
-            "Net profit": "${:,.0f}",
+            "Revenue": _review.money,
+            "Cost to serve": _review.money,
+            "Net profit": _review.money,
             "Margin": "{:.0%}",
             "Rank change": "{:+,}",
         },
@@ -161,8 +161,8 @@ if space.empty:
 else:
     a, b, c = st.columns(3)
     a.metric("Accounts in no territory", f"{len(space):,}")
-    b.metric("Their revenue", f"${space['revenue'].sum():,.0f}")
-    c.metric("Their net profit", f"${space['net_profit'].sum():,.0f}")
+    b.metric("Their revenue", _review.money(space["revenue"].sum()))
+    c.metric("Their net profit", _review.money(space["net_profit"].sum()))
     st.dataframe(
         space.rename(
             columns={
@@ -173,9 +173,9 @@ else:
             }
         ).style.format(
             {
-                "Revenue": "${:,.0f}",
-                "Cost to serve": "${:,.0f}",
-                "Net profit": "${:,.0f}",
+                "Revenue": _review.money,
+                "Cost to serve": _review.money,
+                "Net profit": _review.money,
                 "lat": "{:.4f}",
                 "lon": "{:.4f}",
             }

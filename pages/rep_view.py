@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from pages import _state
+from pages import _review, _state
 from terrmap.editor import plan_shapes
 from terrmap.importing import escape_markdown
 from terrmap.mapview import build_base_map, build_update_layer
@@ -56,8 +56,10 @@ def _delta(measure):
 
 cards = st.columns(4)
 cards[0].metric("Accounts", f"{comparison.loc['accounts', 'rep']:,.0f}", _delta("accounts"))
-cards[1].metric("Revenue", f"${comparison.loc['revenue', 'rep']:,.0f}", _delta("revenue"))
-cards[2].metric("Net profit", f"${comparison.loc['net_profit', 'rep']:,.0f}", _delta("net_profit"))
+cards[1].metric("Revenue", _review.money(comparison.loc["revenue", "rep"]), _delta("revenue"))
+cards[2].metric(
+    "Net profit", _review.money(comparison.loc["net_profit", "rep"]), _delta("net_profit")
+)
 cards[3].metric(
     "Workload h/yr",
     f"{comparison.loc['workload_hours', 'rep']:,.0f}",
@@ -116,7 +118,7 @@ with side_col:
             return "–"
         if measure == "utilisation":
             return f"{value:.0%}"
-        return f"${value:,.0f}" if measure in money else f"{value:,.0f}"
+        return _review.money(value) if measure in money else f"{value:,.0f}"
 
     table = pd.DataFrame(
         {
@@ -150,9 +152,9 @@ st.dataframe(
     )
     .style.format(
         {
-            "Revenue": "${:,.0f}",
-            "Cost to serve": "${:,.0f}",
-            "Net profit": "${:,.0f}",
+            "Revenue": _review.money,
+            "Cost to serve": _review.money,
+            "Net profit": _review.money,
             "Margin": "{:.0%}",
             "Visits/yr": "{:,.0f}",
         },
