@@ -1,4 +1,4 @@
-"""Command-line interface: ``terrmap demo | check | metrics``.
+"""Command-line interface: ``terrmap demo | check | metrics | export``.
 
 Used by people automating territory work and by acceptance checks, so every
 failure is one clear line on stderr (never a traceback) and exit codes are
@@ -81,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
         default=10.0,
         help="balance band around the mean, in %% (default 10)",
     )
+    _add_export_parser(sub)
     return parser
 
 
@@ -89,7 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="terrmap: %(message)s")
     args = _parser().parse_args(argv)
     try:
-        return {"demo": _demo, "check": _check, "metrics": _metrics}[args.command](args)
+        commands = {"demo": _demo, "check": _check, "metrics": _metrics, "export": _export}
+        return commands[args.command](args)
     except CliError as error:
         print(f"terrmap {args.command}: {error}", file=sys.stderr)
         return EXIT_UNUSABLE
@@ -278,6 +280,129 @@ def _metrics(args) -> int:
         ],
     }
     print(json.dumps(payload, indent=2))
+    return EXIT_OK
+
+
+#: File written for each export kind by ``terrmap export all``.
+EXPORT_FILES = {
+    "csv": "assignment.csv",
+    "geojson": "territories.geojson",
+    "gpkg": "territories.gpkg",
+    "xlsx": "territories.xlsx",
+    "html": "report.html",
+}
+
+
+def _add_export_parser(sub) -> None:
+    export = sub.add_parser(
+        "export",
+        help="write the assignment CSV, territory GeoJSON/GeoPackage, Excel workbook or report",
+        description="Exports of the embedded demo data, or of the given files.",
+    )
+    export.add_argument("kind", choices=(*EXPORT_FILES, "all"))
+    export.add_argument(
+        "--out", type=Path, required=True, help="file to write (a folder for 'all')"
+    )
+    export.add_argument("--accounts", type=Path, default=None, help="accounts file (default: demo)")
+    export.add_argument("--territories", type=Path, default=None)
+    export.add_argument("--territory-field", default=None)
+    export.add_argument("--reps", type=Path, default=None)
+    export.add_argument(
+        "--mapping", type=Path, help="JSON file {canonical column: file column} for the accounts"
+    )
+    export.add_argument(
+        "--assignment",
+        type=Path,
+        default=None,
+        help="assignment CSV (as exported) to use instead of the territory polygons",
+    )
+    export.add_argument(
+        "--measure",
+        default="revenue",
+        help="measure the report judges balance on, or a mix such as revenue=1,workload_hours=1",
+    )
+    export.add_argument(
+        "--tolerance",
+        type=float,
+        default=10.0,
+        help="balance band around the mean, in %% (default 10)",
+    )
+
+
+def _export_workspace(args):
+    from terrmap.loaders import load_reps, load_territories
+    from terrmap.workspace import build_workspace, demo_workspace
+
+    if args.accounts is None:
+        if args.territories is not None or args.reps is not None:
+            raise CliError("--territories and --reps need --accounts")
+        return demo_workspace()
+    if args.territories is None:
+        raise CliError("--accounts needs --territories")
+    load = _load_accounts(args.accounts, args.mapping)
+    if not args.territories.exists():
+        raise CliError(f"{args.territories}: no such file")
+    territories = load_territories(args.territories, id_field=args.territory_field).territories
+    reps = None
+    if args.reps is not None:
+        if not args.reps.exists():
+            raise CliError(f"{args.reps}: no such file")
+        reps = load_reps(args.reps).reps
+    return build_workspace(load.accounts, territories, reps, name=args.accounts.name)
+
+
+def _parse_measure(text: str):
+    from terrmap.metrics import MEASURES
+
+    if "=" not in text:
+        if text not in MEASURES:
+            raise CliError(f"unknown measure {text!r}; choose from {', '.join(MEASURES)}")
+        return text
+    weights = {}
+    for part in text.split(","):
+        name, _, weight = part.partition("=")
+        name = name.strip()
+        if name not in MEASURES:
+            raise CliError(
+                f"unknown measure {name!r} in {text!r}; choose from {', '.join(MEASURES)}"
+            )
+        try:
+            weights[name] = float(weight)
+        except ValueError:
+            raise CliError(f"weight of {name!r} is not a number: {weight!r}") from None
+    return weights
+
+
+def _export(args) -> int:
+    from terrmap import exports
+    from terrmap.plan import Plan
+    from terrmap.report import report_html
+
+    measure = _parse_measure(args.measure)
+    workspace = _export_workspace(args)
+    plan = workspace.initial_plan
+    if args.assignment is not None:
+        if not args.assignment.exists():
+            raise CliError(f"{args.assignment}: no such file")
+        plan = Plan.from_assignment(
+            workspace.context, exports.read_assignment(args.assignment, plan)
+        )
+    writers = {
+        "csv": lambda: exports.assignment_csv(plan, workspace),
+        "geojson": lambda: exports.territories_geojson(plan, workspace),
+        "gpkg": lambda: exports.territories_gpkg(plan, workspace),
+        "xlsx": lambda: exports.workbook_xlsx(plan, workspace),
+        "html": lambda: report_html(plan, workspace, measure=measure, tolerance_pct=args.tolerance),
+    }
+    if args.kind == "all":
+        if not args.out.is_dir():
+            raise CliError(f"{args.out}: not a folder (export all writes one file per kind)")
+        targets = {kind: args.out / name for kind, name in EXPORT_FILES.items()}
+    else:
+        targets = {args.kind: args.out}
+    for kind, target in targets.items():
+        path = exports.write_export(writers[kind](), target)
+        print(f"{kind}: {path}")
     return EXIT_OK
 
 

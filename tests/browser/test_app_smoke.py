@@ -14,7 +14,17 @@ from .conftest import ARTIFACTS, goto_page, read_dataframe, wait_for_app
 
 pytestmark = pytest.mark.browser
 
-NAV_TITLES = ("Map editor", "Territories", "Import", "Reps", "Goals", "Visit cadence")
+NAV_TITLES = (
+    "Map editor",
+    "Territories",
+    "Import",
+    "Balance",
+    "Rep view",
+    "Export",
+    "Reps",
+    "Goals",
+    "Visit cadence",
+)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,32 @@
+"""Export: the working plan as files for the CRM, QGIS, Excel and leadership."""
+
+import streamlit as st
+
+from pages import _review, _state
+from terrmap.quality import measure_label
+
+_state.page_setup()
+
+plan = _state.plan()
+ws = _state.workspace()
+
+st.title("Export")
+st.caption(
+    f"The working plan: {plan.context.n_accounts:,} accounts in {plan.context.n_territories} "
+    f"territories, {len(plan.moves)} move(s) from the starting plan. Each file is made when "
+    "its button is clicked."
+)
+for kind, (_label, _, description) in _review.DOWNLOADS.items():
+    button, text = st.columns([1, 2], vertical_alignment="center")
+    with button:
+        _review.download_button(kind, primary=kind == "html")
+    if kind == "html":
+        description += (
+            f" Balance on {measure_label(_review.report_measure())}, "
+            f"band ± {_state.tolerance():.0f}% (set on the Balance page or in the sidebar)."
+        )
+    text.write(description)
+st.caption(
+    "The same files from the command line: `terrmap export all --out FOLDER` "
+    "(demo data) or with `--accounts`, `--territories`, `--reps` and `--assignment`."
+)

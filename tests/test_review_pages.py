@@ -1,0 +1,215 @@
+"""Balance, Rep view and Export pages under ``AppTest`` (no browser; the map is faked)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+from test_pages_apptest import fake_st_folium  # noqa: F401 - fixture
+
+from terrmap.balance import balance, composite_measure
+from terrmap.quality import account_quality, territory_quality
+from terrmap.repview import rep_comparison
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+TIMEOUT_S = 60
+
+
+def _open(page: str) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def _plan(at: AppTest):
+    return at.session_state["history"].current
+
+
+@pytest.fixture
+def balance_page() -> AppTest:
+    return _open("pages/balance.py")
+
+
+class TestBalancePage:
+    def test_headline_figures_are_the_core_balance(self, balance_page):
+        metrics = _plan(balance_page).metrics()
+        stats = balance(metrics["revenue"], 10)
+        assert (
+            _metric(balance_page, "Outside the band") == f"{len(stats.outside)} of {len(metrics)}"
+        )
+        assert _metric(balance_page, "Max / min") == f"{stats.max_over_min:.2f}"
+        assert _metric(balance_page, "Coefficient of variation") == f"{stats.cv:.2f}"
+        assert _metric(balance_page, "Gini") == f"{stats.gini:.2f}"
+        flagged = balance_page.error[0].value
+        for territory in stats.outside:
+            assert metrics.loc[territory, "name"] in flagged
+
+    def test_measure_and_band_follow_and_set_the_sidebar(self, balance_page):
+        at = balance_page
+        at.selectbox(key="balance_page_measure").set_value("net_profit").run()
+        at.slider(key="balance_page_tolerance").set_value(40).run()
+        assert at.session_state["balance_measure"] == "net_profit"
+        assert at.session_state["tolerance_pct"] == 40
+        metrics = _plan(at).metrics()
+        stats = balance(metrics["net_profit"], 40)
+        assert _metric(at, "Outside the band") == f"{len(stats.outside)} of {len(metrics)}"
+        # The sidebar's own widgets now show the same and drive the page.
+        at.sidebar.slider(key="tolerance_pct").set_value(25).run()
+        assert at.slider(key="balance_page_tolerance").value == 25
+
+    def test_weighted_mix(self, balance_page):
+        at = balance_page
+        at.selectbox(key="balance_page_measure").set_value("__mix__").run()
+        at.multiselect(key="balance_mix_measures").set_value(["revenue", "accounts"]).run()
+        at.number_input(key="balance_mix_weight_revenue").set_value(3.0).run()
+        assert not at.exception
+        metrics = _plan(at).metrics()
+        mix = composite_measure(metrics, {"revenue": 3.0, "accounts": 1.0})
+        stats = balance(mix, 10)
+        assert _metric(at, "Gini") == f"{stats.gini:.2f}"
+        assert _metric(at, "Max / min") == f"{stats.max_over_min:.2f}"
+        assert at.session_state["balance_mix"] == {"revenue": 3.0, "accounts": 1.0}
+        # The sidebar keeps its single measure.
+        assert at.session_state["balance_measure"] == "revenue"
+
+    def test_quality_tables(self, balance_page):
+        at = balance_page
+        plan = _plan(at)
+        quality = territory_quality(plan.metrics(), 10)
+        shown = at.dataframe[1].value
+        assert shown.index.tolist() == quality.index.tolist()
+        assert shown["Tier"].astype(str).tolist() == quality["tier"].astype(str).tolist()
+        flips = account_quality(plan, at.session_state["workspace"].accounts["name"])
+        flips = flips[flips["flip"] != ""]
+        accounts = at.dataframe[2].value
+        assert len(accounts) == min(len(flips), 1000)
+        assert set(accounts["Flip"]) <= {"up", "down"}
+        at.toggle(key="balance_only_flips").set_value(False).run()
+        everyone = at.dataframe[2].value
+        assert len(everyone) == 1000
+        assert everyone["Net profit"].is_monotonic_decreasing
+
+    def test_white_space_is_listed(self, balance_page):
+        at = balance_page
+        plan = _plan(at)
+        released = plan.members(plan.context.territory_ids[0])[:3]
+        at.session_state["history"] = at.session_state["history"].push(
+            plan.reassign(released, None)
+        )
+        at.run()
+        revenue = plan.context.revenue[plan.context.positions(released)].sum()
+        assert _metric(at, "Accounts in no territory") == "3"
+        assert _metric(at, "Their revenue") == f"${revenue:,.0f}"
+        assert sorted(at.dataframe[-1].value.index) == sorted(released)
+
+    def test_report_button(self, balance_page):
+        buttons = balance_page.get("download_button")
+        assert len(buttons) == 1
+
+
+class TestExportPage:
+    def test_one_button_per_export(self):
+        at = _open("pages/export.py")
+        labels = [b.proto.label for b in at.get("download_button")]
+        assert labels == [
+            "Assignment (CSV)",
+            "Territories (GeoJSON)",
+            "Territories (GeoPackage)",
+            "Workbook (Excel)",
+            "Leadership report (HTML)",
+        ]
+
+
+class TestRepView:
+    def test_figures_map_and_accounts_of_one_rep(self, fake_st_folium):  # noqa: F811
+        at = _open("pages/rep_view.py")
+        rep = at.selectbox(key="rep_view_rep").options[2]
+        rep_id = re.search(r"\((\w+)\)$", rep).group(1)
+        at.selectbox(key="rep_view_rep").set_value(rep_id).run()
+        assert not at.exception
+        plan = _plan(at)
+        comparison = rep_comparison(plan, rep_id)
+        assert _metric(at, "Accounts") == f"{comparison.loc['accounts', 'rep']:,.0f}"
+        assert _metric(at, "Revenue") == f"${comparison.loc['revenue', 'rep']:,.0f}"
+        revenue_delta = next(m for m in at.metric if m.label == "Revenue").proto.delta
+        assert f"{comparison.loc['revenue', 'vs_mean_pct']:+.0f}% vs team mean" == revenue_delta
+        held = [
+            t
+            for t, r in zip(plan.context.territory_ids, plan.context.territory_reps, strict=True)
+            if r == rep_id
+        ]
+        members = plan.assignment[plan.assignment.isin(held)].index
+        accounts = at.dataframe[-1].value
+        assert len(accounts) == len(members)
+        assert accounts["Net profit"].is_monotonic_decreasing
+        call = fake_st_folium.calls[-1]
+        assert call["key"] == f"rep_map_{rep_id}"
+        html = call["fig"].get_root().render()
+        assert re.search(rf'"n":\s*{len(members)}\b', html)
+        (update,) = call["feature_group_to_add"]._children.values()
+        legend = json.loads(update.payload)["legend"]
+        names = dict(zip(plan.context.territory_ids, plan.context.territory_names, strict=True))
+        assert [entry["html"] for entry in legend] == [names[t] for t in held]
+
+    def test_no_reps(self, fake_st_folium, monkeypatch):  # noqa: F811
+        at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+        at.run()
+        ws = at.session_state["workspace"]
+        from terrmap.workspace import build_workspace
+
+        bare = build_workspace(
+            ws.accounts, ws.territories.assign(rep_id=pd.NA), None, name="No reps"
+        )
+        from terrmap.plan import History
+
+        at.session_state["workspace"] = bare
+        at.session_state["history"] = History.start(bare.initial_plan)
+        at.switch_page("pages/rep_view.py").run()
+        assert not at.exception
+        assert "No territory has a rep" in at.info[0].value
+
+
+class TestNamesFromData:
+    EVIL = "**Evil** <script>alert(1)</script> [x](http://example.com)"
+
+    def _hostile(self) -> AppTest:
+        from terrmap.importing import escape_markdown
+        from terrmap.plan import History
+        from terrmap.workspace import build_workspace
+
+        at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+        at.run()
+        ws = at.session_state["workspace"]
+        territories = ws.territories.copy()
+        territories.loc["T01", "name"] = self.EVIL
+        reps = ws.reps.copy()
+        reps.loc["R01", "name"] = self.EVIL
+        hostile = build_workspace(ws.accounts, territories, reps, name="Hostile")
+        at.session_state["workspace"] = hostile
+        at.session_state["history"] = History.start(hostile.initial_plan)
+        return at, escape_markdown(self.EVIL)
+
+    def test_balance_page_escapes_territory_names(self):
+        at, escaped = self._hostile()
+        at.switch_page("pages/balance.py").run()
+        assert not at.exception
+        assert escaped in at.error[0].value
+        assert self.EVIL not in at.error[0].value
+
+    def test_rep_view_escapes_rep_and_territory_names(self, fake_st_folium):  # noqa: F811
+        at, escaped = self._hostile()
+        at.switch_page("pages/rep_view.py").run()
+        at.selectbox(key="rep_view_rep").set_value("R01").run()
+        assert not at.exception
+        assert at.header[0].value == escaped
+        assert escaped in at.caption[0].value
