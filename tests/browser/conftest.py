@@ -317,14 +317,19 @@ def wait_for_app(page, timeout: float = APP_TIMEOUT_MS) -> None:
 _ARM_RUN_WATCH = """() => {
   if (window.__terrmapWatch) window.__terrmapWatch.disconnect();
   window.__terrmapRunStarted = false;
-  window.__terrmapWatch = new MutationObserver(() => {
-    const app = document.querySelector('[data-testid="stApp"]');
-    if (app && app.getAttribute("data-test-script-state") !== "notRunning") {
-      window.__terrmapRunStarted = true;
+  // Read each record's old value: a run can start and end before the callback
+  // runs, and then only the records still tell that it happened.
+  window.__terrmapWatch = new MutationObserver((records) => {
+    for (const record of records) {
+      const now = record.target.getAttribute("data-test-script-state");
+      if (record.oldValue === "notRunning" || now !== "notRunning") {
+        window.__terrmapRunStarted = true;
+      }
     }
   });
   window.__terrmapWatch.observe(document.body, {
-    attributes: true, subtree: true, attributeFilter: ["data-test-script-state"],
+    attributes: true, subtree: true, attributeOldValue: true,
+    attributeFilter: ["data-test-script-state"],
   });
 }"""
 
