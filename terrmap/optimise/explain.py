@@ -66,7 +66,7 @@ def pair_note(
     after: Balance,
     names: pd.Series,
 ) -> str:
-    """The change-log note of all accounts handed from one territory to another.
+    """Write the change-log note of the accounts handed from one territory to another.
 
     Examples
     --------

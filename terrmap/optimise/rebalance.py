@@ -558,7 +558,7 @@ def sweep(
     n_candidates: int = 8,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """The trade-off curve: balance reached against accounts moved.
+    """Trace the trade-off curve: balance reached against accounts moved.
 
     Parameters
     ----------

@@ -40,7 +40,8 @@ class Weights:
     Attributes
     ----------
     balance : float
-        Cost of one average account's worth of measure outside the band.
+        Cost of one average account's worth of measure outside the band, and
+        again of each territory outside it.
     disruption : float
         Cost of moving an account of average revenue.
     compactness : float
@@ -69,7 +70,10 @@ class Solution:
 
 
 def _violation(load: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
-    return np.maximum(load - upper, 0.0) + np.maximum(lower - load, 0.0)
+    # Measure outside the band plus one unit per territory outside it, so that
+    # closing the last sliver of a gap is worth a move like any other.
+    excess = np.maximum(load - upper, 0.0) + np.maximum(lower - load, 0.0)
+    return excess + (excess > _EPS)
 
 
 def _band(load: np.ndarray, k: int, tolerance: float, active: np.ndarray):
