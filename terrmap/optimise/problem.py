@@ -192,6 +192,22 @@ def home_bases(context: Context, codes: np.ndarray | None) -> tuple[np.ndarray, 
     return lon, lat
 
 
+def _additive(context: Context, positions: np.ndarray, name: str) -> np.ndarray:
+    revenue = context.revenue[positions]
+    if name == "revenue":
+        return revenue
+    if name == "net_profit":
+        return revenue - context.cost[positions]
+    if name == "cost":
+        return context.cost[positions]
+    if name == "accounts":
+        return np.ones(len(positions))
+    if name == "visits":
+        return context.visits[positions]
+    # pipeline: revenue of leads and opportunities (stage codes 0 and 1)
+    return np.where(np.isin(context.stage[positions], (0, 1)), revenue, 0.0)
+
+
 def _account_values(
     context: Context,
     positions: np.ndarray,
@@ -207,8 +223,12 @@ def _account_values(
     non-additive figure is computed from the final plan.
     """
     params = context.params
-    reference = metrics_frame(context, *tally(context, reference_codes))
     visits = context.visits[positions][:, None]
+    needs_reference = len(weights) > 1 or any(name in _TRAVEL_MEASURES for name in weights)
+    if not needs_reference:
+        name = next(iter(weights))
+        return _additive(context, positions, name)[:, None] * np.ones((1, distance_km.shape[1])), {}
+    reference = metrics_frame(context, *tally(context, reference_codes))
     line_haul_km = 2.0 * params.circuity * distance_km * visits / params.stops_per_day
     with np.errstate(invalid="ignore", divide="ignore"):
         local_km = reference["travel_km"] - (
@@ -223,21 +243,13 @@ def _account_values(
             float(local_km.clip(lower=0).sum()) / total_visits if total_visits else 0.0
         )
     travel_km = line_haul_km + local_per_visit_km * params.circuity * visits
-    per_account = {
-        "revenue": context.revenue[positions],
-        "net_profit": context.revenue[positions] - context.cost[positions],
-        "cost": context.cost[positions],
-        "accounts": np.ones(len(positions)),
-        "visits": context.visits[positions],
-        "pipeline": np.where(
-            np.isin(context.stage[positions], (0, 1)), context.revenue[positions], 0.0
-        ),
-    }
     value = np.zeros(distance_km.shape)
     means = {}
     for name, weight in weights.items():
-        if name in per_account:
-            column = np.broadcast_to(per_account[name][:, None], distance_km.shape)
+        if name in ADDITIVE_MEASURES:
+            column = np.broadcast_to(
+                _additive(context, positions, name)[:, None], distance_km.shape
+            )
         elif name == "travel_km":
             column = travel_km
         elif name == "travel_hours":
