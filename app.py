@@ -13,6 +13,7 @@ navigation = st.navigation(
         st.Page("pages/map_editor.py", title="Map editor", default=True),
         st.Page("pages/territories.py", title="Territories"),
         st.Page("pages/import_data.py", title="Import"),
+        st.Page("pages/auto_balance.py", title="Auto-balance"),
     ]
 )
 sidebar()

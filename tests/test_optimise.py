@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from streamlit.testing.v1 import AppTest
 
 from terrmap.context import Context
 from terrmap.demo import generate
-from terrmap.optimise import greenfield, propose, sweep
+from terrmap.optimise import DEFAULT_SWEEP, greenfield, propose, sweep
 from terrmap.plan import Plan
 from terrmap.workspace import build_workspace
 
@@ -187,3 +190,66 @@ def test_grid_fixture_respects_locks(grid_accounts, grid_territories, grid_reps)
     counts = propose(ws.initial_plan, "accounts", 0.0)
     assert counts.within_tolerance
     assert Context is not None and pd is not None
+
+
+# --------------------------------------------------------------------------- the page
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+PAGE = "pages/auto_balance.py"
+
+
+@pytest.fixture
+def page():
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _propose(at: AppTest) -> AppTest:
+    at.button(key="ab_propose").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+class TestPage:
+    def test_propose_accept_undo(self, page):
+        start = page.session_state["history"].current
+        _propose(page)
+        stored = page.session_state["auto_balance_proposal"]
+        proposal = stored["proposal"]
+        assert page.success[0].value == proposal.message()
+        table = page.dataframe[0].value
+        assert {"Before", "After", "Δ mean after %"} <= set(table.columns)
+        assert table["Within band"].all()
+        assert len(stored["curve"]) >= len(DEFAULT_SWEEP)
+        page.button(key="ab_accept").click().run()
+        history = page.session_state["history"]
+        assert history.current is proposal.plan
+        assert history.current.parent is not None
+        assert "Accepted" in page.success[0].value
+        assert "auto_balance_proposal" not in page.session_state
+        page.button(key="undo").click().run()
+        assert page.session_state["history"].current is start
+
+    def test_locks_reach_the_optimiser(self, page):
+        ws = page.session_state["workspace"]
+        locked_territory = str(ws.context.territory_ids[0])
+        page.multiselect(key="ab_locked_stages").set_value(["customer"])
+        page.multiselect(key="ab_locked_territories").set_value([locked_territory])
+        page.slider(key="ab_tolerance").set_value(20)
+        _propose(page)
+        moves = page.session_state["auto_balance_proposal"]["proposal"].moves
+        stage = ws.accounts["stage"].reindex(moves.index)
+        assert not stage.eq("customer").any()
+        assert locked_territory not in set(moves["from_territory"]) | set(moves["to_territory"])
+
+    def test_discard_and_unknown_ids(self, page):
+        _propose(page)
+        page.button(key="ab_discard").click().run()
+        assert "auto_balance_proposal" not in page.session_state
+        assert page.info[0].value.startswith("Choose the measure")
+        page.text_input(key="ab_locked_ids").set_value("ACC-nope")
+        _propose(page)
+        assert "ACC-nope" in page.error[0].value

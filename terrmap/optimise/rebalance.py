@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -557,6 +557,7 @@ def sweep(
     locked_territories: Iterable[str] | None = None,
     n_candidates: int = 8,
     seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Trace the trade-off curve: balance reached against accounts moved.
 
@@ -567,6 +568,8 @@ def sweep(
         As for :func:`propose`.
     disruption_weights : sequence of float
         Weights to try.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each weight.
 
     Returns
     -------
@@ -617,6 +620,8 @@ def sweep(
                 "runtime_s": runtime,
             }
         )
+        if progress is not None:
+            progress(len(rows), len(chosen))
     return pd.DataFrame(rows)
 
 
