@@ -30,7 +30,8 @@ from terrmap.optimise.problem import Problem
 __all__ = ["Solution", "Weights", "solve"]
 
 _EPS = 1e-9
-_PATIENCE = 20
+_PATIENCE = 60
+_PRICE_CAP = 10.0
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,14 @@ def _price_phase(cost, value, fixed, safe, rows, k, tolerance, penalty, active, 
         kept = (direction * previous > 0) & ~flipped
         step = np.where(flipped, step * 0.5, np.where(kept, step * 1.3, step))
         step = np.clip(step, 1e-4, max(penalty, 1e-3) / 4)
-        price = np.clip(price + direction * step, -penalty, penalty)
+        # Scale by how far outside the inner band: a territory just outside
+        # creeps, one far outside moves at full step (damps the oscillation).
+        half = max(abs(target) * tolerance, _EPS)
+        outside = np.maximum(np.abs(load - target) - inner, 0.0) / half
+        price = price + direction * step * np.minimum(outside, 1.0)
+        price = np.clip(
+            price - np.median(price[active]), -_PRICE_CAP * penalty, _PRICE_CAP * penalty
+        )
         previous = np.where(direction != 0, direction, previous)
     return best_column, iterations
 
