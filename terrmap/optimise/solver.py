@@ -4,11 +4,11 @@ Phase 1 is the Lagrangian relaxation of the transportation problem of Hess &
 Samuels (1971): the balance band becomes a price per unit of measure in each
 territory and every account takes its cheapest candidate (compactness +
 disruption + price x value). Prices move by a sign-based adaptive step
-(Rprop, Riedmiller & Braun 1993) until every territory is inside the band or
-the iterations run out; the best assignment seen is kept. Prices are clipped
-to ``±balance_weight``, the exact-penalty bound, so a large disruption weight
-honestly leaves a territory outside the band rather than moving accounts at
-any cost.
+(Rprop, Riedmiller & Braun 1993), damped by how far each territory is
+outside the band, until every territory is inside it or the prices stop
+paying off; the best assignment seen (by the full objective) is kept. Prices
+only matter relative to each other, so they are centred on their median and
+bounded by ``10 x balance_weight``.
 
 Phase 2 resolves the split units and what remains outside the band with
 single-account boundary moves, best gain first (the "repair" step of the
