@@ -32,6 +32,8 @@ __all__ = ["Solution", "Weights", "solve"]
 _EPS = 1e-9
 _PATIENCE = 60
 _PRICE_CAP = 10.0
+_GROWTH = 1.1
+_SHRINK = 0.5
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,7 @@ def _price_phase(cost, value, fixed, safe, rows, k, tolerance, penalty, active, 
         direction[~active] = 0.0
         flipped = direction * previous < 0
         kept = (direction * previous > 0) & ~flipped
-        step = np.where(flipped, step * 0.5, np.where(kept, step * 1.3, step))
+        step = np.where(flipped, step * _SHRINK, np.where(kept, step * _GROWTH, step))
         step = np.clip(step, 1e-4, max(penalty, 1e-3) / 4)
         # Scale by how far outside the inner band: a territory just outside
         # creeps, one far outside moves at full step (damps the oscillation).
