@@ -42,7 +42,10 @@ Workload and travel are not additive (the tour model depends on the area a
 territory covers). During optimisation they use an additive proxy: each
 visit costs its time on site, the line haul ``2 d circuity / stops_per_day``
 from the candidate's home base, and the starting plan's average local-tour
-time per visit. Every figure reported (``Proposal.before``/``after``, the
+time per visit. When the exact band is missed, the problem is solved again
+with the proxy's band narrowed (twice at most). Workload, dominated by time
+on site, lands within the band this way; travel alone, dominated by the
+area term, improves but may not, and the result says so. Every figure reported (``Proposal.before``/``after``, the
 sweep) is the exact one from :meth:`terrmap.plan.Plan.metrics`.
 
 Examples
