@@ -24,6 +24,7 @@ NAV_TITLES = (
     "Reps",
     "Goals",
     "Visit cadence",
+    "Auto-balance",
 )
 
 
