@@ -383,7 +383,9 @@ def goto_page(page, title: str, timeout: float = APP_TIMEOUT_MS) -> None:
     timeout : float
         Milliseconds to wait for the link and the page's script run.
     """
-    link = page.get_by_test_id("stSidebarNavLink").filter(has_text=title)
+    link = page.get_by_test_id("stSidebarNavLink").filter(
+        has_text=re.compile(rf"^\s*{re.escape(title)}\s*$")
+    )
     run_and_wait(page, lambda: link.click(timeout=timeout), timeout)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -64,7 +65,11 @@ class TestStartup:
         expect(sidebar).to_contain_text(f"{demo.context.n_accounts:,} accounts")
         expect(sidebar).to_contain_text(f"{demo.context.n_territories} territories")
         for title in NAV_TITLES:
-            expect(page.get_by_test_id("stSidebarNavLink").filter(has_text=title)).to_have_count(1)
+            expect(
+                page.get_by_test_id("stSidebarNavLink").filter(
+                    has_text=re.compile(rf"^\s*{re.escape(title)}\s*$")
+                )
+            ).to_have_count(1)
         expect(page.get_by_test_id("stException")).to_have_count(0)
         # Nothing to undo yet.
         expect(sidebar.get_by_role("button", name="Undo")).to_be_disabled()

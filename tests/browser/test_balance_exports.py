@@ -40,7 +40,9 @@ def _open(page, app_url, title):
     # Not goto_page: its run watcher reads the run state when the observer
     # fires, so a page that runs in a few milliseconds (Export) can finish
     # unseen. The page's heading is the signal instead.
-    page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
+    page.get_by_test_id("stSidebarNavLink").filter(
+        has_text=re.compile(rf"^\s*{re.escape(title)}\s*$")
+    ).click()
     expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
     wait_for_app(page)
     expect(page.get_by_test_id("stException")).to_have_count(0)
