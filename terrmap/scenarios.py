@@ -1026,7 +1026,7 @@ class ScenarioStore:
         ]
 
     def autosave_info(self, session_key: str) -> AutosaveInfo | None:
-        """The slot's metadata, ``None`` when it is empty."""
+        """Return the slot's metadata, ``None`` when it is empty."""
         found = [info for info in self.autosaves() if info.session_key == session_key]
         return found[0] if found else None
 
