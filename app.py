@@ -13,6 +13,8 @@ navigation = st.navigation(
         st.Page("pages/map_editor.py", title="Map editor", default=True),
         st.Page("pages/territories.py", title="Territories"),
         st.Page("pages/import_data.py", title="Import"),
+        st.Page("pages/scenarios.py", title="Scenarios"),
+        st.Page("pages/compare.py", title="Compare"),
     ]
 )
 sidebar()
