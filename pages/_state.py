@@ -7,7 +7,6 @@ never mutate it.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import sqlite3
 import uuid
@@ -264,17 +263,21 @@ def restore_working_copy(key: str) -> AutosaveInfo:
     )
     info, ws, restored = store.restore_autosave(key, ws)
     st.session_state[SESSION_KEY] = key
-    scenario = None
+    scenario, saved = None, None
     if info.scenario_id is not None:
         try:
-            scenario = dataclasses.replace(
-                store.info(info.scenario_id), version=info.scenario_version
-            )
+            stored = store.load(info.scenario_id, info.scenario_version)
         except ScenarioNotFoundError:
-            scenario = None  # deleted since: the copy saves as a new scenario
+            stored = None  # deleted since: the copy saves as a new scenario
+        if stored is not None:
+            scenario = stored.info
+            unchanged = stored.moves == tuple(restored.moves) and stored.assignment.equals(
+                restored.assignment
+            )
+            saved = restored if unchanged else None
     _set_working(ws, info.dataset_id, restored)
     st.session_state[OPENED] = scenario
-    st.session_state[SAVED_PLAN] = None
+    st.session_state[SAVED_PLAN] = saved
     return info
 
 
