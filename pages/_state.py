@@ -8,11 +8,16 @@ never mutate it.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import threading
 import uuid
+import weakref
+from pathlib import Path
 
 import streamlit as st
 
+from terrmap.editor import MapData, map_data
 from terrmap.metrics import MEASURES
 from terrmap.plan import History, Plan
 from terrmap.scenarios import (
@@ -24,7 +29,7 @@ from terrmap.scenarios import (
     default_db_path,
     history_of,
 )
-from terrmap.workspace import Workspace, demo_workspace
+from terrmap.workspace import Workspace, build_workspace, demo_workspace
 
 logger = logging.getLogger(__name__)
 
@@ -33,12 +38,25 @@ HISTORY = "history"
 TOLERANCE = "tolerance_pct"
 MEASURE = "balance_measure"
 _SHELL_RUN = "_terrmap_shell_run"
+#: Environment variable naming a folder written by ``terrmap demo`` (accounts.csv,
+#: territories.geojson, reps.csv) to start the app on instead of the embedded data.
+DATA_DIR_ENV = "TERRMAP_DATA_DIR"
+
+_map_data: weakref.WeakKeyDictionary[Workspace, MapData] = weakref.WeakKeyDictionary()
+_map_data_lock = threading.Lock()
 
 
 @st.cache_resource(show_spinner="Loading the demo data…")
-def _demo() -> Workspace:
+def _demo(data_dir: str | None) -> Workspace:
     # Immutable and the same for everybody: safe to share between sessions.
-    return demo_workspace()
+    if not data_dir:
+        return demo_workspace()
+    from terrmap.demo import read_demo
+
+    data = read_demo(data_dir)
+    return build_workspace(
+        data.accounts, data.territories, data.reps, name=f"Data in {Path(data_dir).name}"
+    )
 
 
 def page_setup() -> None:
@@ -65,7 +83,7 @@ def mark_shell_run() -> None:
 def init_session() -> None:
     """Load the demo data on first visit and set defaults."""
     if WORKSPACE not in st.session_state and not restore_from_url():
-        set_workspace(_demo(), autosave=False)
+        set_workspace(_demo(os.environ.get(DATA_DIR_ENV)), autosave=False)
     sync_session_key()
     st.session_state.setdefault(TOLERANCE, 10)
     st.session_state.setdefault(MEASURE, "revenue")
@@ -76,6 +94,7 @@ def set_workspace(workspace: Workspace, *, autosave: bool = True) -> None:
     st.session_state[WORKSPACE] = workspace
     st.session_state[HISTORY] = History.start(workspace.initial_plan)
     st.session_state.pop(OPENED, None)
+    st.session_state.pop(SAVED_PLAN, None)
     if autosave:
         autosave_working_copy()
 
@@ -83,6 +102,16 @@ def set_workspace(workspace: Workspace, *, autosave: bool = True) -> None:
 def workspace() -> Workspace:
     """The working data set."""
     return st.session_state[WORKSPACE]
+
+
+def workspace_map() -> MapData:
+    """Positions, colours and cells of the working data set, built once per data set."""
+    ws = workspace()
+    with _map_data_lock:
+        data = _map_data.get(ws)
+        if data is None:
+            data = _map_data[ws] = map_data(ws)
+    return data
 
 
 def history() -> History:

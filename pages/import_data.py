@@ -194,6 +194,8 @@ def _details(result: ImportResult) -> None:
         st.dataframe(workspace.assignment.overlaps, hide_index=True)
 
 
+_state.page_setup()
+
 st.title("Import data")
 st.caption(
     "Upload your accounts, and territories or reps if you have them. "

@@ -217,7 +217,29 @@ class PointIndex:
         pandas.Index
             Selected ids, in input order.
         """
-        return self.account_ids.take(_rows_in_drawing(self.lon, self.lat, polygon, self))
+        return self.account_ids.take(self.rows_in_polygon(polygon))
+
+    def rows_in_polygon(
+        self, polygon: shapely.Geometry | Mapping | Sequence[Mapping]
+    ) -> np.ndarray:
+        """Positions of the accounts inside a drawn shape, ascending.
+
+        The same selection as :meth:`select_in_polygon`, as positions in the
+        arrays the index was built from: what
+        :meth:`terrmap.plan.Plan.reassign_positions` takes, skipping the
+        lookup of ids.
+
+        Parameters
+        ----------
+        polygon : shapely geometry, GeoJSON dict or list of GeoJSON features
+            As for :func:`select_in_polygon`.
+
+        Returns
+        -------
+        numpy.ndarray
+            Sorted integer positions.
+        """
+        return _rows_in_drawing(self.lon, self.lat, polygon, self)
 
     def select_nearest(self, click_lon: float, click_lat: float, max_km: float = 1.0) -> pd.Index:
         """Ids of the account nearest to a click; see :func:`select_nearest`.

@@ -356,6 +356,9 @@ def run_and_wait(page, action, timeout: float = APP_TIMEOUT_MS) -> None:
     --------
     >>> run_and_wait(page, lambda: page.get_by_role("button", name="Undo").click())  # doctest: +SKIP
     """
+    # A run still going when the watcher is armed would end without a "started"
+    # mutation and the wait would time out: start from an idle app.
+    wait_for_app(page, timeout)
     page.evaluate(_ARM_RUN_WATCH)
     action()
     page.wait_for_function(_RUN_FINISHED, timeout=timeout)
