@@ -14,7 +14,7 @@ from .conftest import ARTIFACTS, goto_page, read_dataframe, wait_for_app
 
 pytestmark = pytest.mark.browser
 
-NAV_TITLES = ("Map editor", "Territories", "Import")
+NAV_TITLES = ("Map editor", "Territories", "Import", "Scenarios", "Compare")
 
 
 @pytest.fixture(scope="module")
