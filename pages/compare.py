@@ -169,7 +169,7 @@ else:
             "crm_owner",
             "relationship_broken",
         ]
-    ]
+    ].rename_axis("Account ID")
     st.dataframe(
         table,
         width="stretch",

@@ -219,13 +219,13 @@ else:
         {
             "Name": [s.name for s in scenarios],
             "Data set": [s.dataset_name for s in scenarios],
-            "Author": [s.author for s in scenarios],
-            "Note": [s.note for s in scenarios],
+            "Author": [s.author or "" for s in scenarios],
+            "Note": [s.note or "" for s in scenarios],
             "Version": [s.version for s in scenarios],
             "Moves": [s.n_moves for s in scenarios],
             "Accounts changed": [s.n_changed for s in scenarios],
             "Last saved (UTC)": [s.updated_at.replace(tzinfo=None) for s in scenarios],
-            "Saved by": [s.updated_by for s in scenarios],
+            "Saved by": [s.updated_by or "" for s in scenarios],
         }
     )
     st.dataframe(

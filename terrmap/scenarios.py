@@ -100,6 +100,9 @@ CREATE TABLE IF NOT EXISTS datasets (
     territories BLOB NOT NULL,
     reps BLOB,
     initial_assignment BLOB NOT NULL,
+    account_ids BLOB NOT NULL,
+    territory_ids TEXT NOT NULL,
+    ids_key TEXT NOT NULL,
     params TEXT NOT NULL,
     notes TEXT NOT NULL
 );
@@ -361,19 +364,48 @@ def _read_frame(blob: bytes | None, geo: bool = False) -> pd.DataFrame | None:
     return gpd.read_parquet(buffer) if geo else pd.read_parquet(buffer)
 
 
-def _assignment_blob(assignment: pd.Series) -> bytes:
-    frame = pd.DataFrame(
-        {"territory_id": assignment.astype("string").to_numpy()},
-        index=pd.Index(assignment.index.astype(str), name="account_id"),
+def _codes_blob(codes: np.ndarray) -> bytes:
+    # Territory positions per account, in the data set's account and territory
+    # order: a few milliseconds for 100k accounts, where a table of ids costs 100+.
+    return zlib.compress(np.asarray(codes, dtype="<i4").tobytes(), 1)
+
+
+def _read_codes(blob: bytes) -> np.ndarray:
+    return np.frombuffer(zlib.decompress(blob), dtype="<i4").astype(np.int32)
+
+
+def _ids_blob(ids: list[str]) -> bytes:
+    return zlib.compress(json.dumps(ids, separators=(",", ":")).encode("utf-8"), 1)
+
+
+def _read_ids(blob: bytes) -> list[str]:
+    return json.loads(zlib.decompress(blob).decode("utf-8"))
+
+
+def _ids_key(account_ids: list[str], territory_ids: list[str]) -> str:
+    digest = hashlib.sha256(json.dumps([account_ids, territory_ids]).encode("utf-8"))
+    return digest.hexdigest()[:32]
+
+
+def _context_ids(plan: Plan) -> tuple[list[str], list[str]]:
+    context = plan.context
+    return context.id_array.tolist(), [str(t) for t in context.territory_ids]
+
+
+def _as_assignment(codes: np.ndarray, ids: tuple[list[str], list[str]]) -> pd.Series:
+    account_ids, territory_ids = ids
+    if len(codes) != len(account_ids):
+        raise ScenarioError(
+            f"stored assignment has {len(codes)} accounts, its data set {len(account_ids)}"
+        )
+    labels = np.array([*territory_ids, None], dtype=object)
+    values = labels[np.where(codes < 0, len(territory_ids), codes)]
+    return pd.Series(
+        values,
+        index=pd.Index(account_ids, name="account_id", dtype="str"),
+        name="territory_id",
+        dtype="string",
     )
-    return _frame_blob(frame)
-
-
-def _read_assignment(blob: bytes) -> pd.Series:
-    frame = _read_frame(blob)
-    series = frame["territory_id"].astype("string")
-    series.index = pd.Index(frame.index.astype(str), name="account_id")
-    return series.rename("territory_id")
 
 
 def _moves_blob(moves: list[Move] | tuple[Move, ...]) -> bytes:
@@ -388,7 +420,7 @@ def _moves_blob(moves: list[Move] | tuple[Move, ...]) -> bytes:
         }
         for move in moves
     ]
-    return zlib.compress(json.dumps(records, separators=(",", ":")).encode("utf-8"))
+    return zlib.compress(json.dumps(records, separators=(",", ":")).encode("utf-8"), 1)
 
 
 def _read_moves(blob: bytes) -> tuple[Move, ...]:
@@ -413,8 +445,8 @@ def _plan_payload(plan: Plan) -> dict[str, object]:
     return {
         "n_moves": len(moves),
         "n_changed": int(np.count_nonzero(root.codes != plan.codes)),
-        "base_assignment": _assignment_blob(root.assignment),
-        "assignment": _assignment_blob(plan.assignment),
+        "base_assignment": _codes_blob(root.codes),
+        "assignment": _codes_blob(plan.codes),
         "moves": _moves_blob(moves),
     }
 
@@ -452,11 +484,15 @@ def _replay(
 
 def _dataset_blobs(workspace: Workspace) -> dict[str, object]:
     params = dataclasses.asdict(workspace.context.params)
+    account_ids, territory_ids = _context_ids(workspace.initial_plan)
     blobs = {
         "accounts": _frame_blob(workspace.accounts),
         "territories": _frame_blob(workspace.territories),
         "reps": _frame_blob(workspace.reps),
-        "initial_assignment": _assignment_blob(workspace.initial_plan.assignment),
+        "initial_assignment": _codes_blob(workspace.initial_plan.codes),
+        "account_ids": _ids_blob(account_ids),
+        "territory_ids": json.dumps(territory_ids),
+        "ids_key": _ids_key(account_ids, territory_ids),
         "params": json.dumps(params, sort_keys=True),
     }
     digest = hashlib.sha256()
@@ -565,8 +601,9 @@ class ScenarioStore:
         with self._transaction() as connection:
             connection.execute(
                 "INSERT OR IGNORE INTO datasets (dataset_id, name, created_at, n_accounts,"
-                " n_territories, accounts, territories, reps, initial_assignment, params, notes)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " n_territories, accounts, territories, reps, initial_assignment, account_ids,"
+                " territory_ids, ids_key, params, notes)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     blobs["dataset_id"],
                     workspace.name,
@@ -577,6 +614,9 @@ class ScenarioStore:
                     blobs["territories"],
                     blobs["reps"],
                     blobs["initial_assignment"],
+                    blobs["account_ids"],
+                    blobs["territory_ids"],
+                    blobs["ids_key"],
                     blobs["params"],
                     json.dumps(list(workspace.notes)),
                 ),
@@ -601,13 +641,13 @@ class ScenarioStore:
         """
         with self._connect() as connection:
             row = connection.execute(
-                "SELECT name, accounts, territories, reps, initial_assignment, params, notes"
-                " FROM datasets WHERE dataset_id = ?",
+                "SELECT name, accounts, territories, reps, initial_assignment, params, notes,"
+                " account_ids, territory_ids FROM datasets WHERE dataset_id = ?",
                 (dataset_id,),
             ).fetchone()
         if row is None:
             raise ScenarioNotFoundError(f"no stored data set {dataset_id!r}")
-        name, accounts, territories, reps, initial, params, notes = row
+        name, accounts, territories, reps, initial, params, notes, account_ids, territory_ids = row
         workspace = build_workspace(
             _read_frame(accounts),
             _read_frame(territories, geo=True),
@@ -615,7 +655,8 @@ class ScenarioStore:
             name=name,
             params=TravelParams(**json.loads(params)),
         )
-        baseline = _read_assignment(initial).reindex(workspace.context.account_ids)
+        ids = (_read_ids(account_ids), json.loads(territory_ids))
+        baseline = _as_assignment(_read_codes(initial), ids).reindex(workspace.context.account_ids)
         if not baseline.equals(workspace.initial_plan.assignment):
             # The data set started from another plan than point-in-polygon
             # (e.g. the accounts' owners): restore that one.
@@ -816,6 +857,7 @@ class ScenarioStore:
                     " WHERE scenario_id = ? AND version = ?",
                     (scenario_id, wanted),
                 ).fetchone()
+                ids = self._dataset_ids(connection, info.dataset_id)
             finally:
                 connection.execute("COMMIT")
         if blobs is None:
@@ -832,8 +874,8 @@ class ScenarioStore:
             )
         return Scenario(
             info=info,
-            base_assignment=_read_assignment(blobs[0]),
-            assignment=_read_assignment(blobs[1]),
+            base_assignment=_as_assignment(_read_codes(blobs[0]), ids),
+            assignment=_as_assignment(_read_codes(blobs[1]), ids),
             moves=_read_moves(blobs[2]),
         )
 
@@ -1058,15 +1100,16 @@ class ScenarioStore:
                 "SELECT base_assignment, assignment, moves FROM autosaves WHERE session_key = ?",
                 (session_key,),
             ).fetchone()
-        if info is None or row is None:
-            raise ScenarioNotFoundError(f"no autosaved working copy {session_key!r}")
+            if info is None or row is None:
+                raise ScenarioNotFoundError(f"no autosaved working copy {session_key!r}")
+            ids = self._dataset_ids(connection, info.dataset_id)
         if workspace is None:
             workspace = self.load_workspace(info.dataset_id)
         plan = _replay(
             workspace,
-            _read_assignment(row[0]),
+            _as_assignment(_read_codes(row[0]), ids),
             _read_moves(row[2]),
-            _read_assignment(row[1]),
+            _as_assignment(_read_codes(row[1]), ids),
             "autosaved working copy",
         )
         return info, workspace, plan
@@ -1080,16 +1123,30 @@ class ScenarioStore:
     @staticmethod
     def _require_dataset(connection: sqlite3.Connection, dataset_id: str, plan: Plan) -> None:
         row = connection.execute(
-            "SELECT n_accounts, n_territories FROM datasets WHERE dataset_id = ?", (dataset_id,)
+            "SELECT n_accounts, n_territories, ids_key FROM datasets WHERE dataset_id = ?",
+            (dataset_id,),
         ).fetchone()
         if row is None:
             raise ScenarioNotFoundError(f"no stored data set {dataset_id!r}; save_dataset first")
-        shape = (plan.context.n_accounts, plan.context.n_territories)
-        if tuple(row) != shape:
+        # Assignments are stored as positions in the data set's order: the plan
+        # must have exactly its accounts and territories, in that order.
+        if _ids_key(*_context_ids(plan)) != row[2]:
             raise ValueError(
-                f"plan has {shape[0]} accounts and {shape[1]} territories; data set "
-                f"{dataset_id!r} has {row[0]} and {row[1]}"
+                f"plan has {plan.context.n_accounts} accounts and {plan.context.n_territories} "
+                f"territories, not the {row[0]} accounts and {row[1]} territories of data set "
+                f"{dataset_id!r} (in its order)"
             )
+
+    @staticmethod
+    def _dataset_ids(
+        connection: sqlite3.Connection, dataset_id: str
+    ) -> tuple[list[str], list[str]]:
+        row = connection.execute(
+            "SELECT account_ids, territory_ids FROM datasets WHERE dataset_id = ?", (dataset_id,)
+        ).fetchone()
+        if row is None:
+            raise ScenarioNotFoundError(f"no stored data set {dataset_id!r}")
+        return _read_ids(row[0]), json.loads(row[1])
 
     @staticmethod
     def _current(connection: sqlite3.Connection, scenario_id: str) -> dict[str, object]:
