@@ -56,7 +56,10 @@ def _select(page, label: str, option: str) -> None:
     if box.locator("input").first.input_value() == option:
         return  # already chosen: choosing it again would not rerun
     box.click()
-    run_and_wait(page, lambda: page.get_by_role("option", name=option, exact=True).click())
+    choice = page.get_by_role("option", name=option, exact=True)
+    choice.wait_for(state="visible")
+    run_and_wait(page, choice.click)
+    expect(box.locator("input").first).to_have_value(option)
 
 
 def _type(page, label: str, text: str) -> None:
