@@ -84,7 +84,6 @@ def init_session() -> None:
     """Load the demo data on first visit and set defaults."""
     if WORKSPACE not in st.session_state and not restore_from_url():
         set_workspace(_demo(os.environ.get(DATA_DIR_ENV)), autosave=False)
-    sync_session_key()
     st.session_state.setdefault(TOLERANCE, 10)
     st.session_state.setdefault(MEASURE, "revenue")
 
@@ -168,9 +167,10 @@ def sidebar() -> None:
 
 # --------------------------------------------------------------------------- scenarios
 # The working copy autosaves to the scenario store after every change (push,
-# undo, redo, new data). Its slot key rides in the URL (``?wc=...``), so
-# reloading the page, or reopening a closed tab from the browser's history,
-# restores it; the Scenarios page offers every other autosaved copy.
+# undo, redo, new data). From the first autosave on, its slot key rides in the
+# URL (``?wc=...``), so reloading the page, or reopening a closed tab from the
+# browser's history, restores it; the Scenarios page offers every other
+# autosaved copy.
 
 OPENED = "scenario_opened"  # ScenarioInfo of the scenario the working plan came from
 SAVED_PLAN = "scenario_saved_plan"  # the plan as last opened or saved (dirty check)
@@ -274,6 +274,7 @@ def autosave_working_copy() -> None:
             scenario_version=info.version if info is not None else None,
         )
         st.session_state.pop(AUTOSAVE_ERROR, None)
+        sync_session_key()  # from now on there is something to restore
     except (sqlite3.Error, OSError, ValueError) as error:
         logger.warning("autosave failed: %s", error)
         st.session_state[AUTOSAVE_ERROR] = str(error)
