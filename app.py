@@ -23,6 +23,8 @@ navigation = st.navigation(
             st.Page("pages/rep_view.py", title="Rep view"),
         ],
         "Data": [
+            st.Page("pages/scenarios.py", title="Scenarios"),
+            st.Page("pages/compare.py", title="Compare"),
             st.Page("pages/import_data.py", title="Import"),
             st.Page("pages/export.py", title="Export"),
         ],

@@ -7,8 +7,11 @@ never mutate it.
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
 import threading
+import uuid
 import weakref
 from pathlib import Path
 
@@ -17,7 +20,18 @@ import streamlit as st
 from terrmap.editor import MapData, map_data
 from terrmap.metrics import MEASURES
 from terrmap.plan import History, Plan
+from terrmap.scenarios import (
+    AutosaveInfo,
+    ScenarioError,
+    ScenarioInfo,
+    ScenarioNotFoundError,
+    ScenarioStore,
+    default_db_path,
+    history_of,
+)
 from terrmap.workspace import Workspace, build_workspace, demo_workspace
+
+logger = logging.getLogger(__name__)
 
 WORKSPACE = "workspace"
 HISTORY = "history"
@@ -68,16 +82,20 @@ def mark_shell_run() -> None:
 
 def init_session() -> None:
     """Load the demo data on first visit and set defaults."""
-    if WORKSPACE not in st.session_state:
-        set_workspace(_demo(os.environ.get(DATA_DIR_ENV)))
+    if WORKSPACE not in st.session_state and not restore_from_url():
+        set_workspace(_demo(os.environ.get(DATA_DIR_ENV)), autosave=False)
     st.session_state.setdefault(TOLERANCE, 10)
     st.session_state.setdefault(MEASURE, "revenue")
 
 
-def set_workspace(workspace: Workspace) -> None:
+def set_workspace(workspace: Workspace, *, autosave: bool = True) -> None:
     """Make a workspace the working data set, starting a fresh history."""
     st.session_state[WORKSPACE] = workspace
     st.session_state[HISTORY] = History.start(workspace.initial_plan)
+    st.session_state.pop(OPENED, None)
+    st.session_state.pop(SAVED_PLAN, None)
+    if autosave:
+        autosave_working_copy()
 
 
 def workspace() -> Workspace:
@@ -108,6 +126,7 @@ def plan() -> Plan:
 def push(new_plan: Plan) -> None:
     """Make ``new_plan`` current (undoable)."""
     st.session_state[HISTORY] = history().push(new_plan)
+    autosave_working_copy()
 
 
 def tolerance() -> float:
@@ -122,10 +141,12 @@ def measure() -> str:
 
 def _undo() -> None:
     st.session_state[HISTORY] = history().undo()
+    autosave_working_copy()
 
 
 def _redo() -> None:
     st.session_state[HISTORY] = history().redo()
+    autosave_working_copy()
 
 
 def sidebar() -> None:
@@ -221,3 +242,162 @@ def goal_notes() -> dict[str, str]:
 def quotas() -> dict[str, float]:
     """Quotas in force per territory id (empty until set on the Goals page)."""
     return st.session_state.setdefault(QUOTAS, {})
+
+
+# --------------------------------------------------------------------------- scenarios
+# The working copy autosaves to the scenario store after every change (push,
+# undo, redo, new data). From the first autosave on, its slot key rides in the
+# URL (``?wc=...``), so reloading the page, or reopening a closed tab from the
+# browser's history, restores it; the Scenarios page offers every other
+# autosaved copy.
+
+OPENED = "scenario_opened"  # ScenarioInfo of the scenario the working plan came from
+SAVED_PLAN = "scenario_saved_plan"  # the plan as last opened or saved (dirty check)
+SESSION_KEY = "working_copy_key"
+DATASET = "dataset_id"  # (workspace, its dataset id in the store)
+RESTORED = "working_copy_restored"  # AutosaveInfo restored at session start
+AUTOSAVE_ERROR = "autosave_error"
+KEY_PARAM = "wc"
+
+
+@st.cache_resource(show_spinner=False)
+def _store(path: str) -> ScenarioStore:
+    # Holds only its path; every call opens its own connection: safe to share.
+    return ScenarioStore(path)
+
+
+@st.cache_resource(show_spinner="Loading the stored data set…")
+def _stored_workspace(path: str, dataset_id: str) -> Workspace:
+    # A workspace is immutable: one per stored data set for everybody.
+    return _store(path).load_workspace(dataset_id)
+
+
+def scenario_store() -> ScenarioStore:
+    """The scenario store of this server (``TERRMAP_DB``)."""
+    return _store(str(default_db_path()))
+
+
+def session_key() -> str:
+    """This session's autosave slot (from the URL when it names one)."""
+    if SESSION_KEY not in st.session_state:
+        st.session_state[SESSION_KEY] = st.query_params.get(KEY_PARAM) or uuid.uuid4().hex[:16]
+    return st.session_state[SESSION_KEY]
+
+
+def sync_session_key() -> None:
+    """Keep the slot key in the URL, so a reload finds the working copy."""
+    key = session_key()
+    if st.query_params.get(KEY_PARAM) != key:
+        st.query_params[KEY_PARAM] = key
+
+
+def dataset_id() -> str:
+    """Id of the working data set in the store (stored on first use)."""
+    ws = workspace()
+    known = st.session_state.get(DATASET)
+    if known is None or known[0] is not ws:
+        st.session_state[DATASET] = (ws, scenario_store().save_dataset(ws))
+    return st.session_state[DATASET][1]
+
+
+def workspace_of(dataset: str) -> Workspace:
+    """The working workspace if it is ``dataset``, else the stored one."""
+    if dataset_id() == dataset:
+        return workspace()
+    return _stored_workspace(str(default_db_path()), dataset)
+
+
+def _set_working(ws: Workspace, dataset: str, new_plan: Plan) -> None:
+    st.session_state[WORKSPACE] = ws
+    st.session_state[DATASET] = (ws, dataset)
+    st.session_state[HISTORY] = history_of(new_plan)
+
+
+def opened() -> ScenarioInfo | None:
+    """The scenario the working plan was opened from or last saved as."""
+    return st.session_state.get(OPENED)
+
+
+def unsaved_moves() -> bool:
+    """Whether the working plan differs from what was last opened or saved."""
+    saved = st.session_state.get(SAVED_PLAN)
+    if saved is not None:
+        return saved is not plan()
+    return bool(plan().moves)
+
+
+def adopt(info: ScenarioInfo, ws: Workspace, new_plan: Plan) -> None:
+    """Make an opened scenario's plan the working one, undo through its moves."""
+    _set_working(ws, info.dataset_id, new_plan)
+    st.session_state[OPENED] = info
+    st.session_state[SAVED_PLAN] = new_plan
+    autosave_working_copy()
+
+
+def mark_saved(info: ScenarioInfo) -> None:
+    """Record that the working plan is now saved as ``info``."""
+    st.session_state[OPENED] = info
+    st.session_state[SAVED_PLAN] = plan()
+    autosave_working_copy()
+
+
+def autosave_working_copy() -> None:
+    """Write the working plan to this session's slot; a failure is logged, not raised."""
+    info = opened()
+    try:
+        scenario_store().autosave(
+            session_key(),
+            plan(),
+            dataset_id=dataset_id(),
+            scenario_id=info.scenario_id if info is not None else None,
+            scenario_version=info.version if info is not None else None,
+        )
+        st.session_state.pop(AUTOSAVE_ERROR, None)
+        sync_session_key()  # from now on there is something to restore
+    except (sqlite3.Error, OSError, ValueError) as error:
+        logger.warning("autosave failed: %s", error)
+        st.session_state[AUTOSAVE_ERROR] = str(error)
+
+
+def restore_working_copy(key: str) -> AutosaveInfo:
+    """Continue the working copy autosaved under ``key`` in this session."""
+    store = scenario_store()
+    found = store.autosave_info(key)
+    if found is None:
+        raise ScenarioNotFoundError(f"no autosaved working copy {key!r}")
+    ws = (
+        workspace_of(found.dataset_id)
+        if WORKSPACE in st.session_state
+        else _stored_workspace(str(store.path), found.dataset_id)
+    )
+    info, ws, restored = store.restore_autosave(key, ws)
+    st.session_state[SESSION_KEY] = key
+    scenario, saved = None, None
+    if info.scenario_id is not None:
+        try:
+            stored = store.load(info.scenario_id, info.scenario_version)
+        except ScenarioNotFoundError:
+            stored = None  # deleted since: the copy saves as a new scenario
+        if stored is not None:
+            scenario = stored.info
+            unchanged = stored.moves == tuple(restored.moves) and stored.assignment.equals(
+                restored.assignment
+            )
+            saved = restored if unchanged else None
+    _set_working(ws, info.dataset_id, restored)
+    st.session_state[OPENED] = scenario
+    st.session_state[SAVED_PLAN] = saved
+    return info
+
+
+def restore_from_url() -> bool:
+    """At session start: restore the working copy the URL's slot key names."""
+    key = st.query_params.get(KEY_PARAM)
+    if not key:
+        return False
+    try:
+        st.session_state[RESTORED] = restore_working_copy(key)
+    except (ScenarioError, sqlite3.Error, OSError, ValueError) as error:
+        logger.warning("could not restore working copy %r: %s", key, error)
+        return False
+    return True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -11,6 +13,24 @@ from hypothesis import settings
 
 settings.register_profile("ci", max_examples=60, deadline=None)
 settings.load_profile("ci")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def scenario_db(tmp_path_factory):
+    """Point the scenario store at a temporary file for the whole test session.
+
+    Pages autosave the working copy after every change; without this, tests
+    (and the app servers they start, which inherit the environment) would
+    write to the user's ``~/.terrmap``.
+    """
+    path = tmp_path_factory.mktemp("scenario-db") / "terrmap.sqlite"
+    old = os.environ.get("TERRMAP_DB")
+    os.environ["TERRMAP_DB"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("TERRMAP_DB", None)
+    else:
+        os.environ["TERRMAP_DB"] = old
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ NAV_TITLES = (
     "Goals",
     "Visit cadence",
     "Auto-balance",
+    "Scenarios",
+    "Compare",
 )
 
 

@@ -1,0 +1,203 @@
+"""Compare page: two plans of the working data set side by side.
+
+The figures are :func:`terrmap.compare.compare_plans`; the plans are the data
+set's baseline, the working plan and the saved scenarios of the same data set
+(replayed by :class:`terrmap.scenarios.ScenarioStore`). This page renders
+them: disruption headline figures, per-territory deltas, the moved accounts
+and a map of them.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+from streamlit_folium import st_folium
+
+from pages import _state
+from terrmap.compare import compare_plans
+from terrmap.importing import escape_markdown
+from terrmap.mapview import build_base_map, build_update_layer, territory_colors
+from terrmap.metrics import MEASURES
+from terrmap.plan import Plan
+from terrmap.schema import UNASSIGNED_LABEL
+
+BASELINE = "__baseline__"
+WORKING = "__working__"
+BEFORE = "compare_before"
+AFTER = "compare_after"
+MEASURE = "compare_measure"
+PLANS = "compare_plans_cache"  # {(workspace id, scenario id, version): Plan}
+COLORS = "compare_colors"  # (workspace, colours per territory)
+
+_state.page_setup()
+store = _state.scenario_store()
+ws = _state.workspace()
+ss = st.session_state
+dataset = _state.dataset_id()
+scenarios = {info.scenario_id: info for info in store.list(dataset)}
+labels = {
+    BASELINE: "Baseline (the data set's starting plan)",
+    WORKING: "Working plan (as it is now)",
+    **{i: f"Scenario: {info.name} (v{info.version})" for i, info in scenarios.items()},
+}
+
+
+def _plan(choice: str) -> Plan:
+    if choice == BASELINE:
+        return ws.initial_plan
+    if choice == WORKING:
+        return _state.plan()
+    info = scenarios[choice]
+    cache = ss.setdefault(PLANS, {})
+    key = (id(ws), info.scenario_id, info.version)
+    if key not in cache:
+        cache.clear()  # keep at most the pair on screen
+        cache[key] = store.open(info.scenario_id, ws).plan
+    return cache[key]
+
+
+def _colors() -> list[str]:
+    known = ss.get(COLORS)
+    if known is None or known[0] is not ws:
+        ss[COLORS] = (ws, territory_colors(ws.territories))
+    return ss[COLORS][1]
+
+
+st.title("Compare plans")
+st.caption(
+    f"Plans of the data set {escape_markdown(ws.name)}: its baseline, the working plan and "
+    f"{len(scenarios)} saved scenario(s). Scenarios of other data sets: open one on the "
+    "Scenarios page first."
+)
+
+for key, default in ((BEFORE, BASELINE), (AFTER, WORKING)):
+    if ss.get(key) not in labels:
+        ss[key] = default
+if ss[AFTER] == WORKING and ss[BEFORE] == BASELINE and scenarios and not _state.plan().moves:
+    ss[AFTER] = next(iter(scenarios))
+left, right = st.columns(2)
+before_choice = left.selectbox("Before", list(labels), format_func=labels.get, key=BEFORE)
+after_choice = right.selectbox("After", list(labels), format_func=labels.get, key=AFTER)
+
+try:
+    before, after = _plan(before_choice), _plan(after_choice)
+except Exception as error:  # a damaged or foreign record must not take the page down
+    st.error(f"Cannot open that scenario: {escape_markdown(error)}")
+    st.stop()
+
+result = compare_plans(before, after, account_names=ws.accounts["name"])
+d = result.disruption
+
+cols = st.columns(4)
+cols[0].metric("Accounts moved", f"{d.accounts_moved:,}")
+cols[1].metric(
+    "Revenue moved",
+    f"${d.revenue_moved:,.0f}",
+    help=f"{d.share_of_revenue_moved:.1%} of all revenue" if d.revenue_moved else None,
+)
+cols[2].metric(
+    "Customer relationships broken",
+    f"{d.relationships_broken:,}",
+    help="Accounts whose rep changes (a rep before, another or none after). "
+    "A move between two territories of the same rep breaks none.",
+)
+cols[3].metric("Territories changed", f"{d.territories_changed:,}")
+st.caption(
+    f"Net profit moved ${d.net_profit_moved:,.0f} · revenue of broken relationships "
+    f"${d.revenue_relationships_broken:,.0f}"
+)
+
+# -- per-territory deltas ----------------------------------------------------------
+st.subheader("Per territory")
+if ss.get(MEASURE) not in MEASURES:
+    ss[MEASURE] = _state.measure()
+measure = st.selectbox("Measure", list(MEASURES), format_func=MEASURES.get, key=MEASURE)
+white = "White space " + UNASSIGNED_LABEL
+before_values = pd.concat(
+    [result.before[measure], pd.Series({white: result.before.attrs["unassigned"][measure]})]
+)
+after_values = pd.concat(
+    [result.after[measure], pd.Series({white: result.after.attrs["unassigned"][measure]})]
+)
+names = pd.concat([result.after["name"], pd.Series({white: white})])
+focus = pd.DataFrame(
+    {
+        "Territory": names.astype(str).to_numpy(),
+        "Before": before_values.astype(float).to_numpy(),
+        "After": after_values.astype(float).to_numpy(),
+    }
+)
+focus["Change"] = focus["After"] - focus["Before"]
+focus["Change %"] = (focus["Change"] / focus["Before"].where(focus["Before"] != 0)) * 100
+st.dataframe(
+    focus,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "Before": st.column_config.NumberColumn(format="localized"),
+        "After": st.column_config.NumberColumn(format="localized"),
+        "Change": st.column_config.NumberColumn(format="localized"),
+        "Change %": st.column_config.NumberColumn(format="%+.1f%%"),
+    },
+    key="compare_focus",
+)
+with st.expander("Change of every measure, per territory (after − before)"):
+    every = result.deltas.copy()
+    every.attrs = {}
+    every.loc[white] = result.deltas.attrs["unassigned"]
+    every.loc[white, "name"] = white
+    st.dataframe(every.rename(columns={"name": "Territory", "rep_id": "Rep"}), width="stretch")
+
+# -- moved accounts ------------------------------------------------------------------
+st.subheader(f"Moved accounts ({d.accounts_moved:,})")
+if d.accounts_moved == 0:
+    st.info("The two plans assign every account to the same territory.")
+else:
+    moved = result.moved
+    table = moved.assign(
+        from_name=moved["from_name"].fillna(UNASSIGNED_LABEL),
+        to_name=moved["to_name"].fillna(UNASSIGNED_LABEL),
+    )[
+        [
+            "name",
+            "from_name",
+            "to_name",
+            "revenue",
+            "net_profit",
+            "rep_before",
+            "rep_after",
+            "crm_owner",
+            "relationship_broken",
+        ]
+    ].rename_axis("Account ID")
+    st.dataframe(
+        table,
+        width="stretch",
+        column_config={
+            "name": "Account",
+            "from_name": "From",
+            "to_name": "To",
+            "revenue": st.column_config.NumberColumn("Revenue", format="dollar"),
+            "net_profit": st.column_config.NumberColumn("Net profit", format="dollar"),
+            "rep_before": "Rep before",
+            "rep_after": "Rep after",
+            "crm_owner": "CRM owner",
+            "relationship_broken": st.column_config.CheckboxColumn("Relationship broken"),
+        },
+        key="compare_moved",
+    )
+    positions = ws.context.positions(moved.index)
+    st.caption(
+        "Map: the moved accounts, coloured by the territory they go to "
+        "(grey: white space), over the territories' outlines."
+    )
+    st_folium(
+        build_base_map(ws.context.lon[positions], ws.context.lat[positions], tools=False),
+        key="compare_map",
+        feature_group_to_add=build_update_layer(
+            after.codes[positions], ws.territories, colors=_colors()
+        ),
+        returned_objects=[],
+        height=520,
+        use_container_width=True,
+    )

@@ -1,0 +1,211 @@
+"""The Scenarios and Compare pages driven headless by ``AppTest`` (no browser, no map).
+
+Each test gets its own database through ``TERRMAP_DB``; two ``AppTest``
+instances on the same database are two browser sessions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from terrmap.compare import compare_plans
+from terrmap.importing import escape_markdown
+from terrmap.scenarios import ScenarioStore
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+SCENARIOS = "pages/scenarios.py"
+COMPARE = "pages/compare.py"
+TIMEOUT_S = 60
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch):
+    path = tmp_path / "app.sqlite"
+    monkeypatch.setenv("TERRMAP_DB", str(path))
+    return path
+
+
+def _session(page: str = SCENARIOS, key: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
+    if key is not None:
+        at.query_params["wc"] = key
+    at.run()
+    at.switch_page(page).run()
+    _ok(at)
+    return at
+
+
+def _ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _plan(at: AppTest):
+    return at.session_state["history"].current
+
+
+def _make_moves(at: AppTest, n: int = 3, note: str = "test"):
+    """Move ``n`` accounts of the smallest territory to the largest, as the map editor would.
+
+    The history is replaced directly, then Undo + Redo run the sidebar's
+    callbacks, which autosave like the map editor's push does.
+    """
+    plan = _plan(at)
+    accounts = plan.metrics()["accounts"]
+    moved = plan.reassign(plan.members(accounts.idxmin())[:n], accounts.idxmax(), note=note)
+    at.session_state["history"] = at.session_state["history"].push(moved)
+    at.run()
+    at.button(key="undo").click().run()
+    at.button(key="redo").click().run()
+    _ok(at)
+    assert _plan(at) is moved
+    return moved
+
+
+def _save_new(at: AppTest, name: str, author: str = "Ann", note: str = "") -> None:
+    at.text_input(key="scenario_author").input(author)
+    at.text_input(key="scenario_name").input(name)
+    at.text_area(key="scenario_note").input(note)
+    at.button(key="save_new").click().run()
+    _ok(at)
+
+
+class TestSaveAndOpen:
+    def test_save_then_open_in_another_session(self, db):
+        ann = _session()
+        moved = _make_moves(ann)
+        _save_new(ann, "Q3 draft", note="three accounts east")
+        assert [s.value for s in ann.success] == ["Saved “Q3 draft” (version 1)."]
+        info = ScenarioStore(db).list()[0]
+        assert (info.name, info.author, info.note, info.n_moves) == (
+            "Q3 draft",
+            "Ann",
+            "three accounts east",
+            1,
+        )
+        table = ann.dataframe[0].value
+        assert list(table["Name"]) == ["Q3 draft"]
+
+        bo = _session()
+        assert _plan(bo).moves == []
+        bo.selectbox(key="scenario_pick").select(info.scenario_id)
+        bo.button(key="open_scenario").click().run()
+        _ok(bo)
+        opened = _plan(bo)
+        assert opened.assignment.equals(moved.assignment)
+        assert opened.changelog().equals(moved.changelog())
+        assert bo.session_state["history"].can_undo
+        assert "Opened “Q3 draft”" in bo.success[0].value
+
+    def test_conflict_is_reported_and_nothing_overwritten(self, db):
+        ann = _session()
+        _make_moves(ann, n=2)
+        _save_new(ann, "Shared")
+        scenario_id = ScenarioStore(db).list()[0].scenario_id
+        bo = _session()
+        bo.selectbox(key="scenario_pick").select(scenario_id)
+        bo.button(key="open_scenario").click().run()
+        # Both change the scenario; Ann saves first.
+        ann_plan = _make_moves(ann, n=1, note="Ann's")
+        ann.button(key="save_update").click().run()
+        _ok(ann)
+        _make_moves(bo, n=1, note="Bo's")
+        bo.text_input(key="scenario_author").input("Bo")
+        bo.button(key="save_update").click().run()
+        _ok(bo)
+        assert len(bo.error) == 1
+        message = bo.error[0].value
+        assert "changed since you opened it" in message and "Ann saved version 2" in message
+        store = ScenarioStore(db)
+        assert store.info(scenario_id).version == 2
+        assert store.open(scenario_id).plan.assignment.equals(ann_plan.assignment)
+
+    def test_names_from_users_are_shown_literally(self, db):
+        at = _session()
+        _save_new(at, "**bold** <b>x</b>")
+        assert escape_markdown("**bold** <b>x</b>") in at.success[0].value
+        assert "<b>" not in at.success[0].value and "**bold**" not in at.success[0].value
+
+
+class TestBranchRenameDelete:
+    def test_duplicate_rename_delete(self, db):
+        at = _session()
+        _make_moves(at)
+        _save_new(at, "Base")
+        store = ScenarioStore(db)
+        base = store.list()[0]
+        at.text_input(key="scenario_copy_name").input("Branch")
+        at.button(key="duplicate_scenario").click().run()
+        _ok(at)
+        assert sorted(s.name for s in store.list()) == ["Base", "Branch"]
+        branch = next(s for s in store.list() if s.name == "Branch")
+        assert branch.parent_id == base.scenario_id
+        at.selectbox(key="scenario_pick").select(branch.scenario_id)
+        at.text_input(key="scenario_new_name").input("Branch B").run()
+        at.button(key="rename_scenario").click().run()
+        _ok(at)
+        assert store.info(branch.scenario_id).name == "Branch B"
+        # Delete waits for the confirmation.
+        at.selectbox(key="scenario_pick").select(branch.scenario_id).run()
+        assert at.button(key="delete_scenario").disabled
+        at.checkbox(key="scenario_confirm_delete").check().run()
+        at.button(key="delete_scenario").click().run()
+        _ok(at)
+        assert [s.name for s in store.list()] == ["Base"]
+
+
+class TestAutosave:
+    def test_reload_with_the_url_key_restores_the_working_copy(self, db):
+        first = _session()
+        moved = _make_moves(first)
+        key = first.session_state["working_copy_key"]
+        assert first.query_params["wc"] in (key, [key])  # the key rides in the URL
+        again = _session(key=key)
+        assert _plan(again).assignment.equals(moved.assignment)
+        assert _plan(again).changelog().equals(moved.changelog())
+        assert "Restored your working copy" in again.success[0].value
+
+    def test_another_tab_can_restore_it(self, db):
+        first = _session()
+        moved = _make_moves(first)
+        key = first.session_state["working_copy_key"]
+        other = _session()
+        assert _plan(other).moves == []
+        other.button(key=f"restore_{key}").click().run()
+        _ok(other)
+        assert _plan(other).assignment.equals(moved.assignment)
+        assert other.session_state["working_copy_key"] == key
+
+
+class TestComparePage:
+    def test_scenario_against_baseline(self, db):
+        at = _session()
+        moved = _make_moves(at, n=4)
+        _save_new(at, "Four moved")
+        scenario_id = ScenarioStore(db).list()[0].scenario_id
+        at.switch_page(COMPARE).run()
+        _ok(at)
+        at.selectbox(key="compare_before").select("__baseline__")
+        at.selectbox(key="compare_after").select(scenario_id).run()
+        _ok(at)
+        workspace = at.session_state["workspace"]
+        baseline = workspace.initial_plan
+        metrics = {m.label: m.value for m in at.metric}
+        assert metrics["Accounts moved"] == "4"
+        changed = (baseline.codes != moved.codes).nonzero()[0]
+        revenue = workspace.context.revenue[changed].sum()
+        assert metrics["Revenue moved"] == f"${revenue:,.0f}"
+        # The per-territory table, measure revenue: after - before per territory.
+        at.selectbox(key="compare_measure").select("revenue").run()
+        focus = at.dataframe[0].value.set_index("Territory")
+        before, after = baseline.metrics(), moved.metrics()
+        for territory, row in after.iterrows():
+            expected = row["revenue"] - before.loc[territory, "revenue"]
+            assert focus.loc[row["name"], "Change"] == pytest.approx(expected)
+        moved_table = at.dataframe[2].value
+        assert len(moved_table) == 4
+        assert set(moved_table.index) == set(workspace.context.account_ids[changed])
+        assert compare_plans(baseline, moved).disruption.accounts_moved == 4
