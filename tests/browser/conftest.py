@@ -43,10 +43,12 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -71,6 +73,8 @@ LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 TILE_HOSTS: frozenset[str] = frozenset()
 SERVER_START_TIMEOUT_S = 60.0
 APP_TIMEOUT_MS = 30_000
+#: run_and_wait repeats an action that started no script run within this time.
+RETRY_AFTER_MS = 8_000
 
 
 # --------------------------------------------------------------------------- marking
@@ -353,7 +357,8 @@ def run_and_wait(page, action, timeout: float = APP_TIMEOUT_MS) -> None:
         A page showing the app (already loaded, see :func:`wait_for_app`).
     action : callable
         Called with no argument; must trigger a script run (click a button,
-        a navigation link, change a widget...).
+        a navigation link, change a widget...). Called a second time when no
+        run started within :data:`RETRY_AFTER_MS`, so it must be idempotent.
     timeout : float
         Milliseconds to wait for the run to start and finish.
 
@@ -366,6 +371,16 @@ def run_and_wait(page, action, timeout: float = APP_TIMEOUT_MS) -> None:
     wait_for_app(page, timeout)
     page.evaluate(_ARM_RUN_WATCH)
     action()
+    try:
+        page.wait_for_function("() => window.__terrmapRunStarted === true", timeout=RETRY_AFTER_MS)
+    except PlaywrightTimeoutError:
+        # A click that lands while Streamlit re-renders the element it aimed at
+        # (the sidebar after a run, the map while it settles) can be lost on a
+        # busy machine. Idempotent actions only come here: try once more.
+        warnings.warn(
+            f"no script run {RETRY_AFTER_MS} ms after the action; repeating it", stacklevel=2
+        )
+        action()
     page.wait_for_function(_RUN_FINISHED, timeout=timeout)
     page.evaluate("() => window.__terrmapWatch && window.__terrmapWatch.disconnect()")
     wait_for_app(page, timeout)
