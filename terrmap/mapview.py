@@ -661,26 +661,34 @@ def build_update_layer(
         html.escape(str(nm if nm is not None else tid))
         for nm, tid in zip(names, territories.index, strict=True)
     ]
-    shapes, label_rows = _shape_payload(territories, colors, names_html, simplify_tolerance)
+    shapes_json, label_rows = _shape_payload(territories, colors, names_html, simplify_tolerance)
 
     payload: dict[str, Any] = {
         "codes": _b64(shifted),
         "code_bytes": np.dtype(dtype).itemsize,
         "colors": colors,
         "selected": _b64(np.packbits(mask, bitorder="little")) if mask is not None else None,
-        "shapes": shapes,
         "labels": label_rows if labels else [],
         "legend": [{"html": h, "color": c} for h, c in zip(names_html, colors, strict=True)],
         "callouts": [{"i": int(i), "html": html.escape(str(t))} for i, t in notes.items()],
         "clear_selection": bool(clear_selection),
     }
-    body = _js_json(payload)
-    payload["token"] = hashlib.sha1(body.encode("utf-8")).hexdigest()[:12]
+    # The shapes are spliced in as ready-made JSON (numbers and checked colours
+    # only): re-encoding a few hundred kB of coordinates on every rerun cost
+    # more than everything else here.
+    body = f'{_js_json(payload)[:-1]},"shapes":{shapes_json}}}'
+    token = hashlib.sha1(body.encode("utf-8")).hexdigest()[:12]
 
     fg = folium.FeatureGroup(name="terrmap update", control=False)
-    _TerrmapUpdate(_js_json(payload)).add_to(fg)
-    fg.token = payload["token"]
+    _TerrmapUpdate(f'{body[:-1]},"token":"{token}"}}').add_to(fg)
+    fg.token = token
     return fg
+
+
+#: Recently drawn shapes: (geometry array, colours, tolerance) -> payload. The
+#: entry holds the geometry array, so its id cannot be reused while cached.
+_SHAPES_MEMO: dict[tuple, tuple[Any, str, list[dict[str, Any]]]] = {}
+_SHAPES_MEMO_SIZE = 16
 
 
 def _shape_payload(
@@ -688,16 +696,26 @@ def _shape_payload(
     colors: list[str],
     names_html: list[str],
     tolerance: float,
-) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+) -> tuple[str, list[dict[str, Any]]]:
+    """GeoJSON text of the territory outlines and their label anchors.
+
+    Memoised on the geometry array's identity: a plan's shapes are one frame,
+    redrawn on every rerun until the next move.
+    """
     if "geometry" not in territories.columns or len(territories) == 0:
-        return None, []
+        return "null", []
+    values = territories["geometry"].values
+    key = (id(values), tuple(colors), float(tolerance), str(getattr(territories, "crs", None)))
+    hit = _SHAPES_MEMO.get(key)
+    if hit is not None and hit[0] is values:
+        return hit[1], [dict(row, html=names_html[row["i"]]) for row in hit[2]]
     geo = gpd.GeoSeries(territories["geometry"], crs=getattr(territories, "crs", None))
     if geo.crs is not None and not geo.crs.equals(CRS):
         geo = geo.to_crs(CRS)
     geoms = np.asarray(geo.to_numpy(), dtype=object)
     keep = np.array([g is not None and not shapely.is_empty(g) for g in geoms], dtype=bool)
     if not keep.any():
-        return None, []
+        return "null", []
     drawn = geoms[keep]
     if tolerance > 0:
         drawn = shapely.simplify(drawn, tolerance, preserve_topology=True)
@@ -706,17 +724,17 @@ def _shape_payload(
     anchors = shapely.point_on_surface(geoms[keep])
     idx = np.flatnonzero(keep)
     features = []
-    labels = []
+    anchor_rows = []
     for g_json, i, anchor in zip(shapely.to_geojson(drawn), idx, anchors, strict=True):
         features.append(
-            {
-                "type": "Feature",
-                "properties": {"color": colors[i]},
-                "geometry": json.loads(g_json),
-            }
+            f'{{"type":"Feature","properties":{{"color":"{colors[i]}"}},"geometry":{g_json}}}'
         )
-        labels.append({"lat": round(anchor.y, 5), "lng": round(anchor.x, 5), "html": names_html[i]})
-    return {"type": "FeatureCollection", "features": features}, labels
+        anchor_rows.append({"lat": round(anchor.y, 5), "lng": round(anchor.x, 5), "i": int(i)})
+    text = '{"type":"FeatureCollection","features":[' + ",".join(features) + "]}"
+    if len(_SHAPES_MEMO) >= _SHAPES_MEMO_SIZE:
+        _SHAPES_MEMO.pop(next(iter(_SHAPES_MEMO)))
+    _SHAPES_MEMO[key] = (values, text, anchor_rows)
+    return text, [dict(row, html=names_html[row["i"]]) for row in anchor_rows]
 
 
 def parse_map_event(value: Mapping[str, Any] | None) -> MapEvent | None:
