@@ -29,6 +29,7 @@ from terrmap.scenarios import (
     default_db_path,
     history_of,
 )
+from terrmap.static_assets import publish_points
 from terrmap.workspace import Workspace, build_workspace, demo_workspace
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ DATA_DIR_ENV = "TERRMAP_DATA_DIR"
 
 _map_data: weakref.WeakKeyDictionary[Workspace, MapData] = weakref.WeakKeyDictionary()
 _map_data_lock = threading.Lock()
+_points_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKeyDictionary()
 
 
 @st.cache_resource(show_spinner="Loading the demo data…")
@@ -107,10 +109,29 @@ def workspace_map() -> MapData:
     """Positions, colours and cells of the working data set, built once per data set."""
     ws = workspace()
     with _map_data_lock:
-        data = _map_data.get(ws)
-        if data is None:
-            data = _map_data[ws] = map_data(ws)
+        return _map_for(ws)
+
+
+def _map_for(ws: Workspace) -> MapData:
+    # The caller holds _map_data_lock.
+    data = _map_data.get(ws)
+    if data is None:
+        data = _map_data[ws] = map_data(ws)
     return data
+
+
+def points_url() -> str | None:
+    """URL the map loads the working data set's positions from (None: inline them)."""
+    ws = workspace()
+    with _map_data_lock:
+        if ws not in _points_urls:
+            data = _map_for(ws)
+            try:
+                _points_urls[ws] = publish_points(data.lon, data.lat)
+            except OSError as error:
+                logger.warning("cannot publish positions, the map carries them: %s", error)
+                _points_urls[ws] = None
+        return _points_urls[ws]
 
 
 def history() -> History:

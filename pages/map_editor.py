@@ -70,7 +70,13 @@ with map_col:
     shapes = plan_shapes(plan, data)
     tiles = TILE_LAYER if ss.get(TILES) else None
     st_folium(
-        build_base_map(data.lon, data.lat, home_bases=data.home_bases, tiles=tiles),
+        build_base_map(
+            data.lon,
+            data.lat,
+            home_bases=data.home_bases,
+            tiles=tiles,
+            points_url=_state.points_url(),
+        ),
         key=MAP_KEY,
         feature_group_to_add=build_update_layer(
             plan.codes,

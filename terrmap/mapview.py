@@ -377,6 +377,7 @@ def build_base_map(
     home_bases: pd.DataFrame | None = None,
     tools: bool = True,
     asset_base: str = DEFAULT_ASSET_BASE,
+    points_url: str | None = None,
 ) -> folium.Map:
     """Build the static part of the map: point positions, tools, home bases.
 
@@ -406,6 +407,11 @@ def build_base_map(
         Add the rectangle, polygon and freehand lasso selection tools.
     asset_base : str, default "/app/static"
         URL prefix of the app's static folder.
+    points_url : str, optional
+        URL of the same positions as a file (see
+        :func:`terrmap.static_assets.publish_points`). The map then loads them
+        from there once instead of carrying them in its HTML, which keeps
+        reruns light; ``lon``/``lat`` still give the initial view.
 
     Returns
     -------
@@ -428,10 +434,10 @@ def build_base_map(
     urls = asset_urls(asset_base)
     homes = _homes(home_bases)
 
-    positions = np.concatenate([lon_a, lat_a]).astype("<f4")
     config = {
         "n": int(lon_a.size),
-        "points": _b64(positions),
+        "points": None if points_url else _b64(np.concatenate([lon_a, lat_a]).astype("<f4")),
+        "points_url": points_url,
         "homes": homes,
         "tools": bool(tools),
         "unassigned_html": html.escape(UNASSIGNED_LABEL),

@@ -8,8 +8,13 @@ registry through ``static/package.json`` and its lock file, are installed with
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import tempfile
 from pathlib import Path
+
+import numpy as np
 
 __all__ = [
     "ASSET_FILES",
@@ -20,6 +25,7 @@ __all__ = [
     "check_assets",
     "default_static_dir",
     "missing_assets",
+    "publish_points",
 ]
 
 logger = logging.getLogger(__name__)
@@ -136,3 +142,61 @@ def check_assets(static_dir: str | Path | None = None) -> None:
             f"    {INSTALL_COMMAND}\n"
         )
     logger.debug("map assets present in %s", root)
+
+
+def publish_points(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    static_dir: str | Path | None = None,
+    asset_base: str = DEFAULT_ASSET_BASE,
+) -> str:
+    """Write account positions where the app serves them; return their URL.
+
+    The map fetches the positions once from this file instead of carrying them
+    in its HTML, which streamlit-folium re-sends on every rerun (1.1 MB at 100k
+    accounts). The file holds little-endian float32: all longitudes, then all
+    latitudes. Its name is a hash of the content, so an existing file is
+    reused and different data sets never collide.
+
+    Parameters
+    ----------
+    lon, lat : numpy.ndarray
+        Account positions in WGS84 degrees, in the map's point order.
+    static_dir : str or pathlib.Path, optional
+        Folder Streamlit serves; defaults to :func:`default_static_dir`.
+    asset_base : str, default "/app/static"
+        URL prefix of that folder.
+
+    Returns
+    -------
+    str
+        URL of the file, e.g. ``/app/static/cache/points-0123abcd4567.bin``.
+
+    Raises
+    ------
+    ValueError
+        When ``lon`` and ``lat`` differ in length.
+    OSError
+        When the folder cannot be written.
+    """
+    lon = np.asarray(lon, dtype="<f4")
+    lat = np.asarray(lat, dtype="<f4")
+    if lon.shape != lat.shape or lon.ndim != 1:
+        raise ValueError(f"lon and lat must be 1-D of one length, got {lon.shape} and {lat.shape}")
+    data = np.concatenate([lon, lat]).tobytes()
+    name = f"points-{hashlib.sha1(data).hexdigest()[:16]}.bin"
+    folder = Path(static_dir) if static_dir is not None else default_static_dir()
+    target = folder / "cache" / name
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename: a reader never sees half a file.
+        handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        logger.info("published %d positions to %s", len(lon), target)
+    return f"{asset_base.rstrip('/')}/cache/{name}"

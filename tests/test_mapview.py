@@ -458,3 +458,33 @@ class TestEvents:
         picked = mv.select_accounts(event, lon, lat, pd.RangeIndex(200))
         inside = (lon > x) & (lon < x + w) & (lat > y) & (lat < y + h)
         assert list(picked) == list(np.flatnonzero(inside))
+
+
+class TestPublishedPoints:
+    def test_file_holds_the_positions_and_is_reused(self, tmp_path):
+        from terrmap.static_assets import publish_points
+
+        lon, lat = np.array([-71.5, -72.25, -70.0]), np.array([42.0, 41.5, 43.125])
+        url = publish_points(lon, lat, tmp_path)
+        name = url.rsplit("/", 1)[1]
+        assert url == f"/app/static/cache/{name}"
+        data = np.frombuffer((tmp_path / "cache" / name).read_bytes(), dtype="<f4")
+        assert data.tolist() == [*lon.astype("f4").tolist(), *lat.astype("f4").tolist()]
+        assert publish_points(lon, lat, tmp_path) == url
+        assert publish_points(lon[::-1], lat[::-1], tmp_path) != url
+        assert [p.suffix for p in (tmp_path / "cache").iterdir()] == [".bin", ".bin"]
+
+    def test_mismatched_lengths_are_refused(self, tmp_path):
+        from terrmap.static_assets import publish_points
+
+        with pytest.raises(ValueError, match="one length"):
+            publish_points(np.zeros(3), np.zeros(2), tmp_path)
+
+    def test_map_with_points_url_carries_no_positions(self):
+        lon, lat = np.linspace(-75, -70, 5000), np.linspace(40, 44, 5000)
+        inline = mv.build_base_map(lon, lat).get_root().render()
+        linked = (
+            mv.build_base_map(lon, lat, points_url="/app/static/cache/p.bin").get_root().render()
+        )
+        assert '"points_url":"/app/static/cache/p.bin"' in linked
+        assert len(linked) < len(inline) - 30_000

@@ -41,6 +41,27 @@
   T.b64Bytes = b64Bytes;
 
   /*
+   * The positions file, read synchronously so that updates arriving with the
+   * map find the points in place. A synchronous request cannot ask for an
+   * ArrayBuffer, so the bytes come through a binary string.
+   */
+  function fetchBytes(url) {
+    var xhr = new XMLHttpRequest();
+    xhr.open("GET", url, false);
+    xhr.overrideMimeType("text/plain; charset=x-user-defined");
+    xhr.send(null);
+    if (xhr.status !== 200) {
+      throw new Error("terrmap: could not load " + url + " (HTTP " + xhr.status + ")");
+    }
+    var text = xhr.responseText;
+    var out = new Uint8Array(text.length);
+    for (var i = 0; i < text.length; i++) {
+      out[i] = text.charCodeAt(i) & 0xff;
+    }
+    return out.buffer;
+  }
+
+  /*
    * Send the component value now instead of waiting for streamlit-folium's
    * 250 ms debounce. Mirrors updateComponentValue() of streamlit-folium 0.27
    * (same keys, same order) so its own debounced call later sees no change.
@@ -158,7 +179,10 @@
     pane.style.zIndex = 450;
     pane.style.pointerEvents = "none";
     var n = cfg.n;
-    var coords = new Float32Array(b64Bytes(cfg.points).buffer);
+    var coords = new Float32Array(cfg.points_url ? fetchBytes(cfg.points_url) : b64Bytes(cfg.points).buffer);
+    if (coords.length !== 2 * n) {
+      throw new Error("terrmap: expected " + 2 * n + " coordinates, got " + coords.length);
+    }
     var lon = coords.subarray(0, n);
     var lat = coords.subarray(n, 2 * n);
     var st = (map.terrmap = {
