@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -188,15 +186,9 @@ def publish_points(
     folder = Path(static_dir) if static_dir is not None else default_static_dir()
     target = folder / "cache" / name
     if not target.exists():
+        from terrmap.exports import write_export  # write then rename: never half a file
+
         target.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename: a reader never sees half a file.
-        handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_export(data, target)
         logger.info("published %d positions to %s", len(lon), target)
     return f"{asset_base.rstrip('/')}/cache/{name}"
