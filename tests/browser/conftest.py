@@ -48,7 +48,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -246,6 +245,17 @@ def page(browser, request):
     page.external_requests = []
     page.page_errors = []
     page.console_errors = []
+    # Messages the app server sent: a script run always sends some, even one so
+    # fast that React never shows its "running" state (see run_and_wait).
+    page.server_messages = 0
+
+    def _count_messages(socket) -> None:
+        def received(_payload) -> None:
+            page.server_messages += 1
+
+        socket.on("framereceived", received)
+
+    page.on("websocket", _count_messages)
     page.on(
         "request",
         lambda req: None if _is_local(req.url) else page.external_requests.append(req.url),
@@ -337,12 +347,6 @@ _ARM_RUN_WATCH = """() => {
   });
 }"""
 
-_RUN_FINISHED = """() => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  return window.__terrmapRunStarted === true && app !== null
-    && app.getAttribute("data-test-script-state") === "notRunning";
-}"""
-
 
 def run_and_wait(page, action, timeout: float = APP_TIMEOUT_MS) -> None:
     """Do something that reruns the script, and wait until that rerun finished.
@@ -370,20 +374,53 @@ def run_and_wait(page, action, timeout: float = APP_TIMEOUT_MS) -> None:
     # mutation and the wait would time out: start from an idle app.
     wait_for_app(page, timeout)
     page.evaluate(_ARM_RUN_WATCH)
+    messages = getattr(page, "server_messages", None)
     action()
-    try:
-        page.wait_for_function("() => window.__terrmapRunStarted === true", timeout=RETRY_AFTER_MS)
-    except PlaywrightTimeoutError:
+    if not _run_started(page, messages, RETRY_AFTER_MS):
         # A click that lands while Streamlit re-renders the element it aimed at
         # (the sidebar after a run, the map while it settles) can be lost on a
         # busy machine. Idempotent actions only come here: try once more.
         warnings.warn(
             f"no script run {RETRY_AFTER_MS} ms after the action; repeating it", stacklevel=2
         )
+        messages = getattr(page, "server_messages", None)
         action()
-    page.wait_for_function(_RUN_FINISHED, timeout=timeout)
+        if not _run_started(page, messages, timeout):
+            raise AssertionError(f"the action started no script run within {timeout:.0f} ms")
     page.evaluate("() => window.__terrmapWatch && window.__terrmapWatch.disconnect()")
+    _wait_quiet(page, timeout)
     wait_for_app(page, timeout)
+
+
+def _wait_quiet(page, timeout: float, quiet_ms: float = 300) -> None:
+    """Wait until the server has sent nothing for ``quiet_ms`` (the run's output is in)."""
+    if getattr(page, "server_messages", None) is None:
+        return
+    deadline = time.monotonic() + timeout / 1000
+    last, since = page.server_messages, time.monotonic()
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+        if page.server_messages != last:
+            last, since = page.server_messages, time.monotonic()
+        elif (time.monotonic() - since) * 1000 >= quiet_ms:
+            return
+
+
+def _run_started(page, messages_before: int | None, timeout: float) -> bool:
+    """Wait for a sign that a script run started: a "running" state or a server message.
+
+    A run that ends before React renders shows no "running" state at all, but
+    the server always sends messages for it; pages made without the ``page``
+    fixture have no message count and rely on the state alone.
+    """
+    deadline = time.monotonic() + timeout / 1000
+    while time.monotonic() < deadline:
+        if messages_before is not None and page.server_messages > messages_before:
+            return True
+        if page.evaluate("() => window.__terrmapRunStarted === true"):
+            return True
+        page.wait_for_timeout(50)
+    return False
 
 
 def goto_page(page, title: str, timeout: float = APP_TIMEOUT_MS) -> None:

@@ -148,6 +148,27 @@ def assert_table_matches(page, metrics, timeout_s: float = 15.0) -> None:
             page.wait_for_timeout(200)
 
 
+def click_account(page, frame, lat: float, lon: float, zoom: int) -> None:
+    """Centre the map on a point and click it (again from scratch when repeated)."""
+    frame.evaluate(
+        "([lat, lon, zoom]) => window.terrmap.map.setView([lat, lon], zoom, {animate: false})",
+        [lat, lon, zoom],
+    )
+    x, y = to_page_xy(page, frame, lat, lon)
+    page.mouse.click(x, y)
+
+
+def lone_account(ws) -> int:
+    """Position of an account alone at its spot and 5 km or more from every home base."""
+    ctx = ws.context
+    xy = np.column_stack([ctx.lon, ctx.lat])
+    _, first, counts = np.unique(xy, axis=0, return_index=True, return_counts=True)
+    alone = np.sort(first[counts == 1])
+    home = np.column_stack([ctx.home_lon, ctx.home_lat])
+    km = np.hypot(*(xy[alone, None, :] - home[None, :, :]).transpose(2, 0, 1)) * 111
+    return int(alone[(km.min(axis=1) > 5)][0])
+
+
 def home_of(ws, territory_id):
     i = ws.context.territory_ids.get_loc(territory_id)
     return float(ws.context.home_lat[i]), float(ws.context.home_lon[i])
@@ -239,16 +260,9 @@ class TestMapEditor:
     def test_click_selects_one_account(self, app_url, page, demo):
         frame = open_map(page, app_url)
         ctx = demo.context
-        # An account alone at its location (not sharing a ZIP centroid).
-        xy = np.column_stack([ctx.lon, ctx.lat])
-        _, first, counts = np.unique(xy, axis=0, return_index=True, return_counts=True)
-        i = int(first[counts == 1][0])
-        frame.evaluate(
-            "([lat, lon]) => window.terrmap.map.setView([lat, lon], 13, {animate: false})",
-            [float(ctx.lat[i]), float(ctx.lon[i])],
-        )
-        x, y = to_page_xy(page, frame, float(ctx.lat[i]), float(ctx.lon[i]))
-        run_and_wait(page, lambda: page.mouse.click(x, y))
+        i = lone_account(demo)
+        lat, lon = float(ctx.lat[i]), float(ctx.lon[i])
+        run_and_wait(page, lambda: click_account(page, frame, lat, lon, 13))
         assert selection_count(page) == 1
         name = str(demo.accounts["name"].iloc[i])
         callout = frame.locator(".terrmap-callout")
@@ -259,8 +273,9 @@ class TestMapEditor:
 def hostile_app(tmp_path_factory):
     """The app on a small data set whose names are script injections."""
     data = generate(300, 4, seed=11)
+    i = lone_account(build_workspace(data.accounts, data.territories, data.reps))
     accounts = data.accounts.copy()
-    accounts.iloc[0, accounts.columns.get_loc("name")] = HOSTILE
+    accounts.iloc[i, accounts.columns.get_loc("name")] = HOSTILE
     territories = data.territories.copy()
     territories.iloc[0, territories.columns.get_loc("name")] = "</script><script>alert(2)</script>"
     reps = data.reps.copy()
@@ -270,23 +285,18 @@ def hostile_app(tmp_path_factory):
     env = {**os.environ, "TERRMAP_DATA_DIR": str(folder)}
     ws = build_workspace(accounts, territories, reps)
     with serve_app(env) as url:
-        yield url, ws
+        yield url, ws, i
 
 
 class TestHostileNames:
     def test_names_are_shown_as_text_and_run_nothing(self, hostile_app, page):
-        url, ws = hostile_app
+        url, ws, i = hostile_app
         dialogs = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         frame = open_map(page, url)
         ctx = ws.context
-        lat, lon = float(ctx.lat[0]), float(ctx.lon[0])
-        frame.evaluate(
-            "([lat, lon]) => window.terrmap.map.setView([lat, lon], 14, {animate: false})",
-            [lat, lon],
-        )
-        x, y = to_page_xy(page, frame, lat, lon)
-        run_and_wait(page, lambda: page.mouse.click(x, y))
+        lat, lon = float(ctx.lat[i]), float(ctx.lon[i])
+        run_and_wait(page, lambda: click_account(page, frame, lat, lon, 14))
         callout = frame.locator(".terrmap-callout")
         expect(callout).to_contain_text(HOSTILE)
         legend = frame.locator(".leaflet-control").filter(has_text="Territories")
