@@ -33,6 +33,10 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 stamp=".venv/.terrmap-installed$([ $want_test = 1 ] && echo -test)"
+# An install with the test extras has the app's dependencies too.
+if [ $want_test = 0 ] && [ -f "$stamp-test" ] && [ ! pyproject.toml -nt "$stamp-test" ]; then
+  stamp="$stamp-test"
+fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   if [ $want_test = 1 ]; then .venv/bin/python -m pip install -q -e ".[test]"; else .venv/bin/python -m pip install -q -e .; fi
