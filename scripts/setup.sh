@@ -32,7 +32,9 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
   fi
 fi
-stamp=".venv/.terrmap-installed$([ $want_test = 1 ] && echo -test)"
+# (An `if`, not `$([ ... ] && echo ...)`: under `set -e` a failing command
+# substitution in an assignment ends the script.)
+if [ $want_test = 1 ]; then stamp=".venv/.terrmap-installed-test"; else stamp=".venv/.terrmap-installed"; fi
 # An install with the test extras has the app's dependencies too.
 if [ $want_test = 0 ] && [ -f "$stamp-test" ] && [ ! pyproject.toml -nt "$stamp-test" ]; then
   stamp="$stamp-test"

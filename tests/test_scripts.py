@@ -1,0 +1,29 @@
+"""The README's commands: the scripts they run must work, not only the tests."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.skipif(
+    not (ROOT / ".venv" / "bin" / "python").exists(),
+    reason="needs the ./.venv that scripts/test.sh creates (running it here would install one)",
+)
+def test_app_setup_succeeds_on_an_installed_tree():
+    # scripts/run.sh = this setup, then `streamlit run`: a setup that exits
+    # early (as a `set -e` slip once made it, silently) leaves the app unstarted.
+    done = subprocess.run(
+        ["bash", "scripts/setup.sh"], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("script", ["setup.sh", "run.sh", "test.sh"])
+def test_scripts_parse(script):
+    done = subprocess.run(["bash", "-n", f"scripts/{script}"], cwd=ROOT, capture_output=True)
+    assert done.returncode == 0, done.stderr
