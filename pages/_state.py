@@ -38,6 +38,7 @@ WORKSPACE = "workspace"
 HISTORY = "history"
 TOLERANCE = "tolerance_pct"
 MEASURE = "balance_measure"
+USER = "user_name"
 _SHELL_RUN = "_terrmap_shell_run"
 #: Environment variable naming a folder written by ``terrmap demo`` (accounts.csv,
 #: territories.geojson, reps.csv) to start the app on instead of the embedded data.
@@ -184,6 +185,13 @@ def sidebar() -> None:
         st.caption(f"{len(plan().moves)} move(s) in this plan")
         st.selectbox("Balance measure", list(MEASURES), format_func=MEASURES.get, key=MEASURE)
         st.slider("Balanced within ± %", min_value=1, max_value=50, key=TOLERANCE)
+        st.text_input("Your name", key=USER, help="Recorded with your moves in the change log.")
+
+
+def author() -> str | None:
+    """Who is making changes in this session (the sidebar's name), if given."""
+    name = str(st.session_state.get(USER) or "").strip()
+    return name or None
 
 
 # --------------------------------------------------------------------------- playbook

@@ -51,6 +51,7 @@ def _reassign(positions: np.ndarray) -> None:
     new = current.reassign_positions(
         positions,
         None if target == UNASSIGN else target,
+        author=_state.author(),
         note=f"map selection ({len(positions)} accounts)",
     )
     _state.push(new)

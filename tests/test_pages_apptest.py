@@ -302,11 +302,14 @@ class TestMapSelection:
         assert f"Selection: {len(expected):,} accounts" in headings
 
         target = ctx.territory_ids[1]
+        map_page.text_input(key="user_name").input("Dana Manager").run()
         map_page.selectbox(key="map_target").set_value(target).run()
         map_page.button[[b.label for b in map_page.button].index("Reassign")].click().run()
         assert not map_page.exception, [e.value for e in map_page.exception]
         new_plan = _history(map_page).current
         assert new_plan.parent is plan
+        assert new_plan.move.author == "Dana Manager"
+        assert set(new_plan.changelog()["author"]) == {"Dana Manager"}
         assert set(new_plan.move.account_ids) == set(expected) - set(plan.members(target))
         assert (new_plan.territory_of(expected) == target).all()
         # The selection is cleared and the table shows the new figures.
