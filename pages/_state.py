@@ -185,7 +185,7 @@ def sidebar() -> None:
         st.caption(f"{len(plan().moves)} move(s) in this plan")
         st.selectbox("Balance measure", list(MEASURES), format_func=MEASURES.get, key=MEASURE)
         st.slider("Balanced within ± %", min_value=1, max_value=50, key=TOLERANCE)
-        st.text_input("Your name", key=USER, help="Recorded with your moves in the change log.")
+        st.text_input("Name for the change log", key=USER, help="Recorded with each move you make.")
 
 
 def author() -> str | None:
