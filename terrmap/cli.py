@@ -203,11 +203,10 @@ def _clean(value):
     return value
 
 
-def _metrics(args) -> int:
-    from terrmap.balance import balance
+def _load_territories_and_reps(args):
+    """Load the ``--territories`` file and the optional ``--reps`` file of a command."""
     from terrmap.loaders import load_reps, load_territories
 
-    load = _load_accounts(args.accounts, args.mapping)
     if not args.territories.exists():
         raise CliError(f"{args.territories}: no such file")
     territories = load_territories(args.territories, id_field=args.territory_field).territories
@@ -216,6 +215,14 @@ def _metrics(args) -> int:
         if not args.reps.exists():
             raise CliError(f"{args.reps}: no such file")
         reps = load_reps(args.reps).reps
+    return territories, reps
+
+
+def _metrics(args) -> int:
+    from terrmap.balance import balance
+
+    load = _load_accounts(args.accounts, args.mapping)
+    territories, reps = _load_territories_and_reps(args)
     if len(load.rejected):
         print(
             f"terrmap metrics: {len(load.rejected)} of {load.rows} account rows rejected "
@@ -330,7 +337,6 @@ def _add_export_parser(sub) -> None:
 
 
 def _export_workspace(args):
-    from terrmap.loaders import load_reps, load_territories
     from terrmap.workspace import build_workspace, demo_workspace
 
     if args.accounts is None:
@@ -340,14 +346,7 @@ def _export_workspace(args):
     if args.territories is None:
         raise CliError("--accounts needs --territories")
     load = _load_accounts(args.accounts, args.mapping)
-    if not args.territories.exists():
-        raise CliError(f"{args.territories}: no such file")
-    territories = load_territories(args.territories, id_field=args.territory_field).territories
-    reps = None
-    if args.reps is not None:
-        if not args.reps.exists():
-            raise CliError(f"{args.reps}: no such file")
-        reps = load_reps(args.reps).reps
+    territories, reps = _load_territories_and_reps(args)
     return build_workspace(load.accounts, territories, reps, name=args.accounts.name)
 
 
