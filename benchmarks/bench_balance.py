@@ -40,11 +40,11 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
 
-from terrmap.context import Context
+from terrmap.core.context import Context
+from terrmap.core.plan import Plan
+from terrmap.core.travel import haversine_km
 from terrmap.demo import generate
-from terrmap.optimise import propose
-from terrmap.plan import Plan
-from terrmap.travel import haversine_km
+from terrmap.playbook.optimise import propose
 
 PEERS = ("k-means-constrained", "spopt WardSpatial", "k-means")
 REGIONS = {50: "northeast", 200: "conus"}

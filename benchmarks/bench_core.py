@@ -18,11 +18,11 @@ import tracemalloc
 import numpy as np
 import shapely
 
-from terrmap.assign import assign_accounts
-from terrmap.context import Context
+from terrmap.core.context import Context
+from terrmap.core.plan import Plan
 from terrmap.demo import generate
-from terrmap.plan import Plan
-from terrmap.selection import PointIndex
+from terrmap.geo.assign import assign_accounts
+from terrmap.geo.selection import PointIndex
 
 
 def _median_ms(fn, repeat: int) -> float:

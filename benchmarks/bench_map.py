@@ -47,7 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from terrmap.demo import generate, write_demo  # noqa: E402
-from terrmap.static_assets import check_assets  # noqa: E402
+from terrmap.web.static_assets import check_assets  # noqa: E402
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 IFRAME = "iframe[title='streamlit_folium.st_folium']"

@@ -14,10 +14,10 @@ import time
 
 import pandas as pd
 
-from terrmap import cadence, goals, reps
+from terrmap.core.plan import History
 from terrmap.demo import generate
-from terrmap.plan import History
-from terrmap.workspace import build_workspace, rebase_history, with_visits
+from terrmap.geo.workspace import build_workspace, rebase_history, with_visits
+from terrmap.playbook import cadence, goals, reps
 
 
 def _timed(label: str, fn):

@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from terrmap.assign import assign_accounts
-from terrmap.selection import PointIndex, select_in_polygon, select_nearest
-from terrmap.shapes import build_cells, study_area, territory_shapes, update_shapes
+from terrmap.geo.assign import assign_accounts
+from terrmap.geo.selection import PointIndex, select_in_polygon, select_nearest
+from terrmap.geo.shapes import build_cells, study_area, territory_shapes, update_shapes
 
 BBOX = (-90.0, 25.0, -67.0, 47.0)
 

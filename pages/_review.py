@@ -12,12 +12,12 @@ import pandas as pd
 import streamlit as st
 
 from pages import _state
-from terrmap import exports
-from terrmap.balance import Balance
-from terrmap.metrics import MEASURES
-from terrmap.plan import Plan
-from terrmap.report import report_html
-from terrmap.workspace import Workspace
+from terrmap.core.balance import Balance
+from terrmap.core.metrics import MEASURES
+from terrmap.core.plan import Plan
+from terrmap.geo.workspace import Workspace
+from terrmap.io import exports
+from terrmap.io.report import report_html
 
 MIX = "__mix__"
 PAGE_MEASURE = "balance_page_measure"
@@ -193,7 +193,7 @@ def _producer(
     kind: str, plan: Plan, workspace: Workspace, measure, tolerance
 ) -> Callable[[], bytes]:
     shapes_source = _state.workspace_map()
-    from terrmap.editor import plan_shapes
+    from terrmap.geo.drawing import plan_shapes
 
     def shapes():
         return plan_shapes(plan, shapes_source)

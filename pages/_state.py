@@ -17,10 +17,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from terrmap.editor import MapData, map_data
-from terrmap.metrics import MEASURES
-from terrmap.plan import History, Plan
-from terrmap.scenarios import (
+from terrmap.core.metrics import MEASURES
+from terrmap.core.plan import History, Plan
+from terrmap.demo import demo_workspace
+from terrmap.geo.drawing import MapData, map_data
+from terrmap.geo.workspace import Workspace, build_workspace
+from terrmap.store.scenarios import (
     AutosaveInfo,
     ScenarioError,
     ScenarioInfo,
@@ -29,8 +31,7 @@ from terrmap.scenarios import (
     default_db_path,
     history_of,
 )
-from terrmap.static_assets import publish_points
-from terrmap.workspace import Workspace, build_workspace, demo_workspace
+from terrmap.web.static_assets import publish_points
 
 logger = logging.getLogger(__name__)
 
@@ -241,7 +242,7 @@ def apply_playbook(*, territory_reps=_KEEP, cadence=_KEEP) -> None:
         Cadence settings with ``visits`` (a Series of visits a year per
         account id); ``None`` returns to the data's visits.
     """
-    from terrmap.workspace import rebase_history, with_territory_reps, with_visits
+    from terrmap.geo.workspace import rebase_history, with_territory_reps, with_visits
 
     state = _playbook()
     reps = dict(state["territory_reps"])

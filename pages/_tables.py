@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from terrmap.balance import Balance
+from terrmap.core.balance import Balance
 
 COLUMNS = {
     "name": "Territory",

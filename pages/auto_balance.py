@@ -5,10 +5,11 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from pages import _state
-from terrmap.mapview import build_base_map, build_update_layer, territory_colors
-from terrmap.metrics import MEASURES
-from terrmap.optimise import DEFAULT_SWEEP, propose, sweep
-from terrmap.schema import STAGES
+from terrmap.core.metrics import MEASURES
+from terrmap.core.schema import STAGES
+from terrmap.geo.palette import territory_colors
+from terrmap.playbook.optimise import DEFAULT_SWEEP, propose, sweep
+from terrmap.web.mapview import build_base_map, build_update_layer
 
 _state.page_setup()
 

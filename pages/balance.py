@@ -5,9 +5,9 @@ import streamlit as st
 
 from pages import _review, _state
 from pages._tables import territory_table
-from terrmap.balance import balance
-from terrmap.importing import escape_markdown
-from terrmap.quality import (
+from terrmap.core.balance import balance
+from terrmap.io.importing import escape_markdown
+from terrmap.playbook.quality import (
     account_quality,
     default_min_shift,
     measure_label,

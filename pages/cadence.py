@@ -5,7 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from pages import _state
-from terrmap.cadence import (
+from terrmap.core.schema import TIER_VISITS
+from terrmap.playbook.cadence import (
     MONTHS,
     TIERS,
     monthly_profile_from_data,
@@ -16,7 +17,6 @@ from terrmap.cadence import (
     tier_summary,
     visits_per_year,
 )
-from terrmap.schema import TIER_VISITS
 
 _state.page_setup()
 

@@ -1,8 +1,8 @@
 """Compare page: two plans of the working data set side by side.
 
-The figures are :func:`terrmap.compare.compare_plans`; the plans are the data
+The figures are :func:`terrmap.playbook.compare.compare_plans`; the plans are the data
 set's baseline, the working plan and the saved scenarios of the same data set
-(replayed by :class:`terrmap.scenarios.ScenarioStore`). This page renders
+(replayed by :class:`terrmap.store.scenarios.ScenarioStore`). This page renders
 them: disruption headline figures, per-territory deltas, the moved accounts
 and a map of them.
 """
@@ -14,12 +14,13 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from pages import _state
-from terrmap.compare import compare_plans
-from terrmap.importing import escape_markdown
-from terrmap.mapview import build_base_map, build_update_layer, territory_colors
-from terrmap.metrics import MEASURES
-from terrmap.plan import Plan
-from terrmap.schema import UNASSIGNED_LABEL
+from terrmap.core.metrics import MEASURES
+from terrmap.core.plan import Plan
+from terrmap.core.schema import UNASSIGNED_LABEL
+from terrmap.geo.palette import territory_colors
+from terrmap.io.importing import escape_markdown
+from terrmap.playbook.compare import compare_plans
+from terrmap.web.mapview import build_base_map, build_update_layer
 
 BASELINE = "__baseline__"
 WORKING = "__working__"

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from pages import _review, _state
-from terrmap.quality import measure_label
+from terrmap.playbook.quality import measure_label
 
 _state.page_setup()
 

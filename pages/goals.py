@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import _state
-from terrmap.goals import (
+from terrmap.playbook.goals import (
     QUOTA_METHODS,
     adjust_quotas,
     allocate,

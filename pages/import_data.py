@@ -1,9 +1,9 @@
 """Import page: upload files, check the mapping and the rejected rows, then use the data.
 
-The work is :func:`terrmap.importing.prepare_import`; this page only renders
+The work is :func:`terrmap.io.importing.prepare_import`; this page only renders
 its result. Every text that comes from a file (column names, ids, reasons,
 file names) reaches the screen through ``st.dataframe``, selectbox options or
-:func:`~terrmap.importing.escape_markdown`, never as raw markdown. The
+:func:`~terrmap.io.importing.escape_markdown`, never as raw markdown. The
 working plan changes only in :func:`_use`, the "Use this data" button's
 callback (a callback, so the sidebar of the same run already shows the new
 data).
@@ -14,7 +14,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import _state
-from terrmap.importing import (
+from terrmap.io.importing import (
     FIELD_LABELS,
     FIELDS,
     IMPORT_KINDS,

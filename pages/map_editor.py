@@ -8,16 +8,17 @@ from streamlit_folium import st_folium
 
 from pages import _state
 from pages._tables import territory_table
-from terrmap.balance import balance
-from terrmap.editor import account_callouts, plan_shapes, selected_positions, selection_table
-from terrmap.mapview import (
+from terrmap.core.balance import balance
+from terrmap.core.metrics import MEASURES
+from terrmap.core.schema import UNASSIGNED_LABEL
+from terrmap.geo.drawing import plan_shapes
+from terrmap.web.editor import account_callouts, selected_positions, selection_table
+from terrmap.web.mapview import (
     RETURNED_OBJECTS,
     build_base_map,
     build_update_layer,
     parse_map_event,
 )
-from terrmap.metrics import MEASURES
-from terrmap.schema import UNASSIGNED_LABEL
 
 MAP_KEY = "terrmap_map"
 SELECTION = "map_selection"  # (workspace, positions of the selected accounts)

@@ -6,11 +6,11 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from pages import _review, _state
-from terrmap.editor import plan_shapes
-from terrmap.importing import escape_markdown
-from terrmap.mapview import build_base_map, build_update_layer
-from terrmap.quality import account_quality
-from terrmap.repview import rep_comparison, rep_figures, rep_territories, visit_load
+from terrmap.geo.drawing import plan_shapes
+from terrmap.io.importing import escape_markdown
+from terrmap.playbook.quality import account_quality
+from terrmap.playbook.repview import rep_comparison, rep_figures, rep_territories, visit_load
+from terrmap.web.mapview import build_base_map, build_update_layer
 
 REP = "rep_view_rep"
 

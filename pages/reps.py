@@ -4,8 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from pages import _state
-from terrmap.plan import Plan
-from terrmap.reps import (
+from terrmap.core.plan import Plan
+from terrmap.geo.workspace import with_territory_reps
+from terrmap.playbook.reps import (
     FIT_WEIGHTS,
     capacity_check,
     fit_scores,
@@ -14,7 +15,6 @@ from terrmap.reps import (
     rep_kpis,
     suggest_matching,
 )
-from terrmap.workspace import with_territory_reps
 
 _state.page_setup()
 

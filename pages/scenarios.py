@@ -1,11 +1,11 @@
 """Scenarios page: save the working plan, list, open, branch, rename, delete, restore.
 
-The work is :class:`terrmap.scenarios.ScenarioStore` (reached through
+The work is :class:`terrmap.store.scenarios.ScenarioStore` (reached through
 ``_state.scenario_store()``); this page renders it. Every change happens in a
 button callback, so the sidebar of the same run already shows its effect,
 and the outcome is shown as a message on the next run. Names, authors and
 notes come from users: they reach the screen through ``st.dataframe``,
-widget options or :func:`~terrmap.importing.escape_markdown`.
+widget options or :func:`~terrmap.io.importing.escape_markdown`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pandas as pd
 import streamlit as st
 
 from pages import _state
-from terrmap.importing import escape_markdown
-from terrmap.scenarios import ScenarioConflictError, ScenarioError
+from terrmap.io.importing import escape_markdown
+from terrmap.store.scenarios import ScenarioConflictError, ScenarioError
 
 FLASH = "scenarios_flash"  # (kind, markdown) shown once on the next run
 AUTHOR = "scenario_author"

@@ -2,8 +2,8 @@ import streamlit as st
 
 from pages import _state
 from pages._tables import territory_table
-from terrmap.balance import balance
-from terrmap.metrics import MEASURES
+from terrmap.core.balance import balance
+from terrmap.core.metrics import MEASURES
 
 _state.page_setup()
 

@@ -134,7 +134,7 @@ def _demo(args) -> int:
 
 
 def _load_accounts(path: Path, mapping_path: Path | None):
-    from terrmap.loaders import load_accounts
+    from terrmap.io.loaders import load_accounts
 
     if not path.exists():
         raise CliError(f"{path}: no such file")
@@ -184,9 +184,9 @@ def build_plan(accounts: pd.DataFrame, territories, reps: pd.DataFrame | None = 
     tuple
         ``(plan, assignment_result)``.
     """
-    from terrmap.assign import assign_accounts
-    from terrmap.context import Context
-    from terrmap.plan import Plan
+    from terrmap.core.context import Context
+    from terrmap.core.plan import Plan
+    from terrmap.geo.assign import assign_accounts
 
     result = assign_accounts(accounts, territories)
     context = Context.build(accounts, territories, reps)
@@ -205,7 +205,7 @@ def _clean(value):
 
 def _load_territories_and_reps(args):
     """Load the ``--territories`` file and the optional ``--reps`` file of a command."""
-    from terrmap.loaders import load_reps, load_territories
+    from terrmap.io.loaders import load_reps, load_territories
 
     if not args.territories.exists():
         raise CliError(f"{args.territories}: no such file")
@@ -219,7 +219,7 @@ def _load_territories_and_reps(args):
 
 
 def _metrics(args) -> int:
-    from terrmap.balance import balance
+    from terrmap.core.balance import balance
 
     load = _load_accounts(args.accounts, args.mapping)
     territories, reps = _load_territories_and_reps(args)
@@ -337,7 +337,8 @@ def _add_export_parser(sub) -> None:
 
 
 def _export_workspace(args):
-    from terrmap.workspace import build_workspace, demo_workspace
+    from terrmap.demo import demo_workspace
+    from terrmap.geo.workspace import build_workspace
 
     if args.accounts is None:
         if args.territories is not None or args.reps is not None:
@@ -351,7 +352,7 @@ def _export_workspace(args):
 
 
 def _parse_measure(text: str):
-    from terrmap.metrics import MEASURES
+    from terrmap.core.metrics import MEASURES
 
     if "=" not in text:
         if text not in MEASURES:
@@ -373,9 +374,9 @@ def _parse_measure(text: str):
 
 
 def _export(args) -> int:
-    from terrmap import exports
-    from terrmap.plan import Plan
-    from terrmap.report import report_html
+    from terrmap.core.plan import Plan
+    from terrmap.io import exports
+    from terrmap.io.report import report_html
 
     measure = _parse_measure(args.measure)
     workspace = _export_workspace(args)

@@ -1,4 +1,4 @@
-"""Tests for terrmap.assign: point-in-polygon assignment."""
+"""Tests for terrmap.geo.assign: point-in-polygon assignment."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import shapely
 from hypothesis import given
 from hypothesis import strategies as st
 
-from terrmap.assign import AssignmentResult, assign_accounts, overlapping_territories
+from terrmap.geo.assign import AssignmentResult, assign_accounts, overlapping_territories
 
 
 def _accounts(points: dict[str, tuple[float, float]]) -> pd.DataFrame:

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from terrmap.balance import balance, composite_measure, gini
+from terrmap.core.balance import balance, composite_measure, gini
 
 
 class TestBalance:

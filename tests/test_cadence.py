@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from terrmap.cadence import (
+from terrmap.core.plan import History
+from terrmap.geo.workspace import build_workspace, rebase_history, with_visits
+from terrmap.playbook.cadence import (
     MONTHS,
     monthly_profile_from_data,
     monthly_workload,
@@ -20,8 +22,6 @@ from terrmap.cadence import (
     tier_summary,
     visits_per_year,
 )
-from terrmap.plan import History
-from terrmap.workspace import build_workspace, rebase_history, with_visits
 
 
 @pytest.fixture

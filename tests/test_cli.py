@@ -77,7 +77,7 @@ class TestMetrics:
         data = generate(400, 4, seed=3)
         accounts = data.accounts
         # independent computation: revenue per territory by the owner-free polygon test
-        from terrmap.assign import assign_accounts
+        from terrmap.geo.assign import assign_accounts
 
         assignment = assign_accounts(accounts, data.territories).assignment
         revenue = accounts["revenue"].groupby(assignment).sum()

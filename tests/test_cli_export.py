@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from terrmap.cli import EXPORT_FILES, main
-from terrmap.exports import read_assignment
-from terrmap.plan import Plan
-from terrmap.workspace import demo_workspace
+from terrmap.core.plan import Plan
+from terrmap.demo import demo_workspace
+from terrmap.io.exports import read_assignment
 
 
 @pytest.fixture(scope="module")
@@ -49,13 +49,13 @@ class TestExport:
 
     def test_assignment_round_trip_through_the_cli(self, demo_dir, tmp_path):
         from terrmap.demo import read_demo
-        from terrmap.workspace import build_workspace
+        from terrmap.geo.workspace import build_workspace
 
         data = read_demo(demo_dir)
         workspace = build_workspace(data.accounts, data.territories, data.reps)
         first = workspace.context.territory_ids[0]
         moved = workspace.initial_plan.reassign(workspace.context.account_ids[:20], first)
-        from terrmap.exports import assignment_csv, write_export
+        from terrmap.io.exports import assignment_csv, write_export
 
         plan_file = write_export(assignment_csv(moved, workspace), tmp_path / "moved.csv")
         out = tmp_path / "again.csv"

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from terrmap import schema
-from terrmap.columns import (
+from terrmap.core import schema
+from terrmap.io.columns import (
     ACCOUNT_SYNONYMS,
     REP_SYNONYMS,
     STAGE_SYNONYMS,

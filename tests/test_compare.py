@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from terrmap.compare import compare_plans
-from terrmap.workspace import build_workspace
+from terrmap.geo.workspace import build_workspace
+from terrmap.playbook.compare import compare_plans
 
 TERRITORIES = ["SW", "SE", "NW", "NE", None]
 

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from terrmap import demo
-from terrmap.schema import (
+from terrmap.core.schema import (
     ACCOUNT_COLUMNS,
     ACCOUNT_ID,
     CRS,

@@ -11,8 +11,10 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from terrmap.balance import balance
-from terrmap.exports import (
+from terrmap.core.balance import balance
+from terrmap.core.plan import Plan
+from terrmap.geo.workspace import build_workspace
+from terrmap.io.exports import (
     ASSIGNMENT_COLUMNS,
     assignment_csv,
     read_assignment,
@@ -22,10 +24,8 @@ from terrmap.exports import (
     workbook_xlsx,
     write_export,
 )
-from terrmap.plan import Plan
-from terrmap.report import report_html
-from terrmap.svg import balance_bars_svg, territory_map_svg
-from terrmap.workspace import build_workspace
+from terrmap.io.report import report_html
+from terrmap.io.svg import balance_bars_svg, territory_map_svg
 
 EVIL = '<script>alert("x")</script>'
 

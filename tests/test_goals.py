@@ -8,7 +8,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from terrmap.goals import (
+from terrmap.geo.workspace import build_workspace
+from terrmap.playbook.goals import (
     adjust_quotas,
     allocate,
     quota_basis,
@@ -16,7 +17,6 @@ from terrmap.goals import (
     suggested_target,
     territory_kpis,
 )
-from terrmap.workspace import build_workspace
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import pytest
 import shapely
 from streamlit.testing.v1 import AppTest
 
-from terrmap.importing import NO_TERRITORIES, escape_markdown
+from terrmap.io.importing import NO_TERRITORIES, escape_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"

@@ -1,4 +1,4 @@
-"""terrmap.importing: uploads to a workspace, territories from owners, escaping."""
+"""terrmap.io.importing: uploads to a workspace, territories from owners, escaping."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from terrmap.importing import (
+from terrmap.geo.shapes import study_area
+from terrmap.io.importing import (
     FIELD_LABELS,
     FIELDS,
     IMPORT_KINDS,
@@ -27,7 +28,6 @@ from terrmap.importing import (
     rejected_csv,
     territories_from_owners,
 )
-from terrmap.shapes import study_area
 
 ACCOUNTS = "accounts.csv"
 TERRITORIES = "territories.geojson"

@@ -13,15 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, Point, Polygon, box
 
-from terrmap import schema
-from terrmap.loaders import (
+from terrmap.core import schema
+from terrmap.geo.zipgeo import zip_table
+from terrmap.io.loaders import (
     AccountsLoad,
     UnusableFileError,
     load_accounts,
     load_reps,
     load_territories,
 )
-from terrmap.zipgeo import zip_table
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

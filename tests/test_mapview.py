@@ -1,4 +1,4 @@
-"""Pure-python tests of the folium output of terrmap.mapview (no browser)."""
+"""Pure-python tests of the folium output of terrmap.web.mapview (no browser)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ import shapely
 from hypothesis import given
 from hypothesis import strategies as st
 
-from terrmap import mapview as mv
-from terrmap.static_assets import (
+from terrmap.geo import palette
+from terrmap.web import mapview as mv
+from terrmap.web.static_assets import (
     ASSET_FILES,
     INSTALL_COMMAND,
     MissingAssetsError,
@@ -356,23 +357,23 @@ class TestAssignmentCodes:
 
 class TestColors:
     def test_palette_distinct_and_not_grey(self):
-        assert len(set(mv.PALETTE)) == len(mv.PALETTE) >= 12
-        assert mv.UNASSIGNED_COLOR not in mv.PALETTE
+        assert len(set(palette.PALETTE)) == len(palette.PALETTE) >= 12
+        assert palette.UNASSIGNED_COLOR not in palette.PALETTE
 
     def test_touching_territories_differ(self, territories):
         # All four squares meet at (1, 1), so all four must differ.
-        assert len(set(mv.territory_colors(territories))) == 4
+        assert len(set(palette.territory_colors(territories))) == 4
 
     def test_without_geometry_colours_cycle(self):
-        frame = pd.DataFrame({"name": range(len(mv.PALETTE) + 1)})
-        colours = mv.territory_colors(frame)
-        assert colours[0] == colours[-1] == mv.PALETTE[0]
+        frame = pd.DataFrame({"name": range(len(palette.PALETTE) + 1)})
+        colours = palette.territory_colors(frame)
+        assert colours[0] == colours[-1] == palette.PALETTE[0]
 
     @given(st.integers(1, 6), st.integers(1, 6))
     def test_grid_neighbours_never_share_a_colour(self, rows, cols):
         cells = [shapely.box(c, r, c + 1, r + 1) for r in range(rows) for c in range(cols)]
         frame = gpd.GeoDataFrame(geometry=cells)
-        colours = mv.territory_colors(frame)
+        colours = palette.territory_colors(frame)
         left, right = shapely.STRtree(cells).query(cells, predicate="intersects")
         assert all(colours[a] != colours[b] for a, b in zip(left, right, strict=True) if a != b)
 
@@ -462,7 +463,7 @@ class TestEvents:
 
 class TestPublishedPoints:
     def test_file_holds_the_positions_and_is_reused(self, tmp_path):
-        from terrmap.static_assets import publish_points
+        from terrmap.web.static_assets import publish_points
 
         lon, lat = np.array([-71.5, -72.25, -70.0]), np.array([42.0, 41.5, 43.125])
         url = publish_points(lon, lat, tmp_path)
@@ -475,7 +476,7 @@ class TestPublishedPoints:
         assert [p.suffix for p in (tmp_path / "cache").iterdir()] == [".bin", ".bin"]
 
     def test_mismatched_lengths_are_refused(self, tmp_path):
-        from terrmap.static_assets import publish_points
+        from terrmap.web.static_assets import publish_points
 
         with pytest.raises(ValueError, match="one length"):
             publish_points(np.zeros(3), np.zeros(2), tmp_path)

@@ -1,4 +1,4 @@
-"""Invariants of the auto-balance optimiser (terrmap.optimise) on small instances."""
+"""Invariants of the auto-balance optimiser (terrmap.playbook.optimise) on small instances."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-from terrmap.context import Context
+from terrmap.core.context import Context
+from terrmap.core.plan import Plan
 from terrmap.demo import generate
-from terrmap.optimise import DEFAULT_SWEEP, greenfield, propose, sweep
-from terrmap.plan import Plan
-from terrmap.workspace import build_workspace
+from terrmap.geo.workspace import build_workspace
+from terrmap.playbook.optimise import DEFAULT_SWEEP, greenfield, propose, sweep
 
 
 @pytest.fixture(scope="module")

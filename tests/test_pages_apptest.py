@@ -26,8 +26,8 @@ import pytest
 import shapely
 from streamlit.testing.v1 import AppTest
 
-from terrmap.balance import balance
-from terrmap.mapview import RETURNED_OBJECTS, parse_map_event
+from terrmap.core.balance import balance
+from terrmap.web.mapview import RETURNED_OBJECTS, parse_map_event
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
@@ -287,7 +287,7 @@ class TestMapSelection:
     def test_drawn_rectangle_selects_what_the_core_finds_and_reassigns(
         self, map_page, fake_st_folium
     ):
-        from terrmap.selection import select_in_polygon
+        from terrmap.geo.selection import select_in_polygon
 
         plan = _history(map_page).current
         ctx = plan.context

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from terrmap.context import Context
-from terrmap.plan import History, Plan
+from terrmap.core.context import Context
+from terrmap.core.plan import History, Plan
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from terrmap.cadence import tier_accounts, visits_per_year
-from terrmap.reps import fit_scores, suggest_matching
-from terrmap.workspace import demo_workspace, with_territory_reps, with_visits
+from terrmap.demo import demo_workspace
+from terrmap.geo.workspace import with_territory_reps, with_visits
+from terrmap.playbook.cadence import tier_accounts, visits_per_year
+from terrmap.playbook.reps import fit_scores, suggest_matching
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 TIMEOUT_S = 60
@@ -118,7 +119,7 @@ class TestRepsPage:
         )
 
     def test_over_capacity_count(self, app, demo):
-        from terrmap.reps import capacity_check
+        from terrmap.playbook.reps import capacity_check
 
         _open(app, "reps")
         over = (capacity_check(demo.reps, demo.initial_plan)["status"] == "over").sum()
@@ -135,7 +136,7 @@ class TestGoalsPage:
         assert sum(quotas.values()) == 100_000_000.0
 
     def test_growth_method_targets_last_year_plus_growth(self, app, demo):
-        from terrmap.goals import suggested_target
+        from terrmap.playbook.goals import suggested_target
 
         _open(app, "goals")
         app.selectbox(key="goals_method").set_value("last_year_growth").run()

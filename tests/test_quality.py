@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from terrmap.context import Context
-from terrmap.plan import Plan
-from terrmap.quality import (
+from terrmap.core.context import Context
+from terrmap.core.plan import Plan
+from terrmap.playbook.quality import (
     account_quality,
     default_min_shift,
     measure_label,
@@ -32,7 +32,7 @@ from terrmap.quality import (
     territory_quality,
     white_space,
 )
-from terrmap.repview import rep_comparison, rep_figures, rep_territories, visit_load
+from terrmap.playbook.repview import rep_comparison, rep_figures, rep_territories, visit_load
 
 SQUARE = {"a": "SW", "b": "SW", "c": "SE", "d": "SE", "e": "NW", "f": "NW", "g": "NE", "h": "NE"}
 

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from terrmap.reps import (
+from terrmap.geo.workspace import build_workspace, with_territory_reps
+from terrmap.playbook.reps import (
     capacity_check,
     fit_scores,
     junior_on_key_accounts,
@@ -14,7 +15,6 @@ from terrmap.reps import (
     rep_kpis,
     suggest_matching,
 )
-from terrmap.workspace import build_workspace, with_territory_reps
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from test_pages_apptest import fake_st_folium  # noqa: F401 - fixture
 
-from terrmap.balance import balance, composite_measure
-from terrmap.quality import account_quality, territory_quality
-from terrmap.repview import rep_comparison
+from terrmap.core.balance import balance, composite_measure
+from terrmap.playbook.quality import account_quality, territory_quality
+from terrmap.playbook.repview import rep_comparison
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 TIMEOUT_S = 60
@@ -165,12 +165,12 @@ class TestRepView:
         at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
         at.run()
         ws = at.session_state["workspace"]
-        from terrmap.workspace import build_workspace
+        from terrmap.geo.workspace import build_workspace
 
         bare = build_workspace(
             ws.accounts, ws.territories.assign(rep_id=pd.NA), None, name="No reps"
         )
-        from terrmap.plan import History
+        from terrmap.core.plan import History
 
         at.session_state["workspace"] = bare
         at.session_state["history"] = History.start(bare.initial_plan)
@@ -183,9 +183,9 @@ class TestNamesFromData:
     EVIL = "**Evil** <script>alert(1)</script> [x](http://example.com)"
 
     def _hostile(self) -> AppTest:
-        from terrmap.importing import escape_markdown
-        from terrmap.plan import History
-        from terrmap.workspace import build_workspace
+        from terrmap.core.plan import History
+        from terrmap.geo.workspace import build_workspace
+        from terrmap.io.importing import escape_markdown
 
         at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
         at.run()

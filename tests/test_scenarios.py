@@ -19,8 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from terrmap.plan import Plan
-from terrmap.scenarios import (
+from terrmap.core.plan import Plan
+from terrmap.geo.workspace import build_workspace
+from terrmap.store.scenarios import (
     DB_ENV,
     ScenarioConflictError,
     ScenarioError,
@@ -29,7 +30,6 @@ from terrmap.scenarios import (
     default_db_path,
     history_of,
 )
-from terrmap.workspace import build_workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 TERRITORIES = ["SW", "SE", "NW", "NE", None]
@@ -384,7 +384,7 @@ class TestAutosave:
 
 _KILLED_SAVE = """
 import sys, time
-from terrmap.scenarios import ScenarioStore
+from terrmap.store.scenarios import ScenarioStore
 
 path, scenario_id, dataset, step = sys.argv[1:5]
 

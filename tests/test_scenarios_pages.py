@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from terrmap.compare import compare_plans
-from terrmap.importing import escape_markdown
-from terrmap.scenarios import ScenarioStore
+from terrmap.io.importing import escape_markdown
+from terrmap.playbook.compare import compare_plans
+from terrmap.store.scenarios import ScenarioStore
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")

@@ -1,4 +1,4 @@
-"""Tests for terrmap.selection: lasso, rectangle, circle and click selection."""
+"""Tests for terrmap.geo.selection: lasso, rectangle, circle and click selection."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import shapely
 from hypothesis import given
 from hypothesis import strategies as st
 
-from terrmap.selection import PointIndex, drawing_geometry, select_in_polygon, select_nearest
+from terrmap.geo.selection import PointIndex, drawing_geometry, select_in_polygon, select_nearest
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Tests for terrmap.shapes: territory polygons that follow the assignment."""
+"""Tests for terrmap.geo.shapes: territory polygons that follow the assignment."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import shapely
 from hypothesis import given
 from hypothesis import strategies as st
 
-from terrmap.shapes import (
+from terrmap.geo.shapes import (
     CellIndex,
     build_cells,
     simplify_for_display,

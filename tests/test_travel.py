@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from terrmap.travel import TravelParams, haversine_km, hull_area_km2, tour_km
+from terrmap.core.travel import TravelParams, haversine_km, hull_area_km2, tour_km
 
 
 def test_haversine_known_distance():

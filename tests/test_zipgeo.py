@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from terrmap.zipgeo import normalise_zip, zip_centroids, zip_table
+from terrmap.geo.zipgeo import normalise_zip, zip_centroids, zip_table
 
 CAMBRIDGE = (42.3647, -71.1042)  # 02139 in the zipcodes package
 

@@ -65,7 +65,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
-# Hosts the map may fetch tiles from. terrmap.mapview.build_base_map draws no
+# Hosts the map may fetch tiles from. terrmap.web.mapview.build_base_map draws no
 # tiles unless a caller passes ``tiles=``, and the app is meant to run offline,
 # so none is allowed; add e.g. "a.basemaps.cartocdn.com" here if a tile layer
 # becomes part of the tested app.

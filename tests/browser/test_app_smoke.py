@@ -8,8 +8,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from terrmap.balance import balance
-from terrmap.workspace import demo_workspace
+from terrmap.core.balance import balance
+from terrmap.demo import demo_workspace
 
 from .conftest import ARTIFACTS, goto_page, read_dataframe, wait_for_app
 

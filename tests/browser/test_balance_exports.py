@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
-from terrmap.balance import balance
-from terrmap.exports import read_assignment
-from terrmap.plan import Plan
-from terrmap.repview import rep_comparison
-from terrmap.workspace import demo_workspace
+from terrmap.core.balance import balance
+from terrmap.core.plan import Plan
+from terrmap.demo import demo_workspace
+from terrmap.io.exports import read_assignment
+from terrmap.playbook.repview import rep_comparison
 
 from .conftest import ARTIFACTS, wait_for_app
 

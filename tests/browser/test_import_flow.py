@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from terrmap.importing import prepare_import
+from terrmap.io.importing import prepare_import
 
 from .conftest import goto_page, read_dataframe, run_and_wait, wait_for_app
 

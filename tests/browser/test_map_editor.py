@@ -2,9 +2,9 @@
 
 Selections are made with the real tools (Leaflet.draw's rectangle, the
 freehand lasso, a click) by moving the mouse over the map. The accounts the
-page reports are compared with what :mod:`terrmap.selection` finds inside the
+page reports are compared with what :mod:`terrmap.geo.selection` finds inside the
 exact shape the map drew, and the territory table after a reassign with what
-:meth:`terrmap.plan.Plan.metrics` computes for the same move.
+:meth:`terrmap.core.plan.Plan.metrics` computes for the same move.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from terrmap.demo import generate, write_demo
-from terrmap.selection import select_in_polygon
-from terrmap.workspace import build_workspace, demo_workspace
+from terrmap.demo import demo_workspace, generate, write_demo
+from terrmap.geo.selection import select_in_polygon
+from terrmap.geo.workspace import build_workspace
 
 from .conftest import read_dataframe, run_and_wait, serve_app, wait_for_app
 

@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
-from terrmap.cadence import tier_accounts, visits_per_year
-from terrmap.reps import capacity_check, fit_scores, suggest_matching
-from terrmap.workspace import demo_workspace, with_territory_reps, with_visits
+from terrmap.demo import demo_workspace
+from terrmap.geo.workspace import with_territory_reps, with_visits
+from terrmap.playbook.cadence import tier_accounts, visits_per_year
+from terrmap.playbook.reps import capacity_check, fit_scores, suggest_matching
 
 from .conftest import ARTIFACTS, goto_page, read_dataframe, run_and_wait, wait_for_app
 from .test_app_smoke import parse_number

@@ -11,9 +11,9 @@ import os
 import pytest
 from playwright.sync_api import expect
 
-from terrmap.compare import compare_plans
-from terrmap.scenarios import ScenarioStore
-from terrmap.workspace import demo_workspace
+from terrmap.demo import demo_workspace
+from terrmap.playbook.compare import compare_plans
+from terrmap.store.scenarios import ScenarioStore
 
 from .conftest import ARTIFACTS, goto_page, read_dataframe, run_and_wait, serve_app, wait_for_app
 from .test_app_smoke import parse_number

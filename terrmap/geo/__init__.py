@@ -1,0 +1,1 @@
+"""Geography: assigning accounts to places, point indexes and selection, territory shapes, working data sets."""

@@ -1,0 +1,199 @@
+"""What a map of a plan draws, independent of the map library.
+
+:func:`map_data` prepares once per data set the positions, colours and Voronoi
+cells; :func:`plan_shapes` draws the territory shapes of a plan, incrementally
+from its parent's shapes, so a reassignment redraws only the territories it
+touched. The web map, the exports and the report all use these.
+
+Examples
+--------
+>>> from terrmap.demo import generate
+>>> from terrmap.geo.workspace import build_workspace
+>>> data = generate(200, 4, seed=3)
+>>> ws = build_workspace(data.accounts, data.territories, data.reps)
+>>> md = map_data(ws)
+>>> shapes = plan_shapes(ws.initial_plan, md)
+>>> list(shapes.index) == list(ws.context.territory_ids)
+True
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from terrmap.core.plan import Plan
+from terrmap.core.schema import CRS
+from terrmap.geo.palette import territory_colors
+from terrmap.geo.selection import PointIndex
+from terrmap.geo.shapes import CellIndex, build_cells, study_area, territory_shapes, update_shapes
+from terrmap.geo.workspace import Workspace
+
+__all__ = ["MapData", "map_data", "plan_shapes"]
+
+logger = logging.getLogger(__name__)
+
+_SHAPES = "map_shapes"
+
+
+@dataclass(frozen=True, eq=False)
+class MapData:
+    """Everything the map needs that does not change when accounts move.
+
+    Attributes
+    ----------
+    account_ids : pandas.Index
+        Account ids in point order (the context's order).
+    lon, lat : numpy.ndarray
+        Account positions, read-only.
+    territories : geopandas.GeoDataFrame
+        One row per territory in code order (index ``territory_id``) with
+        ``name``; its geometry is filled per plan by :func:`plan_shapes`.
+    colors : list of str
+        Colour per territory, fixed for the data set so that territories keep
+        their colour while accounts move.
+    cells : CellIndex
+        Voronoi cells of the account locations.
+    home_bases : pandas.DataFrame or None
+        Reps with ``home_lat``, ``home_lon``, ``name`` for the map.
+    names : numpy.ndarray
+        Account name per point (the id where the name is missing).
+    owners : numpy.ndarray
+        Owner per point: the rep's name where the reps file knows the owner's
+        id, else the owner as given, else None.
+    points : PointIndex
+        The positions sorted for fast selections.
+    """
+
+    account_ids: pd.Index
+    lon: np.ndarray = field(repr=False)
+    lat: np.ndarray = field(repr=False)
+    territories: gpd.GeoDataFrame = field(repr=False)
+    colors: list[str] = field(repr=False)
+    cells: CellIndex = field(repr=False)
+    home_bases: pd.DataFrame | None = field(repr=False)
+    names: np.ndarray = field(repr=False)
+    owners: np.ndarray = field(repr=False)
+    points: PointIndex = field(repr=False)
+
+
+def map_data(workspace: Workspace) -> MapData:
+    """Prepare the per-data-set part of the map.
+
+    Parameters
+    ----------
+    workspace : Workspace
+        The loaded data.
+
+    Returns
+    -------
+    MapData
+        Cells are clipped to the union of the territory polygons and the
+        accounts' buffered hull, so accounts in white space still get a cell.
+    """
+    context = workspace.context
+    lon = np.asarray(context.lon, dtype=float)
+    lat = np.asarray(context.lat, dtype=float)
+    polygons = workspace.territories.reindex(context.territory_ids)
+    usable = polygons.geometry.notna() & ~polygons.geometry.is_empty
+    areas = [study_area(np.column_stack([lon, lat]))]
+    if usable.any():
+        areas.append(study_area(polygons[usable]))
+    area = shapely.union_all(areas)
+    cells = build_cells(lon, lat, context.account_ids, area)
+    names = pd.Series(context.territory_names, index=context.territory_ids, name="name")
+    territories = gpd.GeoDataFrame({"name": names}, geometry=polygons.geometry.values, crs=CRS)
+    territories.index.name = "territory_id"
+    colors = territory_colors(territories)
+    reps = workspace.reps
+    homes = None
+    if reps is not None and {"home_lat", "home_lon"} <= set(reps.columns):
+        homes = reps[reps["home_lat"].notna() & reps["home_lon"].notna()]
+    accounts = workspace.accounts
+    ids = context.account_ids.to_numpy(dtype=object)
+    names = (
+        accounts["name"].astype(object).to_numpy()
+        if "name" in accounts.columns
+        else np.full(len(ids), None, dtype=object)
+    )
+    names = np.where(pd.isna(names) | (names == ""), ids, names).astype(object)
+    owners = np.asarray(context.owner, dtype=object)
+    if reps is not None and "name" in reps.columns:
+        rep_names = reps["name"].astype(object)
+        rep_names.index = rep_names.index.astype(str)
+        known = pd.Series(owners).astype(object).map(rep_names).to_numpy(dtype=object)
+        owners = np.where(pd.isna(known), owners, known)
+    owners = np.where(pd.isna(owners), None, owners).astype(object)
+    names.setflags(write=False)
+    owners.setflags(write=False)
+    return MapData(
+        account_ids=context.account_ids,
+        lon=context.lon,
+        lat=context.lat,
+        territories=territories,
+        colors=colors,
+        cells=cells,
+        home_bases=homes,
+        names=names,
+        owners=owners,
+        points=PointIndex.build(lon, lat, context.account_ids),
+    )
+
+
+def plan_shapes(plan: Plan, data: MapData) -> gpd.GeoDataFrame:
+    """Territory shapes of a plan, with names, in code order.
+
+    Shapes are cached on the plan. A plan whose parent has shapes is drawn
+    from them, redrawing only the territories its move touched.
+
+    Parameters
+    ----------
+    plan : Plan
+        The plan to draw.
+    data : MapData
+        From :func:`map_data` for the plan's workspace.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Index ``territory_id`` (all territories, in code order), ``name`` and
+        ``geometry`` (empty for a territory without accounts).
+    """
+    cached = plan._cache.get(_SHAPES)
+    if cached is not None and cached[0] is data:
+        return cached[1]
+    # Walk up to the nearest ancestor that has shapes, then replay downwards.
+    chain = [plan]
+    node = plan.parent
+    base = None
+    while node is not None:
+        hit = node._cache.get(_SHAPES)
+        if hit is not None and hit[0] is data:
+            base = hit[1]
+            break
+        chain.append(node)
+        node = node.parent
+    ids = data.territories.index
+    if base is None:
+        root = chain.pop()
+        base = _framed(territory_shapes(data.cells, root.assignment, ids), data)
+        root._cache[_SHAPES] = (data, base)
+    for step in reversed(chain):
+        changed = step.changed_territories
+        if changed:
+            redrawn = update_shapes(data.cells, base, step.assignment, changed)
+            base = _framed(redrawn, data)
+        step._cache[_SHAPES] = (data, base)
+    return base
+
+
+def _framed(shapes: gpd.GeoDataFrame, data: MapData) -> gpd.GeoDataFrame:
+    out = data.territories[["name"]].copy()
+    return gpd.GeoDataFrame(
+        out, geometry=shapes.geometry.reindex(out.index).values, crs=CRS
+    ).rename_axis("territory_id")

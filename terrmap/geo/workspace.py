@@ -1,0 +1,273 @@
+"""A working data set: accounts, territories and reps with the plan they imply.
+
+The app and the CLI both start from a :class:`Workspace`: the loaded frames,
+the :class:`~terrmap.core.context.Context` built from them, the initial plan from
+point-in-polygon assignment, and what the assignment found worth telling
+(white space, overlapping territories). A workspace is immutable and safe to
+share between users; plans derived from it are per user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from terrmap.core.context import Context
+from terrmap.core.plan import History, Plan
+from terrmap.core.travel import TravelParams
+from terrmap.geo.assign import AssignmentResult, assign_accounts
+
+__all__ = [
+    "Workspace",
+    "build_workspace",
+    "rebase_history",
+    "with_territory_reps",
+    "with_visits",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class Workspace:
+    """Loaded data and the plan it starts from.
+
+    Attributes
+    ----------
+    name : str
+        Label shown to users (file names or "Demo data").
+    accounts : pandas.DataFrame
+        Canonical accounts frame.
+    territories : geopandas.GeoDataFrame
+        Canonical territories frame (the input polygons).
+    reps : pandas.DataFrame or None
+        Canonical reps frame.
+    context : Context
+        Arrays the plans are computed over.
+    initial_plan : Plan
+        The plan from point-in-polygon assignment.
+    assignment : AssignmentResult
+        White space, overlaps and ambiguous accounts found while assigning.
+    notes : tuple of str
+        Things the user should know about the load (rejected rows, ...).
+    """
+
+    name: str
+    accounts: pd.DataFrame = field(repr=False)
+    territories: gpd.GeoDataFrame = field(repr=False)
+    reps: pd.DataFrame | None = field(repr=False)
+    context: Context = field(repr=False)
+    initial_plan: Plan = field(repr=False)
+    assignment: AssignmentResult = field(repr=False)
+    notes: tuple[str, ...] = ()
+
+
+def build_workspace(
+    accounts: pd.DataFrame,
+    territories: gpd.GeoDataFrame,
+    reps: pd.DataFrame | None = None,
+    *,
+    name: str = "Imported data",
+    params: TravelParams | None = None,
+    notes: tuple[str, ...] = (),
+) -> Workspace:
+    """Assign accounts to territory polygons and build the starting plan.
+
+    Parameters
+    ----------
+    accounts : pandas.DataFrame
+        Canonical accounts frame (see :mod:`terrmap.core.schema`).
+    territories : geopandas.GeoDataFrame
+        Canonical territories frame.
+    reps : pandas.DataFrame, optional
+        Canonical reps frame.
+    name : str
+        Label of the data set.
+    params : TravelParams, optional
+        Travel model parameters.
+    notes : tuple of str
+        Load notes to carry along.
+
+    Returns
+    -------
+    Workspace
+    """
+    result = assign_accounts(accounts, territories)
+    context = Context.build(accounts, territories, reps, params)
+    plan = Plan.from_assignment(context, result.assignment)
+    extra = []
+    if len(result.unassigned):
+        extra.append(f"{len(result.unassigned):,} accounts lie in no territory (white space).")
+    if len(result.overlaps):
+        pairs = ", ".join(
+            f"{a}/{b}"
+            for a, b in result.overlaps[["territory_a", "territory_b"]].itertuples(index=False)
+        )
+        extra.append(f"Overlapping territory polygons: {pairs}.")
+    return Workspace(
+        name=name,
+        accounts=accounts,
+        territories=territories,
+        reps=reps,
+        context=context,
+        initial_plan=plan,
+        assignment=result,
+        notes=tuple(notes) + tuple(extra),
+    )
+
+
+def _rebuilt(workspace: Workspace, accounts: pd.DataFrame, territories) -> Workspace:
+    # Same accounts in the same territories: the point-in-polygon result is
+    # reused, only the context (and the initial plan over it) is rebuilt.
+    context = Context.build(accounts, territories, workspace.reps, workspace.context.params)
+    initial = Plan.from_assignment(context, workspace.initial_plan.assignment)
+    return replace(
+        workspace,
+        accounts=accounts,
+        territories=territories,
+        context=context,
+        initial_plan=initial,
+    )
+
+
+def with_visits(workspace: Workspace, visits_per_year: pd.Series) -> Workspace:
+    """Return the workspace with new planned visits a year for some accounts.
+
+    Visits drive visit hours, travel and workload, so the context is rebuilt;
+    the initial assignment is kept as it is.
+
+    Parameters
+    ----------
+    workspace : Workspace
+        The data set; not modified.
+    visits_per_year : pandas.Series
+        Visits a year per account id; accounts not listed keep theirs.
+
+    Returns
+    -------
+    Workspace
+        A new workspace whose accounts frame has the new ``visits_per_year``.
+
+    Raises
+    ------
+    ValueError
+        If an id is not an account of the workspace, or a value is negative
+        or missing.
+    """
+    visits = visits_per_year.astype(float)
+    visits.index = visits.index.astype(str)
+    accounts_index = workspace.accounts.index.astype(str)
+    unknown = visits.index.difference(accounts_index)
+    if len(unknown):
+        raise ValueError(f"visits for unknown account id(s) {list(unknown[:5])}")
+    bad = visits[~np.isfinite(visits.to_numpy()) | (visits.to_numpy() < 0)]
+    if len(bad):
+        raise ValueError(f"visits a year must be >= 0, got {bad.head().to_dict()}")
+    accounts = workspace.accounts.copy()
+    current = pd.Series(
+        accounts["visits_per_year"].to_numpy(dtype=float, na_value=np.nan)
+        if "visits_per_year" in accounts.columns
+        else np.full(len(accounts), np.nan),
+        index=accounts_index,
+    )
+    current.loc[visits.index] = visits.to_numpy()
+    accounts["visits_per_year"] = current.to_numpy()
+    return _rebuilt(workspace, accounts, workspace.territories)
+
+
+def with_territory_reps(
+    workspace: Workspace, territory_reps: Mapping[str, str | None]
+) -> Workspace:
+    """Return the workspace with other reps on some territories.
+
+    The rep of a territory sets its home base (travel) and its capacity.
+
+    Parameters
+    ----------
+    workspace : Workspace
+        The data set; not modified.
+    territory_reps : mapping
+        Rep id per territory id; territories not listed keep their rep.
+
+    Returns
+    -------
+    Workspace
+        A new workspace whose territories frame has the new ``rep_id``.
+
+    Raises
+    ------
+    ValueError
+        If a territory id or a rep id is unknown.
+    """
+    territories = workspace.territories.copy()
+    index = territories.index.astype(str)
+    unknown = sorted(set(map(str, territory_reps)) - set(index))
+    if unknown:
+        raise ValueError(f"unknown territory id(s) {unknown[:5]}")
+    known_reps = set() if workspace.reps is None else set(workspace.reps.index.astype(str))
+    bad = sorted({str(r) for r in territory_reps.values() if r is not None} - known_reps)
+    if bad:
+        raise ValueError(f"unknown rep id(s) {bad[:5]}")
+    reps = (
+        territories["rep_id"].astype(object)
+        if "rep_id" in territories.columns
+        else pd.Series(None, index=territories.index, dtype=object)
+    )
+    reps = pd.Series(reps.to_numpy(dtype=object), index=index, dtype=object)
+    for territory, rep in territory_reps.items():
+        reps.loc[str(territory)] = rep
+    territories["rep_id"] = reps.to_numpy(dtype=object)
+    return _rebuilt(workspace, workspace.accounts, territories)
+
+
+def rebase_history(history: History, context: Context) -> History:
+    """Replay a history's plans over another context with the same accounts.
+
+    Every plan is rebuilt move by move (same accounts, targets, authors,
+    notes and times), so undo, redo and the change log survive a change of
+    visits or reps; the figures are those of the new context.
+
+    Parameters
+    ----------
+    history : History
+        Plans over the old context.
+    context : Context
+        The new context; must hold the same account and territory ids.
+
+    Returns
+    -------
+    History
+        The same positions, plans over ``context``.
+
+    Raises
+    ------
+    ValueError
+        If the account or territory ids differ.
+    """
+    old = history.current.context
+    if not old.account_ids.equals(context.account_ids):
+        raise ValueError("the new context holds other accounts than the history's plans")
+    if not old.territory_ids.equals(context.territory_ids):
+        raise ValueError("the new context holds other territories than the history's plans")
+    rebuilt: dict[int, Plan] = {}
+
+    def rebase(plan: Plan) -> Plan:
+        chain = []
+        node: Plan | None = plan
+        while node is not None and id(node) not in rebuilt:
+            chain.append(node)
+            node = node.parent
+        for step in reversed(chain):
+            if step.parent is None or step.move is None:
+                new = Plan.from_assignment(context, step.assignment)
+            else:
+                move = step.move
+                new = rebuilt[id(step.parent)].reassign(
+                    move.account_ids, move.target, author=move.author, note=move.note, at=move.at
+                )
+            rebuilt[id(step)] = new
+        return rebuilt[id(plan)]
+
+    return History(plans=tuple(rebase(p) for p in history.plans), position=history.position)

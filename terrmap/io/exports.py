@@ -1,0 +1,449 @@
+"""Exports of a plan: assignment CSV, territory GeoJSON/GeoPackage, Excel workbook.
+
+Every export is a pure function of a :class:`~terrmap.core.plan.Plan` and the
+:class:`~terrmap.geo.workspace.Workspace` it was made from, returning bytes (the
+app hands them to a download button, the CLI writes them to a file). The
+leadership report lives in :mod:`terrmap.io.report`.
+
+* :func:`assignment_csv`: one row per account with the columns a CRM
+  re-imports: ``account_id, name, lat, lon, territory_id, territory_name,
+  rep_id, rep_name``. :func:`read_assignment` loads it back through
+  :func:`terrmap.io.loaders.load_accounts`, so exporting and re-importing gives
+  the same plan (the coordinates are there so the loader accepts the file as
+  accounts; ``rep_id`` is what a CRM calls the account owner).
+* :func:`territories_geojson` / :func:`territories_gpkg`: the territory shapes
+  that follow the assignment (:func:`terrmap.web.editor.plan_shapes`: the union of
+  the accounts' Voronoi cells), valid, in EPSG:4326, with the per-territory
+  figures as attributes (:func:`territories_frame`). Both open in QGIS.
+* :func:`workbook_xlsx`: sheets *Summary* (per territory), *Accounts* (with
+  territory and rep) and *Reps*.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+import xlsxwriter
+
+from terrmap.core.plan import Plan
+from terrmap.core.schema import ACCOUNT_ID, CRS, REP_ID, TERRITORY_ID
+from terrmap.geo.drawing import map_data, plan_shapes
+from terrmap.geo.workspace import Workspace
+from terrmap.io.loaders import Source, load_accounts
+from terrmap.playbook.repview import rep_figures
+
+__all__ = [
+    "ASSIGNMENT_COLUMNS",
+    "EXPORT_KINDS",
+    "assignment_csv",
+    "assignment_frame",
+    "read_assignment",
+    "territories_frame",
+    "territories_geojson",
+    "territories_frame_without_geometry",
+    "territories_gpkg",
+    "workbook_xlsx",
+    "write_export",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Columns of the assignment CSV, in order.
+ASSIGNMENT_COLUMNS: tuple[str, ...] = (
+    ACCOUNT_ID,
+    "name",
+    "lat",
+    "lon",
+    TERRITORY_ID,
+    "territory_name",
+    REP_ID,
+    "rep_name",
+)
+
+#: Export kind -> (file suffix, MIME type).
+EXPORT_KINDS: dict[str, tuple[str, str]] = {
+    "csv": (".csv", "text/csv"),
+    "geojson": (".geojson", "application/geo+json"),
+    "gpkg": (".gpkg", "application/geopackage+sqlite3"),
+    "xlsx": (".xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    "html": (".html", "text/html"),
+}
+
+_GPKG_LAYER = "territories"
+
+
+def assignment_frame(plan: Plan, workspace: Workspace) -> pd.DataFrame:
+    """One row per account: where it is, its territory and its rep.
+
+    Parameters
+    ----------
+    plan : Plan
+        The plan to export.
+    workspace : Workspace
+        The data the plan was made from (account names, rep names).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`ASSIGNMENT_COLUMNS`, accounts in the context's order;
+        territory and rep fields are missing for white space.
+    """
+    _check(plan, workspace)
+    context = plan.context
+    codes = plan.codes
+    assigned = codes >= 0
+    safe = np.where(assigned, codes, 0)
+    territory_ids = context.territory_ids.to_numpy(dtype=object)
+    territory_names = np.asarray(context.territory_names, dtype=object)
+    territory_reps = np.asarray(context.territory_reps, dtype=object)
+    rep_ids = np.where(assigned, territory_reps[safe], None)
+    rep_ids = np.where(pd.isna(rep_ids), None, rep_ids).astype(object)
+    return pd.DataFrame(
+        {
+            ACCOUNT_ID: context.account_ids.to_numpy(dtype=object),
+            "name": _account_names(workspace),
+            "lat": np.asarray(context.lat, dtype=float),
+            "lon": np.asarray(context.lon, dtype=float),
+            TERRITORY_ID: np.where(assigned, territory_ids[safe], None),
+            "territory_name": np.where(assigned, territory_names[safe], None),
+            REP_ID: rep_ids,
+            "rep_name": _rep_names(workspace, rep_ids),
+        }
+    )
+
+
+def assignment_csv(plan: Plan, workspace: Workspace) -> bytes:
+    """Write the assignment as UTF-8 CSV, ready to load back into a CRM.
+
+    Parameters
+    ----------
+    plan : Plan
+        The plan to export.
+    workspace : Workspace
+        The data the plan was made from.
+
+    Returns
+    -------
+    bytes
+        CSV with a header row of :data:`ASSIGNMENT_COLUMNS`; white space has
+        empty territory and rep fields. Read it back with
+        :func:`read_assignment`.
+    """
+    frame = assignment_frame(plan, workspace)
+    return frame.to_csv(index=False, lineterminator="\n", float_format="%.7f").encode("utf-8")
+
+
+def read_assignment(source: Source, plan: Plan, *, filename: str | None = None) -> pd.Series:
+    """Read an assignment file (as written by :func:`assignment_csv`) for a plan's accounts.
+
+    The file is loaded with :func:`terrmap.io.loaders.load_accounts`, telling
+    it that the account's territory is in the ``territory_id`` column.
+
+    Parameters
+    ----------
+    source : path, bytes or binary file-like
+        The assignment file (CSV or Excel).
+    plan : Plan
+        Any plan over the accounts and territories the file refers to.
+    filename : str, optional
+        File name when ``source`` has none.
+
+    Returns
+    -------
+    pandas.Series
+        Territory id per account id of the plan's context (``<NA>`` for
+        white space and for accounts the file does not list); pass it to
+        :meth:`terrmap.core.plan.Plan.from_assignment`.
+
+    Raises
+    ------
+    ValueError
+        If rows are rejected, the file names accounts or territories the
+        plan does not have, or has no ``territory_id`` column.
+    """
+    load = load_accounts(source, mapping={"owner": TERRITORY_ID}, filename=filename)
+    if len(load.rejected):
+        first = load.rejected.iloc[0]
+        raise ValueError(
+            f"{len(load.rejected)} row(s) of the assignment file rejected, "
+            f"first at line {int(first['line'])}: {first['reason']}"
+        )
+    context = plan.context
+    territory = load.accounts["owner"].astype(object)
+    territory.index = territory.index.astype(str)
+    unknown_accounts = territory.index.difference(context.account_ids)
+    if len(unknown_accounts):
+        raise ValueError(
+            f"assignment names {len(unknown_accounts)} unknown account id(s), "
+            f"e.g. {list(unknown_accounts[:5])}"
+        )
+    known = territory.dropna().astype(str)
+    unknown_territories = sorted(set(known) - set(context.territory_ids))
+    if unknown_territories:
+        raise ValueError(f"assignment names unknown territory id(s) {unknown_territories[:5]}")
+    missing = context.account_ids.difference(territory.index)
+    if len(missing):
+        logger.warning("%d accounts are not in the assignment file; left unassigned", len(missing))
+    return territory.reindex(context.account_ids).astype("string").rename(TERRITORY_ID)
+
+
+def territories_frame(
+    plan: Plan, workspace: Workspace, shapes: gpd.GeoDataFrame | None = None
+) -> gpd.GeoDataFrame:
+    """Territory shapes with their figures as attributes.
+
+    Parameters
+    ----------
+    plan : Plan
+        The plan.
+    workspace : Workspace
+        The data the plan was made from.
+    shapes : geopandas.GeoDataFrame, optional
+        The plan's territory shapes indexed by territory id (e.g. the map's,
+        from :func:`terrmap.web.editor.plan_shapes`); computed when omitted.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per territory in the context's order: ``territory_id``,
+        ``name``, ``rep_id``, ``rep_name``, every column of
+        :meth:`~terrmap.core.plan.Plan.metrics`, ``geometry`` (valid Polygon or
+        MultiPolygon, empty for a territory without accounts), EPSG:4326.
+    """
+    _check(plan, workspace)
+    if shapes is None:
+        shapes = plan_shapes(plan, map_data(workspace))
+    territory_ids = plan.context.territory_ids
+    geoms = np.asarray(shapes.geometry.reindex(territory_ids).values, dtype=object)
+    missing = pd.isna(geoms)
+    geoms[missing] = shapely.Polygon()
+    invalid = ~shapely.is_valid(geoms)
+    if invalid.any():
+        geoms[invalid] = shapely.make_valid(
+            geoms[invalid], method="structure", keep_collapsed=False
+        )
+    frame = territories_frame_without_geometry(plan, workspace)
+    return gpd.GeoDataFrame(frame, geometry=list(geoms), crs=CRS)
+
+
+def territories_geojson(
+    plan: Plan, workspace: Workspace, shapes: gpd.GeoDataFrame | None = None
+) -> bytes:
+    """Territories as GeoJSON (RFC 7946, WGS84) with their figures.
+
+    Parameters
+    ----------
+    plan, workspace, shapes
+        See :func:`territories_frame`.
+
+    Returns
+    -------
+    bytes
+        A UTF-8 FeatureCollection; missing figures are ``null``.
+    """
+    frame = territories_frame(plan, workspace, shapes)
+    return frame.to_json(na="null", show_bbox=False, drop_id=True).encode("utf-8")
+
+
+def territories_gpkg(
+    plan: Plan, workspace: Workspace, shapes: gpd.GeoDataFrame | None = None
+) -> bytes:
+    """Territories as a GeoPackage (layer ``territories``) with their figures.
+
+    Parameters
+    ----------
+    plan, workspace, shapes
+        See :func:`territories_frame`.
+
+    Returns
+    -------
+    bytes
+        The GeoPackage file; geometries are MultiPolygons in EPSG:4326.
+    """
+    frame = territories_frame(plan, workspace, shapes)
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    single = shapely.get_type_id(geoms) == 3
+    geoms[single] = [shapely.MultiPolygon([g]) for g in geoms[single]]
+    frame = frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=CRS))
+    with tempfile.TemporaryDirectory(prefix="terrmap-gpkg-") as folder:
+        path = Path(folder) / "territories.gpkg"
+        frame.to_file(path, driver="GPKG", layer=_GPKG_LAYER, engine="pyogrio")
+        return path.read_bytes()
+
+
+def workbook_xlsx(plan: Plan, workspace: Workspace) -> bytes:
+    """Write an Excel workbook: Summary (per territory), Accounts, Reps.
+
+    Parameters
+    ----------
+    plan : Plan
+        The plan.
+    workspace : Workspace
+        The data the plan was made from.
+
+    Returns
+    -------
+    bytes
+        The ``.xlsx`` file. Text that looks like a formula is stored as text.
+    """
+    _check(plan, workspace)
+    summary = pd.DataFrame(territories_frame_without_geometry(plan, workspace))
+    accounts = assignment_frame(plan, workspace)
+    context = plan.context
+    revenue = np.asarray(context.revenue, dtype=float)
+    cost = np.asarray(context.cost, dtype=float)
+    accounts["revenue"] = revenue
+    accounts["cost_to_serve"] = cost
+    accounts["net_profit"] = revenue - cost
+    accounts["visits_per_year"] = np.asarray(context.visits, dtype=float)
+    reps = _reps_sheet(plan, workspace)
+    buffer = io.BytesIO()
+    # XlsxWriter, column by column: openpyxl took 66 s for 100k accounts, this
+    # takes a few. Text is never turned into formulas or links ("=HYPERLINK(...)"
+    # in an account name stays text a spreadsheet will not run).
+    options = {"strings_to_formulas": False, "strings_to_urls": False, "constant_memory": True}
+    with xlsxwriter.Workbook(buffer, options) as book:
+        header = book.add_format({"bold": True, "bg_color": "#F1F3F4", "bottom": 1})
+        for sheet, frame in (("Summary", summary), ("Accounts", accounts), ("Reps", reps)):
+            _write_sheet(book.add_worksheet(sheet), frame, header)
+    return buffer.getvalue()
+
+
+def territories_frame_without_geometry(plan: Plan, workspace: Workspace) -> pd.DataFrame:
+    """Tabulate the attributes of :func:`territories_frame`, without shapes.
+
+    Parameters
+    ----------
+    plan : Plan
+        The plan.
+    workspace : Workspace
+        The data the plan was made from.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``territory_id, name, rep_id, rep_name`` and the metrics columns.
+    """
+    metrics = plan.metrics()
+    metrics.attrs = {}
+    rep_ids = metrics["rep_id"].astype(object).to_numpy()
+    rep_ids = np.where(pd.isna(rep_ids), None, rep_ids).astype(object)
+    frame = metrics.drop(columns=["rep_id"]).copy()
+    frame.insert(0, TERRITORY_ID, metrics.index.astype(str))
+    frame.insert(2, REP_ID, rep_ids)
+    frame.insert(3, "rep_name", _rep_names(workspace, rep_ids))
+    return frame.reset_index(drop=True)
+
+
+def write_export(data: bytes, path: str | os.PathLike[str]) -> Path:
+    """Write export bytes to a file atomically (temporary file, then rename).
+
+    Parameters
+    ----------
+    data : bytes
+        What an export function returned.
+    path : path-like
+        Destination; its folder must exist.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
+    target = Path(path)
+    if not target.parent.exists():
+        raise ValueError(f"folder {str(target.parent)!r} does not exist")
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target
+
+
+# ---------------------------------------------------------------------------
+
+
+def _check(plan: Plan, workspace: Workspace) -> None:
+    if plan.context is not workspace.context:
+        raise ValueError(
+            "the plan was not made from this workspace (its context differs); "
+            "export a plan of the workspace given"
+        )
+
+
+def _account_names(workspace: Workspace) -> np.ndarray:
+    ids = workspace.context.account_ids
+    if "name" not in workspace.accounts.columns:
+        return ids.to_numpy(dtype=object)
+    names = workspace.accounts["name"].astype(object)
+    names.index = names.index.astype(str)
+    found = names.reindex(ids).to_numpy(dtype=object)
+    return np.where(pd.isna(found), None, found).astype(object)
+
+
+def _rep_names(workspace: Workspace, rep_ids: np.ndarray) -> np.ndarray:
+    reps = workspace.reps
+    if reps is None or "name" not in reps.columns:
+        return np.full(len(rep_ids), None, dtype=object)
+    lookup = reps["name"].astype(object)
+    lookup.index = lookup.index.astype(str)
+    found = pd.Series(rep_ids, dtype=object).map(lookup).to_numpy(dtype=object)
+    return np.where(pd.isna(found), None, found).astype(object)
+
+
+def _reps_sheet(plan: Plan, workspace: Workspace) -> pd.DataFrame:
+    figures = rep_figures(plan)
+    held = pd.Series(plan.context.territory_ids, dtype=object).groupby(
+        pd.Series(plan.context.territory_reps, dtype=object).astype(str).to_numpy()
+    )
+    territories = held.agg(lambda ids: ", ".join(map(str, ids)))
+    reps = workspace.reps
+    if reps is not None and len(reps):
+        base = reps.copy()
+        base.index = base.index.astype(str)
+        index = base.index.union(figures.index, sort=False)
+        base = base.reindex(index)
+    else:
+        base = pd.DataFrame(index=figures.index)
+    base.attrs = {}
+    base.index.name = REP_ID
+    base["territory_ids"] = territories.reindex(base.index)
+    for column in ("accounts", "revenue", "net_profit", "visits", "workload_hours", "utilisation"):
+        base[column] = figures[column].reindex(base.index)
+    base["accounts"] = base["accounts"].fillna(0).astype(np.int64)
+    return base.reset_index()
+
+
+def _write_sheet(sheet, frame: pd.DataFrame, header_format) -> None:
+    # Rows in order: the workbook runs in constant-memory mode, which streams
+    # each row to disk and cannot go back to an earlier one.
+    sheet.freeze_panes(1, 0)
+    columns = [_cells(frame[column]) for column in frame.columns]
+    for i, (column, cells) in enumerate(zip(frame.columns, columns, strict=True)):
+        sample = [len(str(v)) for v in cells[:200] if v is not None]
+        sheet.set_column(i, i, min(max(len(str(column)), *sample, 6) + 2, 40))
+    sheet.write_row(0, 0, [str(c) for c in frame.columns], header_format)
+    for row, values in enumerate(zip(*columns, strict=True), start=1):
+        sheet.write_row(row, 0, values)
+
+
+def _cells(values: pd.Series) -> list:
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        numbers = values.to_numpy(dtype=float, na_value=np.nan)
+        return [v if np.isfinite(v) else None for v in numbers.tolist()]
+    return [
+        None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
+        for v in values.astype(object).tolist()
+    ]

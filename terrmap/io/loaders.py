@@ -1,0 +1,1396 @@
+"""Load accounts, reps and territories from the files sales teams really have.
+
+Accounts come from CSV, Excel (``.xlsx``), GeoJSON, GeoPackage or
+GeoParquet; reps from CSV or Excel; territories from GeoJSON, GeoPackage,
+a Shapefile (``.shp``, or a ``.zip`` holding one) or GeoParquet. A source is
+a path, raw bytes or a binary file-like object (a Streamlit upload); pass
+``filename`` when the object has no ``name``, because the extension decides
+how the file is read.
+
+Column names are recognised with :mod:`terrmap.io.columns`; an explicit
+mapping ``{canonical: source column}`` overrides the guess. Everything is
+reprojected to WGS84 (:data:`terrmap.core.schema.CRS`).
+
+Every row the loader reads either loads or is reported in ``rejected`` with
+its line number, its id when it has one and the reason. Line numbers are
+those a spreadsheet shows: in a CSV the header is line 1 and the first data
+row line 2 (quoted values spanning several lines and blank lines are
+counted, so the number is the line where the record starts); in Excel it is
+the sheet row; in GeoJSON, GeoPackage, Shapefile and GeoParquet files it is
+the feature number plus one, so the first feature is "line 2" like the first
+data row of a CSV.
+
+Decisions a user can rely on:
+
+* A file without an id column gets ids made from line numbers
+  (``line-2``, ``line-3``, ...) when it has a name column, and a warning;
+  without ids or names it is unusable. Reps without an id column use their
+  name as id, because account owners in CRM exports are rep names.
+* Duplicate ids: the first occurrence loads, the later ones are rejected.
+* Coordinates ``0, 0`` (a CRM's "not geocoded") count as no coordinates.
+  Rows without coordinates are placed at their ZIP centroid
+  (``location_source == "zip"``).
+* Blank revenue counts as 0 (and is reported in ``warnings``); negative
+  revenue loads with a warning; negative cost, visits or rep figures are
+  rejected.
+* Stages are mapped with :data:`terrmap.io.columns.STAGE_SYNONYMS`; blank
+  stages take the schema default, unknown stage text rejects the row. The
+  same goes for tiers and yes/no flags.
+* In a semicolon-delimited file, numbers may use a decimal comma.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import logging
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from terrmap.core import schema
+from terrmap.geo.zipgeo import normalise_zip, zip_centroids, zip_table
+from terrmap.io.columns import (
+    guess_mapping,
+    parse_flags,
+    parse_numbers,
+    parse_stages,
+    parse_tiers,
+    resolve_mapping,
+)
+
+__all__ = [
+    "AccountsLoad",
+    "RepsLoad",
+    "Source",
+    "TerritoriesLoad",
+    "UnusableFileError",
+    "load_accounts",
+    "load_reps",
+    "load_territories",
+]
+
+logger = logging.getLogger(__name__)
+
+#: What the loaders accept: a path, raw bytes or a binary file-like object.
+Source = str | os.PathLike[str] | bytes | bytearray | BinaryIO
+
+_Kind = Literal["accounts", "reps", "territories"]
+
+_FORMATS: dict[str, str] = {
+    ".csv": "text",
+    ".txt": "text",
+    ".tsv": "text",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
+    ".geojson": "vector",
+    ".json": "vector",
+    ".gpkg": "vector",
+    ".shp": "vector",
+    ".zip": "vector",
+    ".parquet": "parquet",
+    ".geoparquet": "parquet",
+}
+
+_GIS_NAMES: dict[str, str] = {
+    ".geojson": "GeoJSON",
+    ".json": "GeoJSON",
+    ".gpkg": "GeoPackage",
+    ".shp": "Shapefile",
+    ".zip": "zipped Shapefile",
+    ".parquet": "GeoParquet",
+    ".geoparquet": "GeoParquet",
+}
+
+_ACCEPTED: dict[str, tuple[str, ...]] = {
+    "accounts": ("text", "excel", "vector", "parquet"),
+    "reps": ("text", "excel"),
+    "territories": ("vector", "parquet"),
+}
+
+_FORMAT_NAMES: dict[str, str] = {
+    "accounts": "CSV, Excel (.xlsx), GeoJSON, GeoPackage or GeoParquet",
+    "reps": "CSV or Excel (.xlsx)",
+    "territories": "GeoJSON, GeoPackage, Shapefile (.shp or .zip) or GeoParquet",
+}
+
+_DELIMITERS = (",", ";", "\t", "|")
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "bar"}
+
+_REP_NUMBERS = (
+    "experience_years",
+    "capacity_hours",
+    "accounts_held",
+    "new_contacts",
+    "lead_to_opportunity",
+    "opportunity_to_deal",
+    "conversations",
+    "annual_contract_value",
+    "quota",
+)
+_REP_RATES = ("lead_to_opportunity", "opportunity_to_deal")
+
+# shapely.get_type_id codes
+_POLYGON, _MULTIPOLYGON, _COLLECTION = 3, 6, 7
+
+
+class UnusableFileError(ValueError):
+    """The file cannot be used at all (empty, unreadable, no location, no rows)."""
+
+
+@dataclass(frozen=True, eq=False)
+class AccountsLoad:
+    """The outcome of :func:`load_accounts`.
+
+    Attributes
+    ----------
+    accounts : pandas.DataFrame
+        Loaded accounts in the canonical schema: index ``account_id`` (str),
+        every column of :data:`terrmap.core.schema.ACCOUNT_COLUMNS`.
+    rejected : pandas.DataFrame
+        Columns ``line`` (int), ``id`` (str or None) and ``reason`` (str),
+        one row per rejected record, sorted by line.
+    rows : int
+        Data rows read from the file (blank lines not counted).
+    mapping : dict[str, str]
+        Canonical column → source column, as used.
+    source_columns : tuple[str, ...]
+        The file's column names.
+    warnings : tuple[str, ...]
+        Things the user should know about rows that did load.
+    """
+
+    accounts: pd.DataFrame
+    rejected: pd.DataFrame
+    rows: int
+    mapping: dict[str, str]
+    source_columns: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class RepsLoad:
+    """The outcome of :func:`load_reps`.
+
+    Attributes
+    ----------
+    reps : pandas.DataFrame
+        Loaded reps: index ``rep_id`` (str), every column of
+        :data:`terrmap.core.schema.REP_COLUMNS`; figures the file lacks are NaN.
+    rejected : pandas.DataFrame
+        Columns ``line``, ``id`` and ``reason``, sorted by line.
+    rows : int
+        Data rows read from the file.
+    mapping : dict[str, str]
+        Canonical column → source column, as used.
+    source_columns : tuple[str, ...]
+        The file's column names.
+    warnings : tuple[str, ...]
+        Things the user should know about rows that did load.
+    """
+
+    reps: pd.DataFrame
+    rejected: pd.DataFrame
+    rows: int
+    mapping: dict[str, str]
+    source_columns: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class TerritoriesLoad:
+    """The outcome of :func:`load_territories`.
+
+    Attributes
+    ----------
+    territories : geopandas.GeoDataFrame
+        Index ``territory_id`` (str); columns ``name``, ``rep_id``,
+        ``region``, ``geometry`` (Polygon or MultiPolygon) in EPSG:4326.
+    rejected : pandas.DataFrame
+        Columns ``line`` (feature number + 1), ``id`` and ``reason``.
+    rows : int
+        Features read from the file.
+    mapping : dict[str, str]
+        Canonical column (``territory_id``, ``name``, ``rep_id``,
+        ``region``) → source field, as used. No ``territory_id`` entry means
+        the ids were made from feature numbers.
+    source_columns : tuple[str, ...]
+        The file's attribute field names.
+    warnings : tuple[str, ...]
+        Things the user should know about features that did load.
+    """
+
+    territories: gpd.GeoDataFrame
+    rejected: pd.DataFrame
+    rows: int
+    mapping: dict[str, str]
+    source_columns: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------------------
+# Public functions
+
+
+def load_accounts(
+    source: Source,
+    mapping: Mapping[str, str | None] | None = None,
+    *,
+    filename: str | None = None,
+) -> AccountsLoad:
+    r"""Load accounts from a CRM export.
+
+    Parameters
+    ----------
+    source : path, bytes or binary file-like
+        CSV, Excel (``.xlsx``), GeoJSON, GeoPackage or GeoParquet. A
+        file-like object is read whole (from its start when seekable) and
+        its position restored.
+    mapping : mapping, optional
+        Canonical column → source column, overriding the guess of
+        :func:`terrmap.io.columns.guess_mapping` (``None`` drops a guess).
+        Canonical names are those of the schema plus ``account_id``.
+    filename : str, optional
+        File name (for its extension and for messages) when ``source`` is
+        bytes or a file-like object without a ``name``.
+
+    Returns
+    -------
+    AccountsLoad
+        Loaded accounts, rejected rows, the mapping used and warnings.
+
+    Raises
+    ------
+    UnusableFileError
+        The file is empty, unreadable, of an unsupported type, has no data
+        rows, no location columns, or neither ids nor names.
+    ValueError
+        ``mapping`` names an unknown canonical column or a column the file
+        lacks.
+
+    Examples
+    --------
+    >>> csv_text = b"Account ID,Account Name,Billing Zip/Postal Code\nA1,Acme,02139\n"
+    >>> load = load_accounts(csv_text, filename="accounts.csv")
+    >>> load.accounts.loc["A1", ["name", "postal_code", "location_source"]].tolist()
+    ['Acme', '02139', 'zip']
+    """
+    source_input = _input(source, filename)
+    table = _read_table(source_input, "accounts")
+    used = resolve_mapping(table.columns, mapping, "accounts")
+    _require_location(source_input.name, table, used, ("lat", "lon"), "postal_code")
+    if schema.ACCOUNT_ID not in used and "name" not in used:
+        raise UnusableFileError(
+            f"{source_input.name}: no column gives an account id or name; "
+            f"columns are: {', '.join(table.columns)}"
+        )
+    return _build_accounts(table, used)
+
+
+def load_reps(
+    source: Source,
+    mapping: Mapping[str, str | None] | None = None,
+    *,
+    filename: str | None = None,
+) -> RepsLoad:
+    r"""Load sales reps and their figures.
+
+    The home base is given as ``home_lat``/``home_lon`` or as a ZIP code
+    (``home_zip``; its city fills a blank ``home_town``). A rep without any
+    home base still loads, with NaN coordinates and a warning. Figures the
+    file lacks are NaN, never 0; conversion rates written as ``25%`` read as
+    0.25.
+
+    Parameters
+    ----------
+    source : path, bytes or binary file-like
+        CSV or Excel (``.xlsx``).
+    mapping : mapping, optional
+        Canonical column → source column overriding the guess; canonical
+        names are those of the schema plus ``rep_id`` and ``home_zip``.
+    filename : str, optional
+        File name when ``source`` has none.
+
+    Returns
+    -------
+    RepsLoad
+        Loaded reps, rejected rows, the mapping used and warnings.
+
+    Raises
+    ------
+    UnusableFileError
+        The file is empty, unreadable, of an unsupported type, has no data
+        rows, or neither rep ids nor names.
+    ValueError
+        ``mapping`` is inconsistent with the file.
+
+    Examples
+    --------
+    >>> load = load_reps(b"Rep,Home ZIP,Quota\nAna Diaz,02139,$1.2M\n", filename="reps.csv")
+    >>> rep = load.reps.loc["Ana Diaz"]
+    >>> rep["home_town"], float(rep["quota"]), bool(pd.isna(rep["experience_years"]))
+    ('Cambridge, MA', 1200000.0, True)
+    """
+    source_input = _input(source, filename)
+    table = _read_table(source_input, "reps")
+    used = resolve_mapping(table.columns, mapping, "reps")
+    if schema.REP_ID not in used and "name" not in used:
+        raise UnusableFileError(
+            f"{source_input.name}: no column gives a rep id or name; "
+            f"columns are: {', '.join(table.columns)}"
+        )
+    return _build_reps(table, used)
+
+
+def load_territories(
+    source: Source,
+    *,
+    id_field: str | None = None,
+    name_field: str | None = None,
+    rep_field: str | None = None,
+    region_field: str | None = None,
+    filename: str | None = None,
+    dissolve: bool = False,
+) -> TerritoriesLoad:
+    """Load territory polygons.
+
+    Fields not given are guessed: the id from a field called
+    ``territory_id``/``territory``/``id``/``code`` (see
+    :data:`terrmap.io.columns.TERRITORY_SYNONYMS`), else the name field, else
+    the first text field unique per feature, else feature numbers
+    (``"1"``, ``"2"``, ...). Invalid geometries are repaired with
+    :func:`shapely.make_valid`; features whose geometry is missing, empty or
+    not a polygon are rejected. A file without a CRS is taken as WGS84 when
+    its coordinates are degrees.
+
+    Parameters
+    ----------
+    source : path, bytes or binary file-like
+        GeoJSON, GeoPackage (first layer), Shapefile (``.shp``, or a
+        ``.zip`` holding one) or GeoParquet.
+    id_field, name_field, rep_field, region_field : str, optional
+        Attribute fields holding the territory id, display name, rep id and
+        region.
+    filename : str, optional
+        File name when ``source`` has none.
+    dissolve : bool, default False
+        Merge features sharing an id into one territory (a file with one
+        feature per ZIP code, say). Otherwise later features with an id
+        already seen are rejected.
+
+    Returns
+    -------
+    TerritoriesLoad
+        Loaded territories, rejected features, the fields used and warnings.
+
+    Raises
+    ------
+    UnusableFileError
+        The file is empty, unreadable, of an unsupported type, has no
+        features or no geometry, or has no CRS and is not in degrees.
+    ValueError
+        A field given does not exist.
+
+    Examples
+    --------
+    >>> import json
+    >>> square = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}
+    >>> feature = {"type": "Feature", "properties": {"territory": "North"}, "geometry": square}
+    >>> data = json.dumps({"type": "FeatureCollection", "features": [feature]}).encode()
+    >>> load_territories(data, filename="t.geojson").territories.index.tolist()
+    ['North']
+    """
+    source_input = _input(source, filename)
+    table = _read_table(source_input, "territories")
+    if table.geometry is None:
+        raise UnusableFileError(f"{source_input.name}: the file has no geometry")
+    used = _territory_fields(
+        table,
+        {
+            schema.TERRITORY_ID: id_field,
+            "name": name_field,
+            "rep_id": rep_field,
+            "region": region_field,
+        },
+    )
+    return _build_territories(table, used, dissolve=dissolve)
+
+
+# ---------------------------------------------------------------------------
+# Input and reading
+
+
+@dataclass(frozen=True, eq=False)
+class _Input:
+    """A source resolved to a display name, a format and its bytes or path."""
+
+    name: str
+    suffix: str
+    path: Path | None
+    data: bytes | None
+
+    def read_bytes(self) -> bytes:
+        """Return the file's content."""
+        if self.data is not None:
+            return self.data
+        assert self.path is not None
+        return self.path.read_bytes()
+
+    def head(self, size: int = 16) -> bytes:
+        """Return the first ``size`` bytes (to recognise the format)."""
+        if self.data is not None:
+            return self.data[:size]
+        assert self.path is not None
+        with self.path.open("rb") as handle:
+            return handle.read(size)
+
+
+@dataclass(frozen=True, eq=False)
+class _Table:
+    """Rows read from a file: text cells (stripped, blank → NaN) and line numbers."""
+
+    name: str
+    frame: pd.DataFrame
+    lines: np.ndarray
+    decimal_comma: bool = False
+    malformed: tuple[tuple[int, tuple[str, ...], str], ...] = ()
+    geometry: gpd.GeoSeries | None = None
+    warnings: tuple[str, ...] = ()
+    columns: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "columns", tuple(str(c) for c in self.frame.columns))
+
+
+def _input(source: Source, filename: str | None) -> _Input:
+    """Resolve ``source`` to an :class:`_Input` without changing it."""
+    path: Path | None = None
+    data: bytes | None = None
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise FileNotFoundError(f"no such file: {path}")
+        name = filename or path.name
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        name = filename or ""
+    elif hasattr(source, "read"):
+        data = _read_stream(source)
+        name = filename or os.path.basename(str(getattr(source, "name", "") or ""))
+    else:
+        raise TypeError(
+            f"source must be a path, bytes or a binary file-like object, not {type(source)!r}"
+        )
+    suffix = Path(name).suffix.lower()
+    return _Input(name=name or "upload", suffix=suffix, path=path, data=data)
+
+
+def _read_stream(stream: BinaryIO) -> bytes:
+    """Read a whole file-like object (from its start) and put its position back.
+
+    Starting over matters for uploads: a Streamlit file that was read once
+    sits at its end and would otherwise look empty.
+    """
+    getvalue = getattr(stream, "getvalue", None)
+    if callable(getvalue):
+        content = getvalue()
+    elif stream.seekable():
+        position = stream.tell()
+        stream.seek(0)
+        content = stream.read()
+        stream.seek(position)
+    else:
+        content = stream.read()
+    return content.encode("utf-8") if isinstance(content, str) else bytes(content)
+
+
+def _detect_format(source_input: _Input, kind: _Kind) -> str:
+    """Return the reader to use, from the extension or, lacking one, the content."""
+    if source_input.suffix == ".xls":
+        raise UnusableFileError(
+            f"{source_input.name}: the old Excel .xls format is not supported; "
+            "save it as .xlsx or CSV"
+        )
+    fmt = _FORMATS.get(source_input.suffix)
+    if fmt is None and source_input.suffix:
+        raise UnusableFileError(
+            f"{source_input.name}: unsupported file type {source_input.suffix!r}; "
+            f"use {_FORMAT_NAMES[kind]}"
+        )
+    if fmt in (None, "text"):
+        # A spreadsheet saved under a .csv name, or an upload without a name.
+        head = source_input.head()
+        if head.startswith(b"PK\x03\x04"):
+            fmt = "vector" if kind == "territories" else "excel"
+        elif head.startswith(b"\xd0\xcf\x11\xe0"):
+            raise UnusableFileError(
+                f"{source_input.name}: this is an old Excel .xls workbook; save it as .xlsx or CSV"
+            )
+        elif head.startswith(b"SQLite format 3"):
+            fmt = "vector"
+        elif head.startswith(b"PAR1"):
+            fmt = "parquet"
+        elif fmt is None:
+            fmt = "vector" if head.lstrip().startswith(b"{") else "text"
+    if source_input.suffix == ".shp" and source_input.path is None:
+        raise UnusableFileError(
+            f"{source_input.name}: a shapefile needs its .shx, .dbf and .prj files; "
+            "upload them together as one .zip"
+        )
+    if fmt not in _ACCEPTED[kind]:
+        what = {"text": "text/CSV", "excel": "Excel", "vector": "GIS", "parquet": "Parquet"}
+        raise UnusableFileError(
+            f"{source_input.name}: {kind} cannot be read from a {what[fmt]} file; "
+            f"use {_FORMAT_NAMES[kind]}"
+        )
+    return fmt
+
+
+def _read_table(source_input: _Input, kind: _Kind) -> _Table:
+    """Read any supported file into a :class:`_Table`."""
+    if source_input.path is None and not source_input.data:
+        raise UnusableFileError(f"{source_input.name}: the file is empty")
+    if source_input.path is not None and source_input.path.stat().st_size == 0:
+        raise UnusableFileError(f"{source_input.name}: the file is empty")
+    fmt = _detect_format(source_input, kind)
+    if fmt == "text":
+        table = _read_text(source_input.name, source_input.read_bytes())
+    elif fmt == "excel":
+        table = _read_excel(source_input.name, source_input.read_bytes())
+    else:
+        table = _read_geo(source_input, fmt)
+    if len(table.frame) == 0 and not table.malformed:
+        raise UnusableFileError(f"{source_input.name}: no data rows (only a header)")
+    return table
+
+
+def _decode(name: str, data: bytes) -> str:
+    """Decode text: BOMs first, then UTF-8, then Windows-1252/Latin-1."""
+    for bom, encoding in (
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
+        if data.startswith(bom):
+            text = data.decode(encoding, errors="replace")
+            break
+    else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                text = data.decode("cp1252")
+            except UnicodeDecodeError:
+                text = data.decode("latin-1")
+    sample = text[:4096]
+    controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\r\n")
+    if "\x00" in sample or controls > len(sample) // 20:
+        raise UnusableFileError(f"{name}: not a text file; save the export as CSV (UTF-8) or .xlsx")
+    if "\n" not in text and "\r" in text:
+        text = text.replace("\r", "\n")  # classic Mac line ends
+    return text
+
+
+def _sniff_delimiter(text: str) -> str:
+    """Pick the delimiter that splits the header line into the most fields."""
+    header = next((line for line in text.split("\n", 50)[:50] if line.strip()), "")
+    unquoted = re.sub(r'"[^"]*"', "", header)
+    counts = {delimiter: unquoted.count(delimiter) for delimiter in _DELIMITERS}
+    best = max(counts, key=counts.__getitem__)
+    return best if counts[best] else ","
+
+
+def _read_text(name: str, data: bytes) -> _Table:
+    """Read a delimited text file, keeping the line where each record starts."""
+    text = _decode(name, data)
+    if not text.strip():
+        raise UnusableFileError(f"{name}: the file is empty")
+    delimiter = _sniff_delimiter(text)
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    long_rows: list[tuple[int, list[str]]] = []  # (line, cells) with too many fields
+    last = 0
+    try:
+        for row in reader:
+            start, last = last + 1, reader.line_num
+            if header is None:
+                if any(cell.strip() for cell in row):
+                    header = row
+                continue
+            if not row:
+                continue
+            if len(row) < len(header):
+                row = row + [""] * (len(header) - len(row))
+            elif len(row) > len(header):
+                long_rows.append((start, row))
+                continue
+            rows.append(row)
+            lines.append(start)
+    except csv.Error as err:
+        raise UnusableFileError(f"{name}: not a readable CSV file ({err})") from err
+    if header is None:
+        raise UnusableFileError(f"{name}: the file is empty")
+    malformed = _long_rows(long_rows, len(header), len(rows), delimiter)
+    if len(malformed) < len(long_rows):
+        # Every row ends with a stray delimiter: drop the empty last fields.
+        trimmed = [(line, row[: len(header)]) for line, row in long_rows]
+        merged = sorted([*zip(lines, rows, strict=True), *trimmed], key=lambda pair: pair[0])
+        lines = [line for line, _ in merged]
+        rows = [row for _, row in merged]
+    columns = _clean_header(header)
+    frame = pd.DataFrame(rows, columns=list(range(len(columns))), dtype="str")
+    frame.columns = columns
+    frame = _strip_cells(frame)
+    blank = frame.isna().all(axis=1).to_numpy()
+    return _Table(
+        name=name,
+        frame=frame[~blank].reset_index(drop=True),
+        lines=np.asarray(lines, dtype=np.int64)[~blank],
+        decimal_comma=delimiter == ";",
+        malformed=tuple(malformed),
+    )
+
+
+def _long_rows(
+    long_rows: list[tuple[int, list[str]]], width: int, others: int, delimiter: str
+) -> list[tuple[int, tuple[str, ...], str]]:
+    """Return the rows with too many fields as rejections (line, cells, reason).
+
+    Extra fields are dropped only when most rows have them and they are all
+    blank (an exporter that ends every row with a delimiter). Otherwise they
+    are rejected, never trimmed: an unquoted comma in a name shifts every
+    later value one column right.
+    """
+    systematic = len(long_rows) > others and all(
+        not any(cell.strip() for cell in row[width:]) for _, row in long_rows
+    )
+    if systematic:
+        return []
+    return [
+        (
+            line,
+            tuple(cell.strip() for cell in row),
+            f"has {len(row)} fields but the header has {width} "
+            f"(an unquoted {_DELIMITER_NAMES[delimiter]} in a value?)",
+        )
+        for line, row in long_rows
+    ]
+
+
+def _clean_header(header: Iterable[object]) -> list[str]:
+    """Strip names, name blank columns and make duplicates unique (``Name.1``)."""
+    columns: list[str] = []
+    seen: dict[str, int] = {}
+    for position, raw in enumerate(header, start=1):
+        name = str(raw).strip().lstrip("\ufeff").strip() if raw is not None else ""
+        if not name or name.lower() == "nan":
+            name = f"column {position}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}.{seen[name]}"
+        else:
+            seen[name] = 0
+        columns.append(name)
+    return columns
+
+
+def _strip_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return ``frame`` as text with surrounding whitespace stripped and blanks NaN."""
+    out = {}
+    for column in frame.columns:
+        cells = _as_text(frame[column]).str.strip()
+        out[column] = cells.where(cells != "")
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Return values as strings; integral floats lose their ``.0`` (Excel/GIS ids)."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.astype("str")
+    if pd.api.types.is_float_dtype(values.dtype):
+        text = values.astype("str")
+        integral = np.isfinite(values) & (values == np.floor(values)) & (values.abs() < 1e15)
+        if integral.any():
+            text = text.copy()
+            text[integral] = values[integral].astype("int64").astype("str")
+        return text
+    return values.astype("str")
+
+
+def _read_excel(name: str, data: bytes) -> _Table:
+    """Read the first sheet of a workbook; line numbers are sheet rows."""
+    try:
+        sheet = pd.read_excel(
+            io.BytesIO(data), sheet_name=0, header=None, dtype=str, engine="openpyxl"
+        )
+    except Exception as err:  # openpyxl raises many types for a broken workbook
+        raise UnusableFileError(f"{name}: not a readable Excel workbook ({err})") from err
+    sheet = sheet.dropna(axis=1, how="all")
+    counts = sheet.notna().sum(axis=1).to_numpy()
+    if not counts.any():
+        raise UnusableFileError(f"{name}: the first sheet is empty")
+    header_at = _header_row(counts)
+    columns = _clean_header(sheet.iloc[header_at].tolist())
+    body = sheet.iloc[header_at + 1 :]
+    body.columns = columns
+    frame = _strip_cells(body)
+    lines = np.arange(header_at + 2, header_at + 2 + len(frame), dtype=np.int64)
+    blank = frame.isna().all(axis=1).to_numpy()
+    return _Table(name=name, frame=frame[~blank].reset_index(drop=True), lines=lines[~blank])
+
+
+def _header_row(counts: np.ndarray) -> int:
+    """Return the header row: the first row about as wide as the table.
+
+    Report exports put a title and filter lines above the header; those rows
+    fill one or two cells where the header fills all of them.
+    """
+    first = np.flatnonzero(counts)[:20]
+    widest = counts[first].max()
+    wide = first[counts[first] >= max(min(2, widest), widest / 2)]
+    return int(wide[0])
+
+
+def _read_geo(source_input: _Input, fmt: str) -> _Table:
+    """Read a GIS file (or a plain Parquet table) and reproject it to WGS84."""
+    name = source_input.name
+    try:
+        if source_input.path is not None:
+            data = _read_geo_path(source_input.path, fmt)
+        else:
+            with tempfile.TemporaryDirectory(prefix="terrmap-") as folder:
+                safe = re.sub(r"[^\w.-]", "_", Path(name).name) or "upload"
+                if not Path(safe).suffix:
+                    safe += {"vector": ".gpkg", "parquet": ".parquet"}[fmt]
+                path = Path(folder) / safe
+                path.write_bytes(source_input.read_bytes())
+                data = _read_geo_path(path, fmt)
+    except UnusableFileError as err:
+        raise UnusableFileError(f"{name}: {err}") from None
+    except Exception as err:  # GDAL, Arrow and zipfile raise many types for a bad file
+        label = _GIS_NAMES.get(source_input.suffix, "GIS")
+        # GDAL's message names a temporary path; the chained error keeps it.
+        raise UnusableFileError(f"{name}: not a readable {label} file") from err
+
+    warnings: list[str] = []
+    geometry = None
+    if isinstance(data, gpd.GeoDataFrame) and data.geometry.name in data.columns:
+        geometry = _to_wgs84(name, data.geometry, warnings)
+        attributes = data.drop(columns=[data.geometry.name])
+    else:
+        attributes = pd.DataFrame(data)
+    attributes = attributes.reset_index(drop=True)
+    attributes.columns = _clean_header(attributes.columns)
+    frame = _strip_cells(attributes)
+    if geometry is not None:
+        geometry = geometry.reset_index(drop=True)
+    return _Table(
+        name=name,
+        frame=frame,
+        lines=np.arange(2, 2 + len(frame), dtype=np.int64),
+        geometry=geometry,
+        warnings=tuple(warnings),
+    )
+
+
+def _read_geo_path(path: Path, fmt: str) -> pd.DataFrame:
+    """Read a GIS file from disk: first layer, shapefiles inside zips found."""
+    if fmt == "parquet":
+        try:
+            return gpd.read_parquet(path)
+        except ValueError as err:
+            if "geo" not in str(err).lower():
+                raise
+            return pd.read_parquet(path)  # a plain table with lat/lon columns
+    target = str(path)
+    if path.suffix.lower() == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            members = [
+                m for m in archive.namelist() if not m.startswith("__MACOSX") and "/." not in m
+            ]
+        shapefiles = sorted(m for m in members if m.lower().endswith(".shp"))
+        others = sorted(m for m in members if m.lower().endswith((".gpkg", ".geojson", ".json")))
+        inner = (shapefiles or others or [None])[0]
+        if inner is None:
+            raise UnusableFileError("the zip file holds no shapefile (.shp)")
+        if len(shapefiles) > 1:
+            logger.warning("%s holds %d shapefiles; reading %s", path.name, len(shapefiles), inner)
+        target = f"/vsizip/{path}/{inner}"
+    return gpd.read_file(target)
+
+
+def _to_wgs84(name: str, geometry: gpd.GeoSeries, warnings: list[str]) -> gpd.GeoSeries:
+    """Reproject to EPSG:4326; a missing CRS is accepted only for degree coordinates."""
+    if geometry.crs is None:
+        finite = geometry[~(geometry.isna() | geometry.is_empty)]
+        minx, miny, maxx, maxy = finite.total_bounds if len(finite) else (0, 0, 0, 0)
+        if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+            raise UnusableFileError(
+                f"{name}: the file has no coordinate reference system (a shapefile "
+                "without its .prj?) and its coordinates are not longitude/latitude degrees"
+            )
+        warnings.append("the file has no coordinate reference system; assumed WGS84 degrees")
+        return geometry.set_crs(schema.CRS)
+    if geometry.crs.equals(schema.CRS):
+        return geometry
+    return geometry.to_crs(schema.CRS)
+
+
+def _require_location(
+    name: str,
+    table: _Table,
+    used: Mapping[str, str],
+    coordinates: tuple[str, str],
+    postal: str,
+) -> None:
+    """Raise unless the file can place its rows somewhere."""
+    has_points = table.geometry is not None
+    if has_points or all(c in used for c in coordinates) or postal in used:
+        return
+    raise UnusableFileError(
+        f"{name}: no column gives a location (latitude/longitude or ZIP); "
+        f"columns are: {', '.join(table.columns)}"
+    )
+
+
+# ---------------------------------------------------------------------------
+# Validation helpers
+
+
+class _Problems:
+    """Collect rejection reasons by row position; several reasons are joined."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._positions: list[np.ndarray] = []
+        self._messages: list[list[str]] = []
+
+    def add(self, mask: pd.Series | np.ndarray, messages: str | Iterable[str]) -> None:
+        """Record ``messages`` (one, or one per True in ``mask``) against rows."""
+        positions = np.flatnonzero(np.asarray(mask, dtype=bool))
+        if len(positions) == 0:
+            return
+        texts = [messages] * len(positions) if isinstance(messages, str) else list(messages)
+        assert len(texts) == len(positions)
+        self._positions.append(positions)
+        self._messages.append(texts)
+
+    def mask(self) -> np.ndarray:
+        """Return True for the rows with at least one problem."""
+        flagged = np.zeros(self._size, dtype=bool)
+        for positions in self._positions:
+            flagged[positions] = True
+        return flagged
+
+    def frame(
+        self,
+        lines: np.ndarray,
+        ids: pd.Series | None,
+        extra: Iterable[tuple[int, str | None, str]] = (),
+    ) -> pd.DataFrame:
+        """Return the rejected-rows frame (line, id, reason), sorted by line."""
+        records: dict[int, tuple[str | None, list[str]]] = {}
+        for positions, texts in zip(self._positions, self._messages, strict=True):
+            for position, text in zip(positions, texts, strict=True):
+                line = int(lines[position])
+                if line not in records:
+                    rid = None if ids is None else ids.iloc[position]
+                    records[line] = (None if pd.isna(rid) else str(rid), [])
+                records[line][1].append(text)
+        rows = [(line, rid, "; ".join(texts)) for line, (rid, texts) in records.items()]
+        rows.extend(extra)
+        return _rejected_frame(rows)
+
+
+def _rejected_frame(rows: Iterable[tuple[int, str | None, str]]) -> pd.DataFrame:
+    """Build the rejected frame with fixed dtypes, sorted by line."""
+    rows = sorted(rows, key=lambda row: row[0])
+    return pd.DataFrame(
+        {
+            "line": pd.Series([r[0] for r in rows], dtype="int64"),
+            "id": pd.Series([r[1] for r in rows], dtype=object),
+            "reason": pd.Series([r[2] for r in rows], dtype="str"),
+        }
+    )
+
+
+def _malformed_extra(table: _Table, id_column: str | None) -> list[tuple[int, str | None, str]]:
+    """Rejections for rows the reader could not split into the header's columns."""
+    position = table.columns.index(id_column) if id_column in table.columns else None
+    extra = []
+    for line, cells, reason in table.malformed:
+        rid = cells[position] if position is not None and position < len(cells) else None
+        extra.append((line, rid or None, reason))
+    return extra
+
+
+def _column(table: _Table, used: Mapping[str, str], canonical: str) -> pd.Series | None:
+    """Return the source column mapped to ``canonical``, or None."""
+    return table.frame[used[canonical]] if canonical in used else None
+
+
+def _numbers(
+    table: _Table,
+    used: Mapping[str, str],
+    canonical: str,
+    problems: _Problems,
+    *,
+    percent: bool = False,
+    negative: bool = True,
+) -> pd.Series:
+    """Parse a numeric column; non-numbers (and, unless allowed, negatives) are problems."""
+    raw = _column(table, used, canonical)
+    if raw is None:
+        return pd.Series(np.nan, index=table.frame.index, dtype="float64")
+    values, invalid = parse_numbers(raw, decimal_comma=table.decimal_comma, percent=percent)
+    source = used[canonical]
+    problems.add(invalid, (f"{source} is not a number: {value!r}" for value in raw[invalid]))
+    if not negative:
+        below = (values < 0).to_numpy()
+        problems.add(below, (f"{source} is negative: {value!r}" for value in raw[below]))
+    return values
+
+
+def _ids(table: _Table, used: Mapping[str, str], id_key: str, problems: _Problems) -> pd.Series:
+    """Return the id column, rejecting blanks and later duplicates."""
+    ids = table.frame[used[id_key]]
+    problems.add(ids.isna(), "missing id")
+    duplicate = (ids.notna() & ids.duplicated(keep="first")).to_numpy()
+    if duplicate.any():
+        first = pd.Series(table.lines, index=ids.to_numpy()).groupby(level=0).first()
+        problems.add(
+            duplicate,
+            (f"duplicate id {rid!r} (first on line {first[rid]})" for rid in ids[duplicate]),
+        )
+    return ids
+
+
+def _text(values: pd.Series | None, size: int, default: object) -> pd.Series:
+    """Return a text column filled with ``default`` where blank or absent."""
+    if values is None:
+        return pd.Series([default] * size, dtype="str")
+    values = values.reset_index(drop=True)
+    return values if default is None else values.fillna(default)
+
+
+def _locate(
+    table: _Table,
+    used: Mapping[str, str],
+    problems: _Problems,
+    *,
+    lat_key: str,
+    lon_key: str,
+    zip_key: str,
+    required: bool = False,
+) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+    """Place rows by coordinates (or point geometry), else by ZIP centroid.
+
+    Returns lat, lon, location source (``"coordinates"``/``"zip"``/NaN) and
+    the normalised ZIP.
+    """
+    index = table.frame.index
+    lat = _numbers(table, used, lat_key, problems)
+    lon = _numbers(table, used, lon_key, problems)
+    # A row whose coordinate is not a number is already rejected for it; it
+    # must not also look for a ZIP or be reported as having no location.
+    unreadable = np.zeros(len(index), dtype=bool)
+    for key, values in ((lat_key, lat), (lon_key, lon)):
+        raw = _column(table, used, key)
+        if raw is not None:
+            unreadable |= (raw.notna() & values.isna()).to_numpy()
+    if table.geometry is not None:
+        px, py = _point_coordinates(table.geometry)
+        has_point = ~np.isnan(px)
+        lat = lat.where(~has_point, py)
+        lon = lon.where(~has_point, px)
+
+    null_island = ((lat == 0) & (lon == 0)).to_numpy()
+    given = (lat.notna() & lon.notna()).to_numpy() & ~null_island
+    bad_lat = given & ~lat.between(-90, 90).to_numpy()
+    bad_lon = given & ~lon.between(-180, 180).to_numpy()
+    problems.add(
+        bad_lat, (f"latitude out of range: {v:g} (must be -90 to 90)" for v in lat[bad_lat])
+    )
+    problems.add(
+        bad_lon, (f"longitude out of range: {v:g} (must be -180 to 180)" for v in lon[bad_lon])
+    )
+
+    raw_zip = _column(table, used, zip_key)
+    postal = (
+        normalise_zip(raw_zip) if raw_zip is not None else pd.Series(np.nan, index, dtype="str")
+    )
+    source = pd.Series(np.where(given, "coordinates", None), index=index, dtype="str")
+    need = ~given & ~unreadable
+    if raw_zip is not None:
+        has_zip = raw_zip.notna().to_numpy()
+        lookup = need & has_zip
+        if lookup.any():
+            centroids = zip_centroids(postal[lookup])
+            found = centroids["lat"].notna().to_numpy()
+            hit = np.flatnonzero(lookup)[found]
+            lat = lat.copy()
+            lon = lon.copy()
+            lat.iloc[hit] = centroids["lat"].to_numpy()[found]
+            lon.iloc[hit] = centroids["lon"].to_numpy()[found]
+            source.iloc[hit] = "zip"
+            miss = np.zeros(len(index), dtype=bool)
+            miss[np.flatnonzero(lookup)[~found]] = True
+            problems.add(miss, (f"unknown ZIP {value!r}" for value in raw_zip[miss]))
+        need = need & ~has_zip
+    if required:
+        why = "no location: no coordinates" + ("" if raw_zip is None else " and no ZIP")
+        problems.add(need & ~null_island, why)
+        problems.add(need & null_island, why.replace("no coordinates", "coordinates are 0, 0"))
+    unplaced = need | bad_lat | bad_lon
+    lat = lat.where(~unplaced)
+    lon = lon.where(~unplaced)
+    return lat, lon, source, postal
+
+
+def _point_coordinates(geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
+    """Return x, y of each geometry's point (representative point if not a point)."""
+    values = geometry.to_numpy()
+    usable = ~(shapely.is_missing(values) | shapely.is_empty(values))
+    points = np.full(len(values), None, dtype=object)
+    is_point = usable & (shapely.get_type_id(values) == 0)
+    points[is_point] = values[is_point]
+    other = usable & ~is_point
+    if other.any():
+        points[other] = shapely.point_on_surface(values[other])
+    x = np.full(len(values), np.nan)
+    y = np.full(len(values), np.nan)
+    x[usable] = shapely.get_x(points[usable])
+    y[usable] = shapely.get_y(points[usable])
+    return x, y
+
+
+# ---------------------------------------------------------------------------
+# Builders
+
+
+def _build_accounts(table: _Table, used: dict[str, str]) -> AccountsLoad:
+    """Validate, compute and assemble the accounts frame."""
+    size = len(table.frame)
+    problems = _Problems(size)
+    warnings = list(table.warnings)
+    defaults = schema.ACCOUNT_DEFAULTS
+
+    if schema.ACCOUNT_ID in used:
+        ids = _ids(table, used, schema.ACCOUNT_ID, problems)
+        reported_ids: pd.Series | None = ids
+    else:
+        ids = pd.Series([f"line-{line}" for line in table.lines], dtype="str")
+        reported_ids = None
+        warnings.append("no id column: account ids were made from line numbers (line-2, ...)")
+
+    lat, lon, location_source, postal = _locate(
+        table, used, problems, lat_key="lat", lon_key="lon", zip_key="postal_code", required=True
+    )
+
+    revenue = _numbers(table, used, "revenue", problems)
+    cost = _numbers(table, used, "cost_to_serve", problems, negative=False)
+    last_year = _numbers(table, used, "revenue_last_year", problems)
+    visits = _numbers(table, used, "visits_per_year", problems, negative=False)
+
+    stage = _coded(table, used, "stage", parse_stages, problems, "lead, opportunity or customer")
+    tier = _coded(table, used, "tier", parse_tiers, problems, "A, B or C")
+    is_new = _flags(table, used, "is_new", problems, size)
+
+    names = _text(_column(table, used, "name"), size, None)
+    names = names.fillna(ids.reset_index(drop=True))
+
+    keep = ~problems.mask()
+    if "revenue" not in used:
+        warnings.append("no revenue column: revenue set to 0")
+    else:
+        blank = int((revenue.isna() & keep).sum())
+        if blank:
+            warnings.append(f"{_count(blank, 'account')} without revenue; counted as 0")
+    negative = int(((revenue < 0) & keep).sum())
+    if negative:
+        warnings.append(f"{_count(negative, 'account')} with negative revenue (loaded as given)")
+
+    tier_visits = tier.map(schema.TIER_VISITS).astype("float64")
+    accounts = pd.DataFrame(
+        {
+            "name": names,
+            "lat": lat,
+            "lon": lon,
+            "location_source": location_source,
+            "postal_code": postal,
+            "revenue": revenue.fillna(0.0),
+            "cost_to_serve": cost.fillna(defaults["cost_to_serve"]),
+            "industry": _text(_column(table, used, "industry"), size, defaults["industry"]),
+            "segment": _text(_column(table, used, "segment"), size, defaults["segment"]),
+            "products": _text(_column(table, used, "products"), size, defaults["products"]),
+            "stage": stage.fillna(defaults["stage"]),
+            "is_new": is_new,
+            "revenue_last_year": last_year.fillna(defaults["revenue_last_year"]),
+            "visits_per_year": visits.fillna(tier_visits).fillna(defaults["visits_per_year"]),
+            "tier": tier,
+            "owner": _text(_column(table, used, "owner"), size, defaults["owner"]),
+        },
+        index=table.frame.index,
+    )
+    accounts.index = pd.Index(ids.reset_index(drop=True), dtype="str", name=schema.ACCOUNT_ID)
+    accounts = accounts[keep][list(schema.ACCOUNT_COLUMNS)]
+
+    rejected = problems.frame(
+        table.lines, reported_ids, _malformed_extra(table, used.get(schema.ACCOUNT_ID))
+    )
+    _log(table.name, "accounts", len(accounts), rejected, warnings)
+    return AccountsLoad(
+        accounts=accounts,
+        rejected=rejected,
+        rows=size + len(table.malformed),
+        mapping=dict(used),
+        source_columns=table.columns,
+        warnings=tuple(warnings),
+    )
+
+
+def _build_reps(table: _Table, used: dict[str, str]) -> RepsLoad:
+    """Validate, compute and assemble the reps frame."""
+    size = len(table.frame)
+    problems = _Problems(size)
+    warnings = list(table.warnings)
+    id_key = schema.REP_ID if schema.REP_ID in used else "name"
+    ids = _ids(table, used, id_key, problems)
+    if id_key == "name":
+        warnings.append("no rep id column: rep names are used as ids")
+
+    lat, lon, _source, postal = _locate(
+        table, used, problems, lat_key="home_lat", lon_key="home_lon", zip_key="home_zip"
+    )
+    figures = {
+        key: _numbers(table, used, key, problems, percent=key in _REP_RATES, negative=False)
+        for key in _REP_NUMBERS
+    }
+
+    towns = _text(_column(table, used, "home_town"), size, None)
+    if postal.notna().any():
+        places = zip_table(standard_only=False).set_index("zip")
+        place = postal.map(places["city"] + ", " + places["state"]).astype("str")
+        towns = towns.fillna(place.where(lat.notna()))
+
+    keep = ~problems.mask()
+    homeless = int((lat.isna() & keep).sum())
+    if homeless:
+        warnings.append(f"{_count(homeless, 'rep')} without a home base (no coordinates or ZIP)")
+
+    reps = pd.DataFrame(
+        {
+            "name": _text(_column(table, used, "name"), size, None).fillna(ids),
+            "home_town": towns,
+            "home_lat": lat,
+            "home_lon": lon,
+            **figures,
+        },
+        index=table.frame.index,
+    )
+    reps.index = pd.Index(ids.reset_index(drop=True), dtype="str", name=schema.REP_ID)
+    reps = reps[keep][list(schema.REP_COLUMNS)]
+    rejected = problems.frame(table.lines, ids, _malformed_extra(table, used.get(id_key)))
+    _log(table.name, "reps", len(reps), rejected, warnings)
+    return RepsLoad(
+        reps=reps,
+        rejected=rejected,
+        rows=size + len(table.malformed),
+        mapping=dict(used),
+        source_columns=table.columns,
+        warnings=tuple(warnings),
+    )
+
+
+def _territory_fields(table: _Table, given: Mapping[str, str | None]) -> dict[str, str]:
+    """Resolve the id/name/rep/region fields: given, guessed, or fallbacks."""
+    for canonical, source in given.items():
+        if source is not None and source not in table.columns:
+            raise ValueError(
+                f"{table.name}: no field {source!r} for the territory {canonical}; "
+                f"fields are: {', '.join(table.columns) or '(none)'}"
+            )
+    explicit = {c: s for c, s in given.items() if s is not None}
+    guessed = {
+        c: s
+        for c, s in guess_mapping(table.columns, "territories").items()
+        if c not in explicit and s not in explicit.values()
+    }
+    used = {**guessed, **explicit}
+    if schema.TERRITORY_ID not in used:
+        fallback = used.get("name") or _unique_text_field(table)
+        if fallback is not None:
+            used[schema.TERRITORY_ID] = fallback
+    order = (schema.TERRITORY_ID, "name", "rep_id", "region")
+    return {c: used[c] for c in order if c in used}
+
+
+def _unique_text_field(table: _Table) -> str | None:
+    """Return the first non-numeric field whose values are present and unique."""
+    for column in table.columns:
+        values = table.frame[column]
+        numeric = parse_numbers(values)[0].notna().all()
+        if values.notna().all() and values.is_unique and not numeric:
+            return column
+    return None
+
+
+def _build_territories(table: _Table, used: dict[str, str], *, dissolve: bool) -> TerritoriesLoad:
+    """Validate, repair and assemble the territories frame."""
+    size = len(table.frame)
+    problems = _Problems(size)
+    warnings = list(table.warnings)
+    assert table.geometry is not None
+
+    if schema.TERRITORY_ID in used:
+        ids = table.frame[used[schema.TERRITORY_ID]]
+        problems.add(ids.isna(), "missing id")
+    else:
+        ids = pd.Series([str(n) for n in range(1, size + 1)], dtype="str")
+        warnings.append("no id or name field: territory ids are feature numbers (1, 2, ...)")
+
+    geometry, geometry_problems = _polygons(table.geometry.to_numpy())
+    problems.add(geometry_problems.notna().to_numpy(), geometry_problems.dropna().tolist())
+
+    if not dissolve:
+        duplicate = (ids.notna() & ids.duplicated(keep="first")).to_numpy()
+        if duplicate.any():
+            first = pd.Series(table.lines, index=ids.to_numpy()).groupby(level=0).first()
+            problems.add(
+                duplicate,
+                (
+                    f"duplicate id {rid!r} (first on line {first[rid]}; "
+                    "load with dissolve=True to merge features sharing an id)"
+                    for rid in ids[duplicate]
+                ),
+            )
+
+    names = _text(_column(table, used, "name"), size, None).fillna(ids)
+    territories = gpd.GeoDataFrame(
+        {
+            "name": names,
+            "rep_id": _text(_column(table, used, "rep_id"), size, None),
+            "region": _text(_column(table, used, "region"), size, None),
+            "geometry": gpd.GeoSeries(geometry, crs=schema.CRS),
+        },
+        geometry="geometry",
+        crs=schema.CRS,
+    )
+    territories.index = pd.Index(ids, dtype="str", name=schema.TERRITORY_ID)
+    keep = ~problems.mask()
+    territories = territories[keep]
+    if dissolve and territories.index.has_duplicates:
+        territories = _dissolve(territories)
+        warnings.append(f"features sharing an id were merged into {len(territories)} territories")
+    territories = territories[list(schema.TERRITORY_COLUMNS)]
+
+    rejected = problems.frame(table.lines, ids if schema.TERRITORY_ID in used else None)
+    _log(table.name, "territories", len(territories), rejected, warnings)
+    return TerritoriesLoad(
+        territories=territories,
+        rejected=rejected,
+        rows=size,
+        mapping=dict(used),
+        source_columns=table.columns,
+        warnings=tuple(warnings),
+    )
+
+
+def _polygons(values: np.ndarray) -> tuple[np.ndarray, pd.Series]:
+    """Repair geometries and keep their polygonal part.
+
+    Returns the repaired 2-D geometries and, per feature, the reason it
+    cannot be a territory (NaN when it can).
+    """
+    reasons = pd.Series(np.nan, index=range(len(values)), dtype="str")
+    missing = shapely.is_missing(values)
+    empty = shapely.is_empty(values)
+    reasons[missing] = "no geometry"
+    reasons[empty] = "empty geometry"
+    geometry = np.array(values, dtype=object)
+    usable = ~missing & ~empty
+    geometry[usable] = shapely.force_2d(geometry[usable])
+
+    types = shapely.get_type_id(geometry)
+    areal = np.isin(types, (_POLYGON, _MULTIPOLYGON, _COLLECTION))
+    not_area = usable & ~areal
+    reasons[not_area] = [f"geometry is a {g.geom_type}, not a polygon" for g in geometry[not_area]]
+    candidates = usable & areal
+    invalid = candidates & ~shapely.is_valid(geometry)
+    if invalid.any():
+        geometry[invalid] = shapely.make_valid(geometry[invalid])
+    # make_valid (and GeometryCollections) can mix lines or points with the area.
+    mixed = candidates & ~np.isin(shapely.get_type_id(geometry), (_POLYGON, _MULTIPOLYGON))
+    for position in np.flatnonzero(mixed):
+        parts = shapely.get_parts(geometry[position])
+        parts = parts[np.isin(shapely.get_type_id(parts), (_POLYGON, _MULTIPOLYGON))]
+        geometry[position] = shapely.union_all(parts) if len(parts) else None
+    no_area = candidates & (shapely.is_missing(geometry) | ~(shapely.area(geometry) > 0))
+    reasons[no_area] = "geometry has no area (even after repair)"
+    geometry[~usable | not_area | no_area] = None
+    return geometry, reasons
+
+
+def _dissolve(territories: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Merge rows sharing an index value; attributes come from the first."""
+    grouped = territories.groupby(level=0, sort=False)
+    first = grouped[["name", "rep_id", "region"]].first()
+    shapes = grouped["geometry"].agg(lambda parts: shapely.union_all(parts.to_numpy()))
+    merged = gpd.GeoDataFrame(first, geometry=gpd.GeoSeries(shapes, crs=schema.CRS))
+    merged.index.name = schema.TERRITORY_ID
+    return merged
+
+
+def _coded(
+    table: _Table,
+    used: Mapping[str, str],
+    canonical: str,
+    parser,
+    problems: _Problems,
+    expected: str,
+) -> pd.Series:
+    """Parse a coded text column (stage, tier); unknown codes become problems."""
+    raw = _column(table, used, canonical)
+    if raw is None:
+        return pd.Series(np.nan, index=table.frame.index, dtype="str")
+    values, invalid = parser(raw)
+    problems.add(
+        invalid, (f"unknown {canonical} {value!r} (expected {expected})" for value in raw[invalid])
+    )
+    return values
+
+
+def _flags(
+    table: _Table, used: Mapping[str, str], canonical: str, problems: _Problems, size: int
+) -> pd.Series:
+    """Parse a yes/no column; absent means False."""
+    raw = _column(table, used, canonical)
+    if raw is None:
+        return pd.Series(bool(schema.ACCOUNT_DEFAULTS[canonical]), index=range(size), dtype=bool)
+    values, invalid = parse_flags(raw)
+    source = used[canonical]
+    problems.add(invalid, (f"{source} is not yes/no: {value!r}" for value in raw[invalid]))
+    return values
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _log(name: str, what: str, loaded: int, rejected: pd.DataFrame, warnings: list[str]) -> None:
+    logger.info("%s: %d %s loaded, %d rejected", name, loaded, what, len(rejected))
+    for warning in warnings:
+        logger.warning("%s: %s", name, warning)

@@ -1,0 +1,1 @@
+"""Persistence: the scenario store."""

@@ -1,0 +1,1 @@
+"""The only code that knows Leaflet and streamlit-folium: map building, browser assets, map-editor helpers."""
