@@ -46,9 +46,7 @@ MODULES = sorted(PACKAGE.rglob("*.py"))
 
 
 def test_every_module_lives_in_a_layer():
-    stray = [
-        _module_name(p) for p in MODULES if _layer(_module_name(p)) not in (*LAYERS, "root")
-    ]
+    stray = [_module_name(p) for p in MODULES if _layer(_module_name(p)) not in (*LAYERS, "root")]
     assert stray == []
     top_level = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert top_level == ["__init__.py", "cli.py"]
@@ -61,9 +59,7 @@ def test_imports_point_down(path):
         return
     allowed = set(LAYERS[: LAYERS.index(own) + 1]) | {"root"}
     wrong = sorted(
-        name
-        for name in _imports(path)
-        if _layer(name) in LAYERS and _layer(name) not in allowed
+        name for name in _imports(path) if _layer(name) in LAYERS and _layer(name) not in allowed
     )
     assert wrong == [], f"{_module_name(path)} ({own}) imports from a higher layer"
 
