@@ -16,6 +16,7 @@ import weakref
 from pathlib import Path
 
 import streamlit as st
+import streamlit.components.v1 as components
 
 from terrmap.core.metrics import MEASURES
 from terrmap.core.plan import History, Plan
@@ -31,7 +32,7 @@ from terrmap.store.scenarios import (
     default_db_path,
     history_of,
 )
-from terrmap.web.static_assets import publish_points
+from terrmap.web import static_assets
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,9 @@ def mark_shell_run() -> None:
 
 
 def init_session() -> None:
-    """Load the demo data on first visit and set defaults."""
+    """Serve the map's files, load the demo data on first visit and set defaults."""
+    # Streamlit registers the folders only inside a script run; repeating it is free.
+    static_assets.serve(components.declare_component)
     if WORKSPACE not in st.session_state and not restore_from_url():
         set_workspace(_demo(os.environ.get(DATA_DIR_ENV)), autosave=False)
     st.session_state.setdefault(TOLERANCE, 10)
@@ -129,7 +132,7 @@ def points_url() -> str | None:
         if ws not in _points_urls:
             data = _map_for(ws)
             try:
-                _points_urls[ws] = publish_points(data.lon, data.lat)
+                _points_urls[ws] = static_assets.publish_points(data.lon, data.lat)
             except OSError as error:
                 logger.warning("cannot publish positions, the map carries them: %s", error)
                 _points_urls[ws] = None

@@ -1,8 +1,9 @@
-"""Command-line interface: ``terrmap demo | check | metrics | export``.
+"""Command-line interface: ``terrmap app | demo | check | metrics | export``.
 
 Used by people automating territory work and by acceptance checks, so every
 failure is one clear line on stderr (never a traceback) and exit codes are
-stable: 0 success, 1 some input rows rejected (``check``), 2 unusable input.
+stable: 0 success, 1 some input rows rejected (``check``), 2 unusable input,
+3 an internal error (a bug in terrmap, not a problem with the input).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import argparse
 import json
 import logging
 import math
+import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +25,15 @@ __all__ = ["main"]
 
 log = logging.getLogger("terrmap")
 
-EXIT_OK, EXIT_REJECTED, EXIT_UNUSABLE = 0, 1, 2
+EXIT_OK, EXIT_REJECTED, EXIT_UNUSABLE, EXIT_INTERNAL = 0, 1, 2, 3
+
+#: Streamlit options ``terrmap app`` passes before the user's own (which win):
+#: the settings of ``.streamlit/config.toml``, which an installed package lacks.
+APP_OPTIONS: tuple[str, ...] = (
+    "--server.maxUploadSize=200",
+    "--browser.gatherUsageStats=false",
+    "--client.toolbarMode=minimal",
+)
 
 #: Measures whose balance ``metrics`` reports.
 BALANCE_MEASURES = ("revenue", "net_profit", "workload_hours", "travel_hours", "accounts")
@@ -37,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
         prog="terrmap", description="Sales-territory mapping: data checks and figures."
     )
     sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser(
+        "app",
+        help="start the web app (further arguments go to `streamlit run`, e.g. --server.port 8600)",
+    )
 
     demo = sub.add_parser(
         "demo", help="write a generated demo data set (accounts, territories, reps)"
@@ -88,7 +104,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     logging.basicConfig(level=logging.WARNING, format="terrmap: %(message)s")
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "app":
+        return run_app(extra)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         commands = {"demo": _demo, "check": _check, "metrics": _metrics, "export": _export}
         return commands[args.command](args)
@@ -100,12 +121,65 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"terrmap {args.command}: {message}", file=sys.stderr)
         return EXIT_UNUSABLE
     except Exception as error:  # noqa: BLE001 - the CLI promises one line, never a traceback
-        log.debug("unexpected failure", exc_info=True)
+        log.debug("internal error", exc_info=True)
         print(
-            f"terrmap {args.command}: unexpected error: {type(error).__name__}: {error}",
+            f"terrmap {args.command}: internal error, a bug in terrmap (please report it; "
+            f"your input is not at fault): {type(error).__name__}: {error}",
             file=sys.stderr,
         )
-        return EXIT_UNUSABLE
+        return EXIT_INTERNAL
+
+
+def app_script() -> Path:
+    """Return the Streamlit entry script: inside the installed package, or the checkout's.
+
+    A wheel carries ``app.py`` and ``pages/`` as ``terrmap/_app`` (see
+    ``pyproject.toml``); an editable install runs the repository's ``app.py``.
+
+    Returns
+    -------
+    pathlib.Path
+        Path of ``app.py``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When neither exists (a broken installation).
+    """
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "_app" / "app.py", package.parent / "app.py"):
+        if candidate.is_file() and (candidate.parent / "pages").is_dir():
+            return candidate
+    raise FileNotFoundError(
+        f"terrmap's app.py is missing from {package / '_app'} and {package.parent}: "
+        "this installation is incomplete; reinstall the package"
+    )
+
+
+def run_app(streamlit_args: Sequence[str]) -> int:
+    """Start the web app with ``streamlit run``; return its exit code.
+
+    Parameters
+    ----------
+    streamlit_args : sequence of str
+        Extra arguments for ``streamlit run`` (they override :data:`APP_OPTIONS`).
+
+    Returns
+    -------
+    int
+        Exit code (on POSIX the process becomes Streamlit and does not return).
+    """
+    try:
+        script = app_script()
+    except FileNotFoundError as error:
+        print(f"terrmap app: {error}", file=sys.stderr)
+        return EXIT_INTERNAL
+    command = [sys.executable, "-m", "streamlit", "run", str(script), *APP_OPTIONS]
+    command += list(streamlit_args)
+    if os.name == "posix":
+        # Become Streamlit, so signals (Ctrl-C, a service manager's TERM) reach it.
+        os.execv(sys.executable, command)
+    return subprocess.call(command)
 
 
 def _read_mapping(path: Path | None) -> dict[str, str] | None:

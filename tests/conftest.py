@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import geopandas as gpd
@@ -15,6 +16,28 @@ settings.register_profile("ci", max_examples=60, deadline=None)
 settings.load_profile("ci")
 
 
+@contextlib.contextmanager
+def _environment(name: str, value: str):
+    """Set an environment variable for the block, then restore what was there."""
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
+def points_cache(tmp_path_factory):
+    """Publish the map's account positions to a temporary cache, not ``~/.cache``."""
+    path = tmp_path_factory.mktemp("cache")
+    with _environment("TERRMAP_CACHE_DIR", str(path)):
+        yield path
+
+
 @pytest.fixture(scope="session", autouse=True)
 def scenario_db(tmp_path_factory):
     """Point the scenario store at a temporary file for the whole test session.
@@ -24,13 +47,8 @@ def scenario_db(tmp_path_factory):
     write to the user's ``~/.terrmap``.
     """
     path = tmp_path_factory.mktemp("scenario-db") / "terrmap.sqlite"
-    old = os.environ.get("TERRMAP_DB")
-    os.environ["TERRMAP_DB"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("TERRMAP_DB", None)
-    else:
-        os.environ["TERRMAP_DB"] = old
+    with _environment("TERRMAP_DB", str(path)):
+        yield path
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ unbalanced on purpose: that is what the dashboard is for.
 Everything is vectorised so that a million accounts over two hundred
 territories take seconds, and everything random flows from one ``seed``.
 
-The embedded demo files in ``data/`` (next to the ``terrmap`` package) are
+The embedded demo files in ``data/`` (``terrmap/_data`` in a wheel) are
 ``write_demo(generate())``; ``scripts/make_demo_data.py`` regenerates them and
 a test proves they never drift from the generator.
 """
@@ -57,8 +57,17 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Directory holding the embedded demo files (``data/`` at the repository root).
-DATA_DIR: Path = Path(__file__).resolve().parents[2] / "data"
+
+def _data_dir() -> Path:
+    package = Path(__file__).resolve().parents[1]
+    # A wheel carries the repository's data/ as terrmap/_data (pyproject.toml).
+    installed = package / "_data"
+    return installed if installed.is_dir() else package.parent / "data"
+
+
+#: Directory holding the embedded demo files: ``terrmap/_data`` in an installed
+#: wheel, ``data/`` at the root of a checkout.
+DATA_DIR: Path = _data_dir()
 
 _FILE_NAMES: dict[str, str] = {
     "accounts": "accounts.csv",

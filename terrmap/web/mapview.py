@@ -14,7 +14,7 @@ across Streamlit reruns:
   from a compact code array (one byte per account for <= 255 territories) and
   replaces territory outlines, labels and the legend.
 
-Points are painted by a small canvas renderer (``terrmap/js``) rather than one
+Points are painted by a small canvas renderer (``terrmap/web/js``) rather than one
 Leaflet layer per account, which costs seconds at 20k accounts.
 
 Selections come back through the two objects streamlit-folium reports
@@ -370,8 +370,8 @@ def build_base_map(
         ``home_town``); drawn as white dots with an escaped name tooltip.
     tools : bool, default True
         Add the rectangle, polygon and freehand lasso selection tools.
-    asset_base : str, default "/app/static"
-        URL prefix of the app's static folder.
+    asset_base : str, default :data:`terrmap.web.static_assets.DEFAULT_ASSET_BASE`
+        URL prefix the vendored Leaflet files are served under.
     points_url : str, optional
         URL of the same positions as a file (see
         :func:`terrmap.web.static_assets.publish_points`). The map then loads them
@@ -392,7 +392,7 @@ def build_base_map(
     --------
     >>> m = build_base_map([-100.0, -90.0], [40.0, 35.0])
     >>> m.default_js[0][1]
-    '/app/static/node_modules/leaflet/dist/leaflet.js'
+    '/component/terrmap.web.static_assets.assets/leaflet/leaflet.js'
     """
     lon_a, lat_a = _coordinates(lon, lat)
     x0, y0, x1, y1 = _bounds(lon_a, lat_a, bounds)
