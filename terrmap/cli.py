@@ -116,9 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as error:
         print(f"terrmap {args.command}: {error}", file=sys.stderr)
         return EXIT_UNUSABLE
-    except (ValueError, KeyError, OSError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"terrmap {args.command}: {message}", file=sys.stderr)
+    except (ValueError, OSError) as error:
+        # What the loaders raise for input they cannot use (they name the value).
+        print(f"terrmap {args.command}: {error}", file=sys.stderr)
         return EXIT_UNUSABLE
     except Exception as error:  # noqa: BLE001 - the CLI promises one line, never a traceback
         log.debug("internal error", exc_info=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -14,6 +16,35 @@ from hypothesis import settings
 
 settings.register_profile("ci", max_examples=60, deadline=None)
 settings.load_profile("ci")
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "app.py"
+
+
+def app_pages() -> list[str]:
+    """The page files ``app.py`` navigates to, relative to the repository root."""
+    return re.findall(r'st\.Page\(\s*"([^"]+)"', APP.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def open_app_page():
+    """Return ``open(page, timeout=30)``: the real ``app.py`` in ``AppTest``, on ``page``.
+
+    Fails (never skips, never runs a stand-in) when a page ``app.py`` lists is
+    missing: the app would fail the same way.
+    """
+    from streamlit.testing.v1 import AppTest
+
+    def open_page(page: str, timeout: float = 30):
+        missing = [name for name in app_pages() if not (ROOT / name).is_file()]
+        assert not missing, f"app.py navigates to page files that do not exist: {missing}"
+        assert page in app_pages(), f"{page} is not a page of app.py"
+        at = AppTest.from_file(str(APP), default_timeout=timeout)
+        at.switch_page(page).run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    return open_page
 
 
 @contextlib.contextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -209,35 +208,11 @@ def test_grid_fixture_respects_locks(grid_accounts, grid_territories, grid_reps)
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
 PAGE = "pages/auto_balance.py"
-# While some page app.py lists is not on this branch yet, the page runs in a
-# minimal shell of its own (as tests/test_import_page.py does).
-STAND_IN = """
-import sys
-sys.path.insert(0, {root!r})
-import streamlit as st
-from pages._state import init_session, mark_shell_run, sidebar
-init_session()
-mark_shell_run()
-navigation = st.navigation([st.Page({page!r}, title="Auto-balance")])
-sidebar()
-navigation.run()
-"""
 
 
 @pytest.fixture
-def page(tmp_path):
-    pages = re.findall(r'st\.Page\(\s*"([^"]+)"', APP.read_text())
-    if all((ROOT / name).exists() for name in pages):
-        at = AppTest.from_file(str(APP), default_timeout=60)
-        at.run()
-        at.switch_page(PAGE).run()
-    else:
-        script = tmp_path / "app.py"
-        script.write_text(STAND_IN.format(root=str(ROOT), page=str(ROOT / PAGE)))
-        at = AppTest.from_file(str(script), default_timeout=60)
-        at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+def page(open_app_page):
+    return open_app_page(PAGE, timeout=60)
 
 
 def _propose(at: AppTest) -> AppTest:
