@@ -51,7 +51,7 @@ _map_data_lock = threading.Lock()
 _points_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKeyDictionary()
 
 
-@st.cache_resource(show_spinner="Loading the demo data…")
+@st.cache_resource(show_spinner="Loading the demo data…", max_entries=4)
 def _demo(data_dir: str | None) -> Workspace:
     # Immutable and the same for everybody: safe to share between sessions.
     if not data_dir:
@@ -340,15 +340,16 @@ AUTOSAVE_ERROR = "autosave_error"
 KEY_PARAM = "wc"
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=4)
 def _store(path: str) -> ScenarioStore:
     # Holds only its path; every call opens its own connection: safe to share.
     return ScenarioStore(path)
 
 
-@st.cache_resource(show_spinner="Loading the stored data set…")
+@st.cache_resource(show_spinner="Loading the stored data set…", max_entries=8)
 def _stored_workspace(path: str, dataset_id: str) -> Workspace:
-    # A workspace is immutable: one per stored data set for everybody.
+    # A workspace is immutable: one per stored data set for everybody. Bounded:
+    # a server that opened many data sets keeps the 8 most recently used.
     return _store(path).load_workspace(dataset_id)
 
 
@@ -481,7 +482,9 @@ def own_working_copies() -> list[AutosaveInfo]:
 def expire_working_copies() -> None:
     """Delete the working copies nobody changed for ``working_copy.AUTOSAVE_TTL``."""
     store = scenario_store()
-    for key in working_copy.expired(store.autosaves(), datetime.now(UTC), working_copy.AUTOSAVE_TTL):
+    for key in working_copy.expired(
+        store.autosaves(), datetime.now(UTC), working_copy.AUTOSAVE_TTL
+    ):
         store.discard_autosave(key)
         logger.info("expired working copy %s", key[:6])
 

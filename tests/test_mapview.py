@@ -550,3 +550,31 @@ class TestPublishedPoints:
         )
         assert '"points_url":"/app/static/cache/p.bin"' in linked
         assert len(linked) < len(inline) - 30_000
+
+
+class TestShapesMemo:
+    def test_sessions_on_threads_get_their_own_shapes_and_the_memo_stays_bounded(self, territories):
+        from concurrent.futures import ThreadPoolExecutor
+
+        frames = []
+        for offset in range(3 * mv._SHAPES_MEMO_SIZE):
+            frame = territories.copy()
+            frame["geometry"] = territories.geometry.translate(xoff=offset)
+            frames.append(frame)
+        codes = np.zeros(8, dtype=int)
+
+        def west_edge(offset: int) -> float:
+            payload = _update_payload(mv.build_update_layer(codes, frames[offset]))
+            xs = [
+                x
+                for feature in payload["shapes"]["features"]
+                for ring in feature["geometry"]["coordinates"]
+                for x, _ in ring
+            ]
+            return min(xs)
+
+        jobs = [offset for _ in range(4) for offset in range(len(frames))]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            edges = list(pool.map(west_edge, jobs))
+        assert edges == [float(offset) for offset in jobs]
+        assert len(mv._SHAPES_MEMO) <= mv._SHAPES_MEMO_SIZE

@@ -58,6 +58,8 @@ import hashlib
 import html
 import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -605,8 +607,11 @@ def build_update_layer(
 
 #: Recently drawn shapes: (geometry array, colours, tolerance) -> payload. The
 #: entry holds the geometry array, so its id cannot be reused while cached.
-_SHAPES_MEMO: dict[tuple, tuple[Any, str, list[dict[str, Any]]]] = {}
+#: Shared by every session's thread: read and written under the lock, at most
+#: _SHAPES_MEMO_SIZE entries (least recently used dropped first).
+_SHAPES_MEMO: OrderedDict[tuple, tuple[Any, str, list[dict[str, Any]]]] = OrderedDict()
 _SHAPES_MEMO_SIZE = 16
+_SHAPES_MEMO_LOCK = threading.Lock()
 
 
 def _shape_payload(
@@ -624,7 +629,10 @@ def _shape_payload(
         return "null", []
     values = territories["geometry"].values
     key = (id(values), tuple(colors), float(tolerance), str(getattr(territories, "crs", None)))
-    hit = _SHAPES_MEMO.get(key)
+    with _SHAPES_MEMO_LOCK:
+        hit = _SHAPES_MEMO.get(key)
+        if hit is not None and hit[0] is values:
+            _SHAPES_MEMO.move_to_end(key)
     if hit is not None and hit[0] is values:
         return hit[1], [dict(row, html=names_html[row["i"]]) for row in hit[2]]
     geo = gpd.GeoSeries(territories["geometry"], crs=getattr(territories, "crs", None))
@@ -649,9 +657,11 @@ def _shape_payload(
         )
         anchor_rows.append({"lat": round(anchor.y, 5), "lng": round(anchor.x, 5), "i": int(i)})
     text = '{"type":"FeatureCollection","features":[' + ",".join(features) + "]}"
-    if len(_SHAPES_MEMO) >= _SHAPES_MEMO_SIZE:
-        _SHAPES_MEMO.pop(next(iter(_SHAPES_MEMO)))
-    _SHAPES_MEMO[key] = (values, text, anchor_rows)
+    with _SHAPES_MEMO_LOCK:
+        _SHAPES_MEMO[key] = (values, text, anchor_rows)
+        _SHAPES_MEMO.move_to_end(key)
+        while len(_SHAPES_MEMO) > _SHAPES_MEMO_SIZE:
+            _SHAPES_MEMO.popitem(last=False)
     return text, [dict(row, html=names_html[row["i"]]) for row in anchor_rows]
 
 
