@@ -17,6 +17,7 @@ members only when it lost a hull corner.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,7 @@ __all__ = [
     "moved_totals",
     "selection_summary",
     "tally",
+    "utilisation",
 ]
 
 #: Columns of the raw sums table, in order.
@@ -338,6 +340,40 @@ def tally(context: Context, codes: np.ndarray, bins: np.ndarray | None = None):
     return totals.sums[bins], totals.area_km2[bins]
 
 
+def utilisation(workload: Any, capacity: Any) -> Any:
+    """Workload ÷ capacity; NaN where the capacity is missing, zero or negative.
+
+    The one definition every table uses: a rep without capacity has no
+    utilisation (shown as missing), not an infinite one.
+
+    Parameters
+    ----------
+    workload, capacity : array-like or pandas.Series
+        Hours, aligned (same length and order).
+
+    Returns
+    -------
+    numpy.ndarray or pandas.Series
+        Float ratios; a Series (with ``workload``'s index, else
+        ``capacity``'s) when either input is one.
+
+    Examples
+    --------
+    >>> utilisation(np.array([800.0, 50.0, 10.0]), np.array([1600.0, 0.0, np.nan])).tolist()
+    [0.5, nan, nan]
+    """
+    w = np.asarray(workload, dtype=float)
+    c = np.asarray(capacity, dtype=float)
+    if w.shape != c.shape:
+        raise ValueError(f"workload and capacity differ in shape: {w.shape} != {c.shape}")
+    ratio = np.full(w.shape, np.nan)
+    np.divide(w, c, out=ratio, where=c > 0)
+    for series in (workload, capacity):
+        if isinstance(series, pd.Series):
+            return pd.Series(ratio, index=series.index)
+    return ratio
+
+
 def metrics_frame(context: Context, sums: np.ndarray, area_km2: np.ndarray) -> pd.DataFrame:
     """Per-territory figures from raw sums, plus the unassigned row.
 
@@ -392,7 +428,7 @@ def metrics_frame(context: Context, sums: np.ndarray, area_km2: np.ndarray) -> p
                 "area_km2": area_km2,
                 "workload_hours": workload,
                 "capacity_hours": capacity,
-                "utilisation": workload / capacity,
+                "utilisation": utilisation(workload, capacity),
                 "leads": s["leads"].astype(np.int64),
                 "opportunities": s["opportunities"].astype(np.int64),
                 "customers": s["customers"].astype(np.int64),
