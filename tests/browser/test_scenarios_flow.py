@@ -201,9 +201,10 @@ class TestPrivateWorkingCopies:
         # Its own browser continues it after a reload.
         page.reload()
         wait_for_app(page)
+        # A reload on a busy machine can take longer than the default wait.
         expect(
             page.get_by_test_id("stAlert").filter(has_text="Restored your working copy")
-        ).to_be_visible()
+        ).to_be_visible(timeout=90_000)
 
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         try:
@@ -244,6 +245,7 @@ class TestPrivateWorkingCopies:
         expect(page.get_by_test_id("stSidebar")).to_contain_text(
             f"{len(east.moves)} move(s) in this plan"
         )
+        # A reload on a busy machine can take longer than the default wait.
         expect(
             page.get_by_test_id("stAlert").filter(has_text="Restored your working copy")
-        ).to_be_visible()
+        ).to_be_visible(timeout=90_000)
