@@ -329,4 +329,4 @@ else:
 
 with st.expander(f"Change log of the working plan ({len(plan.changelog())} account moves)"):
     st.dataframe(plan.changelog(), width="stretch", hide_index=True)
-st.caption(f"Database: {escape_markdown(store.path)}")
+st.caption(f"Database: {escape_markdown(store.name)}")
