@@ -21,6 +21,7 @@ from terrmap.core.plan import History, Plan
 from terrmap.demo import demo_workspace
 from terrmap.geo.drawing import MapData, map_data
 from terrmap.geo.workspace import Workspace, build_workspace
+from terrmap.io.importing import escape_markdown
 from terrmap.store.scenarios import (
     AutosaveInfo,
     ScenarioError,
@@ -28,6 +29,7 @@ from terrmap.store.scenarios import (
     ScenarioNotFoundError,
     ScenarioStore,
     StoreUnavailableError,
+    dataset_key,
     default_db_target,
     history_of,
 )
@@ -303,8 +305,35 @@ def _stored_workspace(target: str, dataset_id: str) -> Workspace:
 
 
 def scenario_store() -> ScenarioStore:
-    """The scenario store of this server (``TERRMAP_DB``)."""
+    """The scenario store of this server (``TERRMAP_DB``).
+
+    Raises
+    ------
+    StoreUnavailableError
+        When the database cannot be opened (the message is for the user).
+    """
     return _store(default_db_target())
+
+
+def store_or_stop() -> ScenarioStore:
+    """The scenario store, or the database's one-line error on the page and nothing below it."""
+    try:
+        return scenario_store()
+    except StoreUnavailableError as error:
+        st.error(escape_markdown(error.user_message))
+        st.caption("The map editor and the other pages keep working with the plan in memory.")
+        st.stop()
+
+
+def show_autosave_error() -> None:
+    """Warn that the working copy is not being autosaved (and why), if so."""
+    error = st.session_state.get(AUTOSAVE_ERROR)
+    if error:
+        st.warning(
+            f"Your changes are not being autosaved: {escape_markdown(error)} "
+            "Closing this tab would lose them.",
+            icon="⚠️",
+        )
 
 
 def session_key() -> str:
@@ -326,7 +355,14 @@ def dataset_id() -> str:
     ws = workspace()
     known = st.session_state.get(DATASET)
     if known is None or known[0] is not ws:
-        st.session_state[DATASET] = (ws, scenario_store().save_dataset(ws))
+        try:
+            dataset = scenario_store().save_dataset(ws)
+        except StoreUnavailableError as error:
+            if not error.can_read:
+                raise
+            # Read-only or full: the scenarios of this data set can still be listed.
+            dataset = dataset_key(ws)
+        st.session_state[DATASET] = (ws, dataset)
     return st.session_state[DATASET][1]
 
 

@@ -36,6 +36,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
+from terrmap.store.errors import ScenarioError
+
 __all__ = [
     "DB_ENV",
     "MIGRATIONS",
@@ -62,7 +64,7 @@ _BUSY_TIMEOUT_S = 30.0
 _MIGRATION_LOCK = 7_461_092_187
 
 
-class StoreUnavailableError(Exception):
+class StoreUnavailableError(ScenarioError):
     """The scenario database cannot be read or written.
 
     ``str(error)`` is one line for the user (no traceback, no folder).

@@ -62,6 +62,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -76,6 +77,7 @@ from terrmap.geo.workspace import Workspace, build_workspace
 from terrmap.store.audit import append_audit
 from terrmap.store.database import (
     DB_ENV,
+    SCHEMA_VERSION,
     StoreUnavailableError,
     create_store_engine,
     database_location,
@@ -83,6 +85,7 @@ from terrmap.store.database import (
     default_db_target,
     describe,
     migrate,
+    schema_version,
     unavailable_error,
 )
 from terrmap.store.errors import (
@@ -106,6 +109,7 @@ __all__ = [
     "ScenarioStore",
     "StoreUnavailableError",
     "WorkflowError",
+    "dataset_key",
     "default_db_path",
     "default_db_target",
     "history_of",
@@ -421,6 +425,11 @@ def _dataset_blobs(workspace: Workspace) -> dict[str, object]:
     return blobs
 
 
+def dataset_key(workspace: Workspace) -> str:
+    """Return the id :meth:`ScenarioStore.save_dataset` gives ``workspace``, without saving."""
+    return _dataset_blobs(workspace)["dataset_id"]
+
+
 def _clean_name(name: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"a scenario needs a non-empty name, got {name!r}")
@@ -522,11 +531,24 @@ class ScenarioStore(WorkflowMixin):
         self.name = describe(self.url, self.path)
         self.backend = self.url.get_backend_name()
         self._on_write = on_write
+        self.read_only = self.path is not None and self.path.exists() and not _writable(self.path)
         with self._guard():
             if self.path is not None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.read_only:
+                # Read-only media: open without the journal files SQLite would
+                # create next to it; every write then fails as "read-only".
+                self.url = sa.engine.URL.create(
+                    "sqlite",
+                    database=f"file:{self.path}?mode=ro&immutable=1",
+                    query={"uri": "true"},
+                )
+                logger.warning("scenario database %s is read-only", self.name)
             self.engine = create_store_engine(self.url)
-            self.schema_upgrade = migrate(self.engine)
+            if self.read_only:
+                self.schema_upgrade = self._check_current()
+            else:
+                self.schema_upgrade = migrate(self.engine)
 
     def __repr__(self) -> str:
         return f"ScenarioStore({self.name!r}, {self.backend})"
@@ -543,6 +565,17 @@ class ScenarioStore(WorkflowMixin):
         self.engine.dispose()
 
     # -- plumbing ----------------------------------------------------------
+    def _check_current(self) -> tuple[int, int]:
+        with self.engine.connect() as connection:
+            version = schema_version(connection)
+        if version != SCHEMA_VERSION:
+            raise StoreUnavailableError(
+                "read-only",
+                f"The scenario database {self.name} is read-only and was written by another "
+                "release of terrmap: it cannot be upgraded, so scenarios cannot be opened.",
+            )
+        return version, version
+
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
         try:
@@ -552,7 +585,9 @@ class ScenarioStore(WorkflowMixin):
             if found is None:
                 raise
             # The details (driver message, file path) go to the log, not the user.
-            logger.warning("scenario database %s unavailable: %s", self.name, error)
+            logger.warning(
+                "scenario database %s unavailable: %s", self.name, getattr(error, "orig", error)
+            )
             raise found from None
 
     @contextlib.contextmanager
@@ -1327,6 +1362,11 @@ class ScenarioStore(WorkflowMixin):
         ).first()
         if row is not None and row[0] != scenario_id:
             raise ValueError(f"a scenario named {name!r} exists already")
+
+
+def _writable(path: Path) -> bool:
+    # os.access is false on a read-only file system even for root.
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
 
 
 def _conflict(current: dict[str, object], expected_version: int) -> ScenarioConflictError:
