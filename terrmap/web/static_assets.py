@@ -23,6 +23,7 @@ __all__ = [
     "check_assets",
     "default_static_dir",
     "missing_assets",
+    "publish_file",
     "publish_points",
 ]
 
@@ -160,10 +161,8 @@ def publish_points(
     ----------
     lon, lat : numpy.ndarray
         Account positions in WGS84 degrees, in the map's point order.
-    static_dir : str or pathlib.Path, optional
-        Folder Streamlit serves; defaults to :func:`default_static_dir`.
-    asset_base : str, default "/app/static"
-        URL prefix of that folder.
+    static_dir, asset_base
+        Where the file goes and its URL prefix, as for :func:`publish_file`.
 
     Returns
     -------
@@ -183,6 +182,45 @@ def publish_points(
         raise ValueError(f"lon and lat must be 1-D of one length, got {lon.shape} and {lat.shape}")
     data = np.concatenate([lon, lat]).tobytes()
     name = f"points-{hashlib.sha1(data).hexdigest()[:16]}.bin"
+    return publish_file(data, name, static_dir, asset_base)
+
+
+def publish_file(
+    data: bytes,
+    name: str,
+    static_dir: str | Path | None = None,
+    asset_base: str = DEFAULT_ASSET_BASE,
+) -> str:
+    """Write ``data`` as ``cache/<name>`` in the served folder, once; return its URL.
+
+    Callers name files after a hash of their content, so an existing file is
+    the same data and is kept as it is.
+
+    Parameters
+    ----------
+    data : bytes
+        File content.
+    name : str
+        File name (no folders), e.g. ``points-0123abcd4567.bin``.
+    static_dir : str or pathlib.Path, optional
+        Folder Streamlit serves; defaults to :func:`default_static_dir`.
+    asset_base : str, default "/app/static"
+        URL prefix of that folder.
+
+    Returns
+    -------
+    str
+        URL of the file, ``<asset_base>/cache/<name>``.
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is not a plain file name.
+    OSError
+        When the folder cannot be written.
+    """
+    if not name or Path(name).name != name or name.startswith("."):
+        raise ValueError(f"name must be a plain file name, got {name!r}")
     folder = Path(static_dir) if static_dir is not None else default_static_dir()
     target = folder / "cache" / name
     if not target.exists():
@@ -190,5 +228,5 @@ def publish_points(
 
         target.parent.mkdir(parents=True, exist_ok=True)
         write_export(data, target)
-        logger.info("published %d positions to %s", len(lon), target)
+        logger.info("published %d bytes to %s", len(data), target)
     return f"{asset_base.rstrip('/')}/cache/{name}"
