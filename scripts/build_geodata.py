@@ -302,11 +302,17 @@ def _readme(sizes: dict[str, int]) -> str:
         lines.append(f"- `{name}@{version}` ({integrity})")
     lines += [
         "",
-        f"- US: `us-atlas/{US_FILE}`, the Census Bureau's cartographic boundary files "
-        "(2017, 1:10,000,000), states and counties with FIPS codes. USPS codes come from "
-        "the FIPS table in the build script.",
-        f"- World: `world-atlas/{WORLD_COUNTRIES_FILE}` and `{WORLD_LAND_FILE}`, Natural Earth "
-        "1:50m admin-0 countries and land (public domain), ISO 3166-1 numeric ids.",
+        f"- US: `us-atlas/{US_FILE}`: the Census Bureau's cartographic boundary files, "
+        "2017 edition, 1:10,000,000, quantised and simplified by us-atlas; states and "
+        "counties with FIPS codes. USPS codes come from the FIPS table in the build script. "
+        "One county equivalent, Falls Church city, VA (51610, 5 km²), is simplified away "
+        "in this source: its row has an empty geometry.",
+        f"- World: `world-atlas/{WORLD_COUNTRIES_FILE}` and `{WORLD_LAND_FILE}`: Natural "
+        "Earth 4.1.0, 1:50m admin-0 countries and land, ISO 3166-1 numeric ids (parts "
+        "sharing an id, e.g. Australia and Ashmore and Cartier Is., are one row).",
+        "- `basemap_lines.parquet`: every border once, by kind (`state`, `county` for county "
+        "borders that are not state borders, and outside the US `country` and `coast`), "
+        f"snapped to a {LINE_GRID:g} degree grid.",
         "",
         "Files:",
         "",

@@ -27,9 +27,10 @@ class TestBounds:
         assert (y0, y1) == pytest.approx((42.3601 - 3, 42.6526 + 3), abs=0.011)
         assert x0 <= -76.7562 and x1 >= -68.0589
 
-    def test_large_extent_grows_by_half(self):
+    def test_large_extent_grows_by_a_quarter(self):
         x0, _, x1, _ = bm.basemap_bounds([-120.0, -80.0], [35.0, 40.0])
-        assert (x0, x1) == (-140.0, -60.0)
+        assert (x0, x1) == (-130.0, -70.0)
+        assert all(type(v) is float for v in bm.basemap_bounds([-120.0, -80.0], [35.0, 40.0]))
 
     def test_clamped_to_the_world(self):
         assert bm.basemap_bounds([-179.0, 179.0], [-80.0, 80.0]) == (-180.0, -85.0, 180.0, 85.0)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from terrmap.geo import boundaries as bd
 
@@ -213,6 +215,28 @@ class TestBasemapLines:
         assert np.all(
             shapely.total_bounds(coarse.geometry.to_numpy()) >= np.array(box[:2] * 2)[[0, 1, 0, 1]]
         )
+
+    @settings(max_examples=25, deadline=None)
+    @given(
+        x=st.floats(-130, -60),
+        y=st.floats(20, 55),
+        w=st.floats(0.01, 15),
+        h=st.floats(0.01, 10),
+    )
+    def test_any_box_gets_exactly_the_lines_inside_it(self, x, y, w, h):
+        box = (x, y, x + w, y + h)
+        lines = bd.basemap_lines(box)
+        geoms = lines.geometry.to_numpy()
+        if len(lines):
+            x0, y0, x1, y1 = shapely.total_bounds(geoms)
+            assert x0 >= box[0] and y0 >= box[1] and x1 <= box[2] and y1 <= box[3]
+        # As long as the whole map's lines cut to the box, kind by kind.
+        everything = bd.basemap_lines((-180, -85, 180, 85))
+        for kind in bd.LINE_KINDS:
+            whole = everything.geometry[everything["kind"] == kind].to_numpy()
+            expected = shapely.length(shapely.clip_by_rect(whole, *box)).sum()
+            got = shapely.length(geoms[lines["kind"].to_numpy() == kind]).sum()
+            assert got == pytest.approx(expected, rel=1e-9, abs=1e-9)
 
     @pytest.mark.parametrize(
         ("kwargs", "match"),

@@ -14,13 +14,14 @@ the attribution the map shows (:data:`TILES_ATTRIBUTION`).
 Examples
 --------
 >>> basemap_bounds([-71.06, -73.76], [42.36, 42.65])
-(-77.76, 38.36, -67.06, 46.65)
+(-76.76, 39.36, -68.06, 45.65)
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -86,8 +87,8 @@ def basemap_bounds(
     Returns
     -------
     tuple of 4 float
-        ``(min_lon, min_lat, max_lon, max_lat)``: the extent grown by half its
-        size and at least :data:`BASEMAP_PAD_DEG` on every side, rounded
+        ``(min_lon, min_lat, max_lon, max_lat)``: the extent grown by a quarter
+        of its size and at least :data:`BASEMAP_PAD_DEG` on every side, rounded
         outwards to 0.01 degree, within -180..180 and -85..85. The contiguous
         US, padded, when there are no positions.
 
@@ -109,13 +110,14 @@ def basemap_bounds(
     else:
         x0, x1 = float(lon_a.min()), float(lon_a.max())
         y0, y1 = float(lat_a.min()), float(lat_a.max())
-    pad_x = max((x1 - x0) / 2, BASEMAP_PAD_DEG)
-    pad_y = max((y1 - y0) / 2, BASEMAP_PAD_DEG)
+    pad_x = max((x1 - x0) / 4, BASEMAP_PAD_DEG)
+    pad_y = max((y1 - y0) / 4, BASEMAP_PAD_DEG)
+    # round() first: -73.76 - 3 is -76.7600000001 in floating point.
     return (
-        max(-180.0, np.floor((x0 - pad_x) * 100) / 100),
-        max(-85.0, np.floor((y0 - pad_y) * 100) / 100),
-        min(180.0, np.ceil((x1 + pad_x) * 100) / 100),
-        min(85.0, np.ceil((y1 + pad_y) * 100) / 100),
+        max(-180.0, math.floor(round((x0 - pad_x) * 100, 6)) / 100),
+        max(-85.0, math.floor(round((y0 - pad_y) * 100, 6)) / 100),
+        min(180.0, math.ceil(round((x1 + pad_x) * 100, 6)) / 100),
+        min(85.0, math.ceil(round((y1 + pad_y) * 100, 6)) / 100),
     )
 
 
