@@ -121,6 +121,13 @@ class TestMap:
         script = _map_script(mv.build_base_map(LON, LAT))
         assert "TerrmapBasemap.add(map_div, null);" in script
 
+    @pytest.mark.parametrize(
+        "url", ["https://example.org/b.json", "//example.org/b.json", "cache/b.json"]
+    )
+    def test_background_from_elsewhere_is_refused(self, url):
+        with pytest.raises(ValueError, match="basemap_url"):
+            mv.build_base_map(LON, LAT, basemap_url=url)
+
     def test_same_url_same_component_key(self):
         """st_folium remounts the map whenever this hash changes: not on a rerun."""
         keys = {

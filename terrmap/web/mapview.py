@@ -395,7 +395,8 @@ def build_base_map(
     Raises
     ------
     ValueError
-        On mismatched or invalid coordinates, malformed bounds or home bases.
+        On mismatched or invalid coordinates, malformed bounds or home bases,
+        or a ``basemap_url`` the app does not serve.
 
     Examples
     --------
@@ -431,6 +432,11 @@ def build_base_map(
     m.default_css = [("leaflet_css", urls["leaflet_css"])]
     if tiles is not None:
         folium.TileLayer(tiles, attr=tiles_attr).add_to(m)
+    if basemap_url is not None and (
+        not basemap_url.startswith("/") or basemap_url.startswith("//") or "://" in basemap_url
+    ):
+        # The background must come from the app: the map works offline.
+        raise ValueError(f"basemap_url must be a path served by the app, got {basemap_url!r}")
     _TerrmapBase(_js_json(config), urls, tools, basemap_url).add_to(m)
     if (x0, y0) != (x1, y1):
         m.fit_bounds([[y0, x0], [y1, x1]], padding=(10, 10))
