@@ -31,7 +31,7 @@ REPLACE_OK = "scenario_replace_ok"
 CONFLICT = "scenario_conflict"  # the ScenarioConflictError of the last save
 
 _state.page_setup()
-store = _state.scenario_store()
+store = _state.store_or_stop()
 ss = st.session_state
 
 
@@ -167,8 +167,7 @@ if other is not None:
         f"{other.saved_at:%Y-%m-%d %H:%M} UTC) belongs to another browser. You are working on a "
         "copy of it: your changes autosave under a key of your own and never change the original."
     )
-if ss.get(_state.AUTOSAVE_ERROR):
-    st.warning(f"Autosave failed: {escape_markdown(ss[_state.AUTOSAVE_ERROR])}")
+_state.show_autosave_error()
 
 opened = _state.opened()
 plan = _state.plan()
@@ -340,4 +339,4 @@ else:
 
 with st.expander(f"Change log of the working plan ({len(plan.changelog())} account moves)"):
     st.dataframe(plan.changelog(), width="stretch", hide_index=True)
-st.caption(f"Database: {escape_markdown(store.path)}")
+st.caption(f"Database: {escape_markdown(store.name)}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 import re
 
 import folium
@@ -524,19 +523,6 @@ class TestPublishedPoints:
         monkeypatch.setenv(static_assets.CACHE_DIR_ENV, str(tmp_path))
         url = publish_points(np.array([1.0]), np.array([2.0]))
         assert (tmp_path / "points" / url.rsplit("/", 1)[1]).is_file()
-
-    def test_the_cache_keeps_the_most_recently_used_files(self, tmp_path, monkeypatch):
-        monkeypatch.setattr(static_assets, "MAX_CACHED_POINT_FILES", 3)
-        names = []
-        for i in range(5):
-            url = publish_points(np.array([float(i)]), np.array([0.0]), tmp_path)
-            names.append(url.rsplit("/", 1)[1])
-            # mtime resolution: make the order of use unambiguous
-            os.utime(tmp_path / names[-1], ns=(i * 10**9, i * 10**9))
-        # Using the oldest file again makes it the newest.
-        publish_points(np.array([0.0]), np.array([0.0]), tmp_path)
-        kept = sorted(p.name for p in tmp_path.iterdir())
-        assert kept == sorted([names[0], names[3], names[4]])
 
     def test_mismatched_lengths_are_refused(self, tmp_path):
         with pytest.raises(ValueError, match="one length"):

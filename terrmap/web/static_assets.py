@@ -10,8 +10,10 @@ The app serves two folders through Streamlit's custom-component file route
 installed, read-only site-packages included:
 
 * :data:`ASSETS_DIR` -- the vendored libraries, under :data:`DEFAULT_ASSET_BASE`;
-* :func:`points_cache_dir` -- a writable cache of account positions written by
-  :func:`publish_points`, under :data:`POINTS_BASE`.
+* :func:`points_cache_dir` -- a writable cache of the files made from a data
+  set (account positions by :func:`publish_points`, base maps by
+  :func:`terrmap.web.basemap.publish_basemap`), under :data:`POINTS_BASE`;
+  :func:`prune_points` deletes the ones no session published for a while.
 
 :func:`serve` registers both; a page calls it with
 ``streamlit.components.v1.declare_component`` on every run (this package never
@@ -20,10 +22,12 @@ imports Streamlit).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +39,14 @@ __all__ = [
     "ASSET_VERSIONS",
     "CACHE_DIR_ENV",
     "DEFAULT_ASSET_BASE",
-    "MAX_CACHED_POINT_FILES",
     "POINTS_BASE",
     "MissingAssetsError",
     "asset_urls",
     "check_assets",
     "missing_assets",
     "points_cache_dir",
+    "prune_points",
+    "publish_file",
     "publish_points",
     "serve",
 ]
@@ -80,9 +85,6 @@ POINTS_BASE = f"/component/{_POINTS_COMPONENT}"
 
 #: Environment variable naming the cache folder (default: the user's cache).
 CACHE_DIR_ENV = "TERRMAP_CACHE_DIR"
-
-#: Position files kept in the cache; older ones are deleted on publishing.
-MAX_CACHED_POINT_FILES = 64
 
 
 class MissingAssetsError(FileNotFoundError):
@@ -247,20 +249,14 @@ def publish_points(
     The map fetches the positions once from this file instead of carrying them
     in its HTML, which streamlit-folium re-sends on every rerun (1.1 MB at 100k
     accounts). The file holds little-endian float32: all longitudes, then all
-    latitudes. Its name is a hash of the content, so an existing file is
-    reused and different data sets never collide. At most
-    :data:`MAX_CACHED_POINT_FILES` files are kept (least recently published
-    deleted first).
+    latitudes, named after a hash of the content.
 
     Parameters
     ----------
     lon, lat : numpy.ndarray
         Account positions in WGS84 degrees, in the map's point order.
-    cache_dir : str or pathlib.Path, optional
-        Folder the app serves under ``points_base``; defaults to
-        :func:`points_cache_dir`.
-    points_base : str, default :data:`POINTS_BASE`
-        URL prefix of that folder.
+    cache_dir, points_base
+        Where the file goes and its URL prefix, as for :func:`publish_file`.
 
     Returns
     -------
@@ -280,29 +276,96 @@ def publish_points(
         raise ValueError(f"lon and lat must be 1-D of one length, got {lon.shape} and {lat.shape}")
     data = np.concatenate([lon, lat]).tobytes()
     name = f"points-{hashlib.sha1(data).hexdigest()[:16]}.bin"
+    return publish_file(data, name, cache_dir, points_base)
+
+
+def publish_file(
+    data: bytes,
+    name: str,
+    cache_dir: str | Path | None = None,
+    points_base: str = POINTS_BASE,
+) -> str:
+    """Write ``data`` as ``<name>`` in the served cache folder, once; return its URL.
+
+    Callers name files after a hash of their content, so an existing file is
+    the same data and is kept as it is (its time refreshed: in use).
+
+    Parameters
+    ----------
+    data : bytes
+        File content.
+    name : str
+        File name (no folders), e.g. ``points-0123abcd4567.bin``.
+    cache_dir : str or pathlib.Path, optional
+        Folder the app serves under ``points_base``; defaults to
+        :func:`points_cache_dir`.
+    points_base : str, default :data:`POINTS_BASE`
+        URL prefix of that folder.
+
+    Returns
+    -------
+    str
+        URL of the file, ``<points_base>/<name>``.
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is not a plain file name.
+    OSError
+        When the folder cannot be written.
+    """
+    if not name or Path(name).name != name or name.startswith("."):
+        raise ValueError(f"name must be a plain file name, got {name!r}")
     folder = Path(cache_dir) if cache_dir is not None else points_cache_dir()
     target = folder / name
     if target.exists():
-        target.touch()  # most recently used: pruned last
+        os.utime(target)  # in use: :func:`prune_points` keeps it
     else:
         from terrmap.io.exports import write_export  # write then rename: never half a file
 
         folder.mkdir(parents=True, exist_ok=True)
         write_export(data, target)
-        logger.info("published %d positions to %s", len(lon), target)
-        _prune(folder, keep=MAX_CACHED_POINT_FILES)
+        logger.info("published %d bytes to %s", len(data), target)
     return f"{points_base.rstrip('/')}/{name}"
 
 
-def _prune(folder: Path, keep: int) -> None:
-    """Delete all but the ``keep`` most recently used position files."""
-    files = []
-    for path in folder.glob("points-*.bin"):
-        try:
-            files.append((path.stat().st_mtime_ns, path))
-        except FileNotFoundError:  # another process pruned it
-            continue
-    files.sort(reverse=True)
-    for _, path in files[keep:]:
-        path.unlink(missing_ok=True)
-        logger.info("pruned cached positions %s", path)
+def prune_points(
+    max_age: timedelta, cache_dir: str | Path | None = None, *, now: datetime | None = None
+) -> list[Path]:
+    """Delete published files (positions, base maps) not published for longer than ``max_age``.
+
+    Every publication of a file refreshes its modification time, so a file
+    older than ``max_age`` belongs to no data set a session opened since.
+
+    Parameters
+    ----------
+    max_age : datetime.timedelta
+        How long an unused file is kept.
+    cache_dir : str or pathlib.Path, optional
+        The served cache folder; defaults to :func:`points_cache_dir`.
+    now : datetime, optional
+        The present; the clock by default.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files deleted.
+
+    Raises
+    ------
+    ValueError
+        For a negative age.
+    """
+    if max_age < timedelta(0):
+        raise ValueError(f"max_age must not be negative, got {max_age}")
+    folder = Path(cache_dir) if cache_dir is not None else points_cache_dir()
+    cutoff = ((now or datetime.now(UTC)) - max_age).timestamp()
+    removed = []
+    for path in sorted(p for p in folder.glob("*") if p.is_file()):
+        with contextlib.suppress(FileNotFoundError):  # another server pruned it first
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(path)
+    if removed:
+        logger.info("pruned %d unused published files", len(removed))
+    return removed
