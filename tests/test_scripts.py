@@ -23,7 +23,7 @@ def test_app_setup_succeeds_on_an_installed_tree():
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.parametrize("script", ["setup.sh", "run.sh", "test.sh"])
+@pytest.mark.parametrize("script", ["setup.sh", "run.sh", "test.sh", "test_min_versions.sh"])
 def test_scripts_parse(script):
     done = subprocess.run(["bash", "-n", f"scripts/{script}"], cwd=ROOT, capture_output=True)
     assert done.returncode == 0, done.stderr
