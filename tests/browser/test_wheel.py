@@ -30,6 +30,7 @@ from .conftest import ROOT, serve_app, wait_for_app
 
 IFRAME = 'iframe[title="streamlit_folium.st_folium"]'
 TOKEN_JS = "document.documentElement.getAttribute('data-terrmap-update')"
+FIRST_VISIT_MS = 120_000
 NOT_SHIPPED = (".git", ".venv", "build", "dist", "*.egg-info", "static", "test-artifacts")
 
 
@@ -128,9 +129,10 @@ def test_terrmap_app_serves_the_map_offline(installed, page):
         env, launcher=[str(installed["venv"] / "bin" / "terrmap"), "app"], cwd=workdir
     ) as url:
         page.goto(url)
-        wait_for_app(page)
-        frame = page.wait_for_selector(IFRAME).content_frame()
-        frame.wait_for_function(TOKEN_JS)
+        # A first visit to a new server loads the data: slow on a busy machine.
+        wait_for_app(page, timeout=FIRST_VISIT_MS)
+        frame = page.wait_for_selector(IFRAME, timeout=FIRST_VISIT_MS).content_frame()
+        frame.wait_for_function(TOKEN_JS, timeout=FIRST_VISIT_MS)
         assert frame.evaluate("() => !!(window.L && L.Draw && L.Control.Lasso)")
         assert frame.locator(".leaflet-container canvas").count() >= 1
         # The embedded demo data came from the package: 3,000 accounts.
