@@ -13,6 +13,6 @@ base=$(.venv/bin/python -c 'import sys; print(sys._base_executable)')
 "$base" -m venv --without-pip "$venv"
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
 .venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))' > "$site/_borrowed.pth"
-.venv/bin/python -m pip --python "$venv/bin/python" install -q --no-deps "$pin"
+.venv/bin/python -m pip --python "$venv/bin/python" install -q "$pin"  # what the floor needs besides is installed here too
 "$venv/bin/python" -c "import importlib.metadata as m; print('testing with', '$pin'.split('==')[0], m.version('$pin'.split('==')[0]))"
 exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"
