@@ -241,7 +241,7 @@ def publish_file(
 def prune_points(
     max_age: timedelta, static_dir: str | Path | None = None, *, now: datetime | None = None
 ) -> list[Path]:
-    """Delete position files (:func:`publish_points`) not published for longer than ``max_age``.
+    """Delete published files (positions, base maps) not published for longer than ``max_age``.
 
     Every publication of a file refreshes its modification time, so a file
     older than ``max_age`` belongs to no data set a session opened since.
@@ -270,7 +270,7 @@ def prune_points(
     folder = (Path(static_dir) if static_dir is not None else default_static_dir()) / "cache"
     cutoff = ((now or datetime.now(UTC)) - max_age).timestamp()
     removed = []
-    for path in sorted(folder.glob("points-*.bin")):
+    for path in sorted(p for p in folder.glob("*") if p.is_file()):
         with contextlib.suppress(FileNotFoundError):  # another server pruned it first
             if path.stat().st_mtime < cutoff:
                 path.unlink()
