@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 from scipy.spatial import Delaunay, QhullError
 
 from terrmap.core.travel import EARTH_RADIUS_KM, haversine_km
@@ -43,7 +43,8 @@ def account_adjacency(
     lat: np.ndarray,
     *,
     max_edge_km: float | None = None,
-    prune_factor: float = 4.0,
+    prune_factor: float = 3.0,
+    bridge_km: float = 150.0,
 ) -> np.ndarray:
     """Delaunay neighbours of points, long edges pruned.
 
@@ -52,10 +53,17 @@ def account_adjacency(
     lon, lat : numpy.ndarray
         Coordinates in degrees; NaN points get no edges.
     max_edge_km : float, optional
-        Drop edges longer than this. By default ``prune_factor`` times the
-        90th percentile of the points' shortest edges.
-    prune_factor : float, default 4
+        Drop edges longer than this. By default an edge is dropped when it
+        is longer than ``prune_factor`` times the lower-quartile edge length at both
+        its ends (a bridge across a bay or an empty county, not a street), or
+        than ``10 x prune_factor`` times the median edge.
+        Edges of the minimum spanning tree always stay, so points that are
+        one piece stay one piece.
+    prune_factor : float, default 3
         See ``max_edge_km``.
+    bridge_km : float, default 150
+        Minimum-spanning-tree edges up to this long are kept whatever the
+        pruning says; longer ones (an island, another state) are not.
 
     Returns
     -------
@@ -79,8 +87,14 @@ def account_adjacency(
     xy = _project_km(lon[located], lat[located])
     # Repeated coordinates break Qhull's triangulation: triangulate the distinct
     # spots and tie every duplicate to its spot's representative.
-    spots, first, spot_of = np.unique(xy, axis=0, return_index=True, return_inverse=True)
-    spot_of = spot_of.ravel()
+    order = np.lexsort((xy[:, 1], xy[:, 0]))
+    new_spot = np.ones(len(order), dtype=bool)
+    new_spot[1:] = (np.diff(xy[order], axis=0) != 0).any(axis=1)
+    spot_sorted = np.cumsum(new_spot) - 1
+    spot_of = np.empty(len(order), dtype=np.int64)
+    spot_of[order] = spot_sorted
+    first = order[new_spot]
+    spots = xy[first]
     pairs = [np.column_stack([first[spot_of], np.arange(located.size)])]
     if len(spots) == 2:
         pairs.append(first[None, :])
@@ -95,20 +109,44 @@ def account_adjacency(
             pairs.append(np.column_stack([first[simplices[:, a]], first[simplices[:, b]]]))
     edges = np.concatenate(pairs)
     edges = edges[edges[:, 0] != edges[:, 1]]
-    edges = np.sort(edges, axis=1)
-    edges = np.unique(edges, axis=0)
+    edges = _unique_pairs(edges, located.size)
     i, j = located[edges[:, 0]], located[edges[:, 1]]
     length = haversine_km(lon[i], lat[i], lon[j], lat[j])
     if max_edge_km is None:
-        shortest = np.full(len(lon), np.inf)
-        np.minimum.at(shortest, i, length)
-        np.minimum.at(shortest, j, length)
-        finite = shortest[np.isfinite(shortest)]
-        spacing = float(np.percentile(finite, 90)) if finite.size else 0.0
-        max_edge_km = prune_factor * max(spacing, 1e-3)
-    keep = length <= max_edge_km
-    out = np.column_stack([i[keep], j[keep]]).astype(np.int64)
-    return out[np.lexsort((out[:, 1], out[:, 0]))]
+        local = prune_factor * _local_scale(i, j, length, len(lon))
+        keep = length <= np.minimum(local, 10.0 * prune_factor * float(np.median(length)))
+    else:
+        keep = length <= max_edge_km
+    # The shortest links that hold the points together always stay: pruning
+    # separates what is far apart, it never strands a town.
+    n = len(lon)
+    tree = minimum_spanning_tree(coo_matrix((length + 1e-9, (i, j)), shape=(n, n)).tocsr()).tocoo()
+    bridge = tree.data <= bridge_km
+    out = np.concatenate(
+        [np.column_stack([i[keep], j[keep]]), np.column_stack([tree.row, tree.col])[bridge]]
+    )
+    return _unique_pairs(out, n)
+
+
+def _unique_pairs(pairs: np.ndarray, n: int) -> np.ndarray:
+    """Pairs as ``i < j``, each once, sorted (1-D unique on ``i * n + j``)."""
+    pairs = np.sort(np.asarray(pairs, dtype=np.int64).reshape(-1, 2), axis=1)
+    key = np.unique(pairs[:, 0] * n + pairs[:, 1])
+    return np.column_stack([key // n, key % n])
+
+
+def _local_scale(i: np.ndarray, j: np.ndarray, length: np.ndarray, n: int) -> np.ndarray:
+    """Per edge, the larger of its two ends' lower-quartile edge length."""
+    ends = np.concatenate([i, j])
+    both = np.concatenate([length, length])
+    order = np.lexsort((both, ends))
+    ends, both = ends[order], both[order]
+    start = np.searchsorted(ends, np.arange(n + 1))
+    count = np.diff(start)
+    quartile = np.zeros(n)
+    has = count > 0
+    quartile[has] = both[start[:-1][has] + (count[has] - 1) // 4]
+    return np.maximum(quartile[i], quartile[j])
 
 
 def check_edges(edges: np.ndarray, n: int) -> np.ndarray:
@@ -190,5 +228,4 @@ def territory_contacts(codes: np.ndarray, edges: np.ndarray, k: int) -> np.ndarr
         return np.empty((0, 2), dtype=np.int64)
     a, b = codes[edges[:, 0]], codes[edges[:, 1]]
     keep = (a != b) & (a >= 0) & (b >= 0)
-    pairs = np.sort(np.column_stack([a[keep], b[keep]]), axis=1).astype(np.int64)
-    return np.unique(pairs, axis=0) if len(pairs) else pairs
+    return _unique_pairs(np.column_stack([a[keep], b[keep]]), k)

@@ -1,6 +1,6 @@
 """Auto-balance: propose a balanced alignment that disrupts as little as possible.
 
-:func:`design` (module :mod:`terrmap.playbook.optimise.design`) is the
+:func:`design` (module :mod:`terrmap.playbook.optimise.territory_design`) is the
 territory design a manager signs: several measures each within its band,
 every territory in one piece on the adjacency graph, a driving limit, team
 travel capped, locks, disruption, and an honest account of what cannot be
@@ -66,7 +66,10 @@ Examples
 True
 """
 
-from terrmap.playbook.optimise.design import (
+from terrmap.playbook.optimise.explain import Option
+from terrmap.playbook.optimise.rebalance import DEFAULT_SWEEP, Proposal, greenfield, propose, sweep
+from terrmap.playbook.optimise.solver import Weights
+from terrmap.playbook.optimise.territory_design import (
     BAND_MEASURES,
     Design,
     design,
@@ -74,9 +77,6 @@ from terrmap.playbook.optimise.design import (
     parse_bands,
     plan_report,
 )
-from terrmap.playbook.optimise.explain import Option
-from terrmap.playbook.optimise.rebalance import DEFAULT_SWEEP, Proposal, greenfield, propose, sweep
-from terrmap.playbook.optimise.solver import Weights
 
 __all__ = [
     "BAND_MEASURES",

@@ -29,14 +29,13 @@ accounts" so that the weights do not depend on the data's units.
 Moves are made in batches: every boundary move is priced at once with numpy
 and the best ones are applied, at most one per territory per batch so the
 prices stay exact. Connectivity of the donor is checked locally (the
-donor's members around the moved account still reach each other within a
-few steps); when that cannot be shown cheaply the move is refused, so a
-territory never splits.
+donor's members around the moved account form one arc of mutually adjacent
+neighbours); when that does not hold the move is refused, so a territory
+never splits.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +46,8 @@ from terrmap.geo.adjacency import neighbour_lists
 __all__ = ["SearchInput", "SearchResult", "search"]
 
 _EPS = 1e-12
-_BFS_BUDGET = 256
+_BFS_BUDGET = 60
+_SEARCH_LIMIT = 50
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,11 +121,42 @@ def _penalty(load, target, tolerance, w_band, w_spread):
     return w_band * outside + w_spread * deviation**2
 
 
+def _one(load: float, mean: float, band: float, w_band: float, w_spread: float) -> float:
+    # _penalty for one territory and measure, in plain floats (the hot loop).
+    deviation = (load - mean) / (abs(mean) if abs(mean) > _EPS else 1.0)
+    return w_band * max(abs(deviation) - band, 0.0) + w_spread * deviation * deviation
+
+
+def _reconnects(i: int, s: int, codes: np.ndarray, neighbours: list) -> bool:
+    """Search the donor without ``i`` breadth-first until its members around ``i`` meet.
+
+    Bounded by ``_BFS_BUDGET`` visited units; out of budget means no.
+    """
+    wanted = {v for v in neighbours[i] if codes[v] == s}
+    if len(wanted) <= 1:
+        return True
+    first = wanted.pop()
+    seen = {i, first}
+    frontier = [first]
+    while frontier and wanted:
+        if len(seen) > _BFS_BUDGET:
+            return False
+        following = []
+        for u in frontier:
+            for v in neighbours[u]:
+                if v not in seen and codes[v] == s:
+                    seen.add(v)
+                    wanted.discard(v)
+                    following.append(v)
+        frontier = following
+    return not wanted
+
+
 def search(
     data: SearchInput,
     *,
     w_band: float = 10.0,
-    w_spread: float = 1.0,
+    w_spread: float = 10.0,
     w_disruption: float = 1.0,
     w_compact: float = 0.2,
     max_batches: int = 5000,
@@ -151,7 +182,12 @@ def search(
     edges = data.edges
     if n == 0 or k == 0 or len(edges) == 0:
         return SearchResult(codes, 0, 0, {})
-    nbr_start, nbr = neighbour_lists(edges, n)
+    rings = _rings(edges, data.lon, data.lat, n)
+    neighbours = (
+        [row.tolist() for row in np.split(rings[1], rings[0][1:-1])]
+        if n > 1
+        else [[] for _ in range(n)]
+    )
     safe = np.maximum(codes, 0)
     dist = np.where(
         codes >= 0, haversine_km(data.lon, data.lat, data.home_lon[safe], data.home_lat[safe]), 0.0
@@ -217,38 +253,76 @@ def search(
             data.disruption[unit_idx],
             np.where(home == to, -data.disruption[unit_idx], 0.0),
         )
-        gain -= unit * (w_disruption * disruption + w_compact * (d_new - d_old) / scale)
+        # Beyond the driving limit costs like a band violation (per typical
+        # distance): accounts left there by today's plan are brought in range.
+        beyond = np.maximum(d_new - data.limit_km, 0.0) - np.maximum(d_old - data.limit_km, 0.0)
+        fixed_cost = unit * (
+            w_disruption * disruption
+            + w_compact * (d_new - d_old) / scale
+            + w_band * beyond / scale
+        )
+        gain -= fixed_cost
         paying = gain > 1e-9 * unit
         good = allowed & paying
         blocked = {"driving_limit": int((paying & ~allowed).sum()), "travel_cap": 0, "pieces": 0}
         if not good.any():
             break
         order = np.flatnonzero(good)[np.argsort(-gain[good], kind="stable")]
-        used = np.zeros(k, dtype=bool)
-        applied = 0
+        whole = np.zeros(len(gain), dtype=bool)
+        whole[order] = _stays_whole(unit_idx[order], src[order], codes, rings)
+        # Many moves per batch, each re-priced on the loads as they are now;
+        # a unit next to one that moved waits for the next batch (its ring,
+        # hence its connectivity test, changed).
+        dirty = np.zeros(n, dtype=bool)
+        load_now = load.T.tolist()
+        target_now = target.tolist()
+        tol_now = data.tolerance.tolist()
+        out_rows = out_value.T.tolist()
+        in_rows = in_value.T.tolist()
+        applied = searched = 0
         for row in order.tolist():
-            s, t = int(src[row]), int(to[row])
-            if used[s] or used[t]:
-                continue
             i = int(unit_idx[row])
+            if dirty[i]:
+                continue
+            s, t = int(src[row]), int(to[row])
+            ls, lt = load_now[s], load_now[t]
+            out_v, in_v = out_rows[row], in_rows[row]
+            delta = 0.0
+            for m in range(m_count):
+                mean, band = target_now[m], tol_now[m]
+                delta += (
+                    _one(ls[m], mean, band, w_band, w_spread)
+                    + _one(lt[m], mean, band, w_band, w_spread)
+                    - _one(ls[m] - out_v[m], mean, band, w_band, w_spread)
+                    - _one(lt[m] + in_v[m], mean, band, w_band, w_spread)
+                )
+            if delta / m_count - fixed_cost[row] <= 1e-9 * unit:
+                continue
             delta_travel = float(data.visits[i] * (d_new[row] - d_old[row]))
             if delta_travel > 0 and travel + delta_travel > data.travel_cap:
                 blocked["travel_cap"] += 1
                 continue
-            if counts[s] <= 1 or not _donor_stays_whole(i, s, codes, nbr_start, nbr):
+            if counts[s] <= 1:
                 blocked["pieces"] += 1
                 continue
+            if not whole[row]:
+                # The quick ring test could not show it; search around, a little.
+                searched += 1
+                if searched > _SEARCH_LIMIT or not _reconnects(i, s, codes, neighbours):
+                    blocked["pieces"] += 1
+                    continue
             codes[i] = t
-            load[:, s] -= out_value[:, row]
-            load[:, t] += in_value[:, row]
+            for m in range(m_count):
+                ls[m] -= out_v[m]
+                lt[m] += in_v[m]
             dist[i] = d_new[row]
             travel += delta_travel
             counts[s] -= 1
             counts[t] += 1
-            used[s] = used[t] = True
+            dirty[i] = True
+            dirty[neighbours[i]] = True
             applied += 1
-            if used.all():
-                break
+        load = np.asarray(load_now, dtype=float).T.copy()
         moves += applied
         if applied == 0:
             break
@@ -257,29 +331,56 @@ def search(
     return SearchResult(codes, batches, moves, blocked)
 
 
-def _donor_stays_whole(i: int, s: int, codes, nbr_start, nbr) -> bool:
-    """Whether the donor's members next to ``i`` still reach each other without ``i``.
+def _rings(edges: np.ndarray, lon: np.ndarray, lat: np.ndarray, n: int):
+    """Neighbours of each unit in angular order, and which consecutive pairs are linked.
 
-    A sufficient test: a breadth-first search inside the donor (``i``
-    removed) from one of those neighbours reaches all the others within a
-    budget of visited units. When the budget runs out the answer is no.
+    Returns
+    -------
+    start, nbr : numpy.ndarray
+        CSR lists (as :func:`terrmap.geo.adjacency.neighbour_lists`), each
+        unit's neighbours sorted by bearing.
+    previous : numpy.ndarray
+        For each slot, the slot of the neighbour before it around the unit.
+    linked : numpy.ndarray of bool
+        Whether a slot's neighbour and the next one around are adjacent.
     """
-    around = nbr[nbr_start[i] : nbr_start[i + 1]]
-    same = around[codes[around] == s]
-    if same.size <= 1:
-        return True
-    wanted = set(same.tolist())
-    first = wanted.pop()
-    seen = {i, first}
-    queue = deque([first])
-    while queue and wanted:
-        if len(seen) > _BFS_BUDGET:
-            return False
-        u = queue.popleft()
-        for v in nbr[nbr_start[u] : nbr_start[u + 1]].tolist():
-            if v in seen or codes[v] != s:
-                continue
-            seen.add(v)
-            wanted.discard(v)
-            queue.append(v)
-    return not wanted
+    start, nbr = neighbour_lists(edges, n)
+    owner = np.repeat(np.arange(n), np.diff(start))
+    dx = (lon[nbr] - lon[owner]) * np.cos(np.radians(lat[owner]))
+    angle = np.arctan2(lat[nbr] - lat[owner], dx)
+    order = np.lexsort((angle, owner))
+    nbr = nbr[order]
+    slot = np.arange(len(nbr))
+    last = start[owner + 1] - 1
+    following = np.where(slot == last, start[owner], slot + 1)
+    previous = np.empty_like(slot)
+    previous[following] = slot
+    keys = np.sort(np.concatenate([edges[:, 0] * n + edges[:, 1], edges[:, 1] * n + edges[:, 0]]))
+    pair = nbr * n + nbr[following]
+    at = np.minimum(np.searchsorted(keys, pair), max(len(keys) - 1, 0))
+    linked = (keys[at] == pair) if len(keys) else np.zeros(len(pair), dtype=bool)
+    return start, nbr, previous, linked
+
+
+def _stays_whole(units, donors, codes, rings) -> np.ndarray:
+    """Whether each donor stays in one piece locally when its unit leaves.
+
+    A sufficient test (Ríos-Mercado & Fernández 2009 check the donor's
+    connectivity before every move): the donor's members around the unit,
+    taken in angular order, must form one arc of mutually adjacent
+    neighbours; then every path through the unit can go around it. Arcs
+    are counted for all candidate moves at once.
+    """
+    start, nbr, previous, linked = rings
+    length = start[units + 1] - start[units]
+    if length.sum() == 0:
+        return np.ones(len(units), dtype=bool)
+    row = np.repeat(np.arange(len(units)), length)
+    offset = np.arange(length.sum()) - np.repeat(np.cumsum(length) - length, length)
+    slot = start[units][row] + offset
+    inside = codes[nbr[slot]] == donors[row]
+    before = previous[slot]
+    inside_before = codes[nbr[before]] == donors[row]
+    opens = inside & ~(inside_before & linked[before])
+    arcs = np.bincount(row, weights=opens, minlength=len(units))
+    return arcs <= 1

@@ -58,6 +58,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+_TRAVEL_ATTEMPTS = 4
+
 #: Measures a band can be set on.
 BAND_MEASURES: tuple[str, ...] = (*ADDITIVE_MEASURES, "workload_hours", "travel_hours", "travel_km")
 
@@ -110,8 +112,9 @@ class Design:
 
     @property
     def feasible(self) -> bool:
-        """Whether every band is met by the proposal (exact figures)."""
-        return all(not band["outside"] for band in self.after["bands"].values())
+        """Whether every band and the driving limit are met by the proposal (exact figures)."""
+        in_range = self.max_km is None or self.after["max_km_to_home"] <= self.max_km + 1e-6
+        return in_range and all(not band["outside"] for band in self.after["bands"].values())
 
     @property
     def moved_accounts(self) -> int:
@@ -325,6 +328,12 @@ def _mask(context: Context, ids, kind: str) -> np.ndarray:
     return mask
 
 
+def _frozen_plan(context: Context, codes: np.ndarray) -> Plan:
+    codes = codes.astype(np.int32)
+    codes.setflags(write=False)
+    return Plan(context=context, codes=codes)
+
+
 def _adjacency(context: Context, adjacency) -> np.ndarray:
     if adjacency is None:
         if "account_adjacency" not in context._cache:
@@ -450,7 +459,18 @@ def design(
         travel_cap=travel_now * (1.0 + travel_slack_pct / 100.0),
         edges=edges,
     )
-    result = search(data, w_disruption=disruption_weight, w_compact=compactness_weight)
+    # The cap holds on the exact, tour-based team travel: the proxy (line haul
+    # only) misses the local tours, which grow as territories stretch, so the
+    # proxy's allowance is halved until the exact figure is within the cap.
+    exact_cap = float(plan.metrics()["travel_km"].sum()) * (1.0 + travel_slack_pct / 100.0)
+    slack = data.travel_cap - travel_now
+    for _ in range(_TRAVEL_ATTEMPTS):
+        result = search(data, w_disruption=disruption_weight, w_compact=compactness_weight)
+        trial = _frozen_plan(context, result.codes)
+        if float(trial.metrics()["travel_km"].sum()) <= exact_cap or slack <= 0:
+            break
+        slack *= 0.5
+        data = dataclasses.replace(data, travel_cap=travel_now + slack)
     runtime = time.perf_counter() - began
     codes = result.codes.astype(np.int32)
     return _assemble(
@@ -542,6 +562,14 @@ def _assemble(
         stats.get("blocked", {}),
     )
     worsened = _worsened(before, after, bands, max_km, travel_slack_pct)
+    if max_km is not None and after["max_km_to_home"] > max_km + 1e-6:
+        distance = _distance_to_home(start.context, plan.codes, home_lon, home_lat)
+        far = int((distance > max_km + 1e-6).sum())
+        reasons.append(
+            f"{far:,} account(s) remain beyond {max_km:g} km of their rep's home base "
+            f"(the farthest {after['max_km_to_home']:.0f} km): no territory they border has "
+            "a home base nearer, or moving them would break a territory into pieces."
+        )
     return Design(
         plan=plan,
         start=start,
