@@ -259,3 +259,48 @@ def test_random_instances_keep_every_invariant(
         assert any("travel" in w.lower() for w in result.worsened)
     assert result.feasible or result.reasons
     assert pd.Series(result.plan.assignment).index.is_unique
+
+
+class TestExact:
+    """The MILP (no contiguity) is a lower bound the heuristic is measured against."""
+
+    @pytest.fixture(scope="class")
+    def tiny(self):
+        data = generate(120, 3, seed=4)
+        return build_workspace(data.accounts, data.territories, data.reps).initial_plan
+
+    def test_optimum_meets_the_bands_and_bounds_the_heuristic(self, tiny):
+        from terrmap.playbook.optimise.exact import design_cost, exact_design
+
+        bands = {"accounts": 25.0}
+        exact = exact_design(tiny, bands, travel_slack_pct=200, time_limit_s=30)
+        assert exact.status == "optimal"
+        counts = np.bincount(exact.codes[exact.codes >= 0], minlength=3)
+        assert (np.abs(counts / counts.mean() - 1) <= 0.25 + 1e-9).all()
+        assert ((exact.codes < 0) == (tiny.codes < 0)).all()
+        heuristic = design(tiny, bands, travel_slack_pct=200)
+        if heuristic.feasible:
+            assert exact.cost <= design_cost(tiny, heuristic.plan.codes) + 1e-9
+
+    def test_cost_counts_moves_and_distance(self, tiny):
+        from terrmap.playbook.optimise.exact import design_cost
+
+        context = tiny.context
+        moved = tiny.codes.copy()
+        first = int(np.flatnonzero(moved >= 0)[0])
+        moved[first] = (moved[first] + 1) % 3
+        owned = tiny.codes >= 0
+        revenue = np.abs(context.revenue)
+        # one account moved: half an account plus half its revenue over the mean, per account
+        by_hand = (0.5 + 0.5 * revenue[first] / revenue[owned].mean()) * 3 / owned.sum()
+        cost = design_cost(tiny, moved, disruption_weight=1.0, compactness_weight=0.0)
+        assert cost == pytest.approx(by_hand)
+        assert design_cost(tiny, tiny.codes, disruption_weight=1.0, compactness_weight=0.0) == 0
+
+    def test_infeasible_band_is_reported(self, tiny):
+        from terrmap.playbook.optimise.exact import exact_design
+
+        # every account locked: nothing can move, an exact 0 % band is out of reach
+        locked = [str(a) for a in tiny.context.account_ids]
+        exact = exact_design(tiny, {"revenue": 0.0}, locked_accounts=locked, time_limit_s=10)
+        assert exact.status == "infeasible" and exact.codes is None
