@@ -169,7 +169,11 @@ cols[0].metric(
 cols[1].metric(
     "Farthest account from home (km)",
     f"{summary['max_km_to_home']:,.0f}",
-    f"{summary['max_km_to_home'] - summary['max_km_to_home_before']:+,.0f}",
+    (
+        f"{summary['max_km_to_home'] - summary['max_km_to_home_before']:+,.0f}"
+        if abs(summary["max_km_to_home"] - summary["max_km_to_home_before"]) >= 0.5
+        else None
+    ),
     delta_color="inverse",
 )
 cols[2].metric(

@@ -261,13 +261,14 @@ def test_random_instances_keep_every_invariant(
     assert pd.Series(result.plan.assignment).index.is_unique
 
 
+@pytest.fixture(scope="module")
+def tiny():
+    data = generate(120, 3, seed=4)
+    return build_workspace(data.accounts, data.territories, data.reps).initial_plan
+
+
 class TestExact:
     """The MILP (no contiguity) is a lower bound the heuristic is measured against."""
-
-    @pytest.fixture(scope="class")
-    def tiny(self):
-        data = generate(120, 3, seed=4)
-        return build_workspace(data.accounts, data.territories, data.reps).initial_plan
 
     def test_optimum_meets_the_bands_and_bounds_the_heuristic(self, tiny):
         from terrmap.playbook.optimise.exact import design_cost, exact_design
