@@ -43,7 +43,7 @@ import numpy as np
 from terrmap.core.travel import haversine_km
 from terrmap.geo.adjacency import neighbour_lists
 
-__all__ = ["SearchInput", "SearchResult", "search"]
+__all__ = ["SearchInput", "SearchResult", "prepare_graph", "search"]
 
 _EPS = 1e-12
 _BFS_BUDGET = 60
@@ -160,6 +160,7 @@ def search(
     w_disruption: float = 1.0,
     w_compact: float = 0.2,
     max_batches: int = 5000,
+    graph: tuple | None = None,
 ) -> SearchResult:
     """Improve an assignment by boundary moves (see the module docstring).
 
@@ -171,6 +172,8 @@ def search(
         Objective weights (per average unit).
     max_batches : int
         Cap on batches of moves.
+    graph : tuple, optional
+        :func:`prepare_graph` of ``data``, when several searches share it.
 
     Returns
     -------
@@ -182,12 +185,7 @@ def search(
     edges = data.edges
     if n == 0 or k == 0 or len(edges) == 0:
         return SearchResult(codes, 0, 0, {})
-    rings = _rings(edges, data.lon, data.lat, n)
-    neighbours = (
-        [row.tolist() for row in np.split(rings[1], rings[0][1:-1])]
-        if n > 1
-        else [[] for _ in range(n)]
-    )
+    rings, neighbours = graph if graph is not None else prepare_graph(data)
     safe = np.maximum(codes, 0)
     dist = np.where(
         codes >= 0, haversine_km(data.lon, data.lat, data.home_lon[safe], data.home_lat[safe]), 0.0
@@ -329,6 +327,16 @@ def search(
         if batches % 50 == 0:
             load = loads()  # wash out floating-point drift
     return SearchResult(codes, batches, moves, blocked)
+
+
+def prepare_graph(data: SearchInput) -> tuple:
+    """Neighbour rings and plain neighbour lists of the adjacency (shared by searches)."""
+    n = len(data.codes)
+    rings = _rings(data.edges, data.lon, data.lat, n)
+    start, flat = rings[0].tolist(), rings[1].tolist()
+    # One conversion, then slices: a tolist per unit cost 0.6 s at 10k.
+    neighbours = [flat[start[i] : start[i + 1]] for i in range(n)]
+    return rings, neighbours
 
 
 def _rings(edges: np.ndarray, lon: np.ndarray, lat: np.ndarray, n: int):

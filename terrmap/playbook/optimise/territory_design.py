@@ -42,7 +42,7 @@ from terrmap.core.plan import Plan
 from terrmap.core.travel import haversine_km
 from terrmap.geo.adjacency import account_adjacency, check_edges, pieces
 from terrmap.playbook.optimise.explain import Option, design_note, design_reasons, infeasibility
-from terrmap.playbook.optimise.local_search import SearchInput, search
+from terrmap.playbook.optimise.local_search import SearchInput, prepare_graph, search
 from terrmap.playbook.optimise.problem import ADDITIVE_MEASURES, _additive, home_bases
 from terrmap.playbook.optimise.rebalance import _mask as _id_mask
 
@@ -343,8 +343,14 @@ def _search_within_cap(
     allowance is halved until one does.
     """
     best, best_key = None, None
+    graph = prepare_graph(data) if len(data.edges) else None
     for price in _TRAVEL_PRICES:
-        result = search(data, w_disruption=disruption_weight, w_compact=compactness_weight + price)
+        result = search(
+            data,
+            w_disruption=disruption_weight,
+            w_compact=compactness_weight + price,
+            graph=graph,
+        )
         trial = _frozen_plan(context, result.codes)
         metrics = trial.metrics()
         if float(metrics["travel_km"].sum()) > exact_cap:
@@ -365,7 +371,9 @@ def _search_within_cap(
     for _ in range(_TRAVEL_ATTEMPTS):
         slack *= 0.5
         data = dataclasses.replace(data, travel_cap=travel_now + slack)
-        best = search(data, w_disruption=disruption_weight, w_compact=compactness_weight)
+        best = search(
+            data, w_disruption=disruption_weight, w_compact=compactness_weight, graph=graph
+        )
         trial = _frozen_plan(context, best.codes)
         if float(trial.metrics()["travel_km"].sum()) <= exact_cap or slack <= 0:
             break
