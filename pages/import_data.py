@@ -3,7 +3,7 @@
 The work is :func:`terrmap.io.importing.prepare_import`; this page only renders
 its result. Every text that comes from a file (column names, ids, reasons,
 file names) reaches the screen through ``st.dataframe``, selectbox options or
-:func:`~terrmap.io.importing.escape_markdown`, never as raw markdown. The
+:func:`~terrmap.io.safe.escape_markdown`, never as raw markdown. The
 working plan changes only in :func:`_use`, the "Use this data" button's
 callback (a callback, so the sidebar of the same run already shows the new
 data).
@@ -21,10 +21,10 @@ from terrmap.io.importing import (
     STEPS,
     UPLOAD_TYPES,
     ImportResult,
-    escape_markdown,
     prepare_import,
     rejected_csv,
 )
+from terrmap.io.safe import escape_markdown
 
 NONE = "(none)"
 RESULT = "import_result"  # (signature, ImportResult) of the files on screen

@@ -220,6 +220,7 @@ def _load_territories_and_reps(args):
 
 def _metrics(args) -> int:
     from terrmap.core.balance import balance
+    from terrmap.io.safe import to_csv_bytes
 
     load = _load_accounts(args.accounts, args.mapping)
     territories, reps = _load_territories_and_reps(args)
@@ -243,7 +244,7 @@ def _metrics(args) -> int:
     if args.format == "csv":
         out = table.copy()
         out.loc["(unassigned)"] = unassigned.rename({"rep_id": "rep"}).drop("name")
-        sys.stdout.write(out.to_csv())
+        sys.stdout.write(to_csv_bytes(out, index=True).decode("utf-8"))
         return EXIT_OK
     if args.format == "table":
         shown = table[

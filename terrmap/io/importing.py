@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +45,7 @@ from terrmap.geo.workspace import Workspace, build_workspace
 from terrmap.io import loaders
 from terrmap.io.columns import SYNONYMS, guess_mapping, normalise_name, resolve_mapping
 from terrmap.io.loaders import AccountsLoad, RepsLoad, Source, TerritoriesLoad, UnusableFileError
+from terrmap.io.safe import escape_markdown, to_csv_bytes
 
 __all__ = [
     "FIELDS",
@@ -140,10 +140,6 @@ _TERRITORY_COLUMN_NAMES = frozenset(
     )
 )
 
-# Every ASCII punctuation character can be backslash-escaped in CommonMark;
-# escaping all of them also defuses Streamlit's own syntax ($math$,
-# :emoji:, :red[colour]).
-_MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
 
 Progress = Callable[[int, str], None]
 
@@ -475,32 +471,6 @@ def territories_from_owners(
     )
 
 
-def escape_markdown(text: object) -> str:
-    r"""Make text from a file safe to show through Streamlit markdown.
-
-    Whitespace (newlines included) collapses to single spaces, so a message
-    stays on one line, and every ASCII punctuation character is
-    backslash-escaped, so ``**bold**``, ``<script>``, ``$x$`` and
-    ``:red[x]`` show literally.
-
-    Parameters
-    ----------
-    text : object
-        Anything; converted with ``str``.
-
-    Returns
-    -------
-    str
-        Markdown that renders as the original text.
-
-    Examples
-    --------
-    >>> escape_markdown("**Acme**\n<b>")
-    '\\*\\*Acme\\*\\* \\<b\\>'
-    """
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
-
-
 def rejected_csv(rejected: pd.DataFrame) -> bytes:
     """Encode the rejected rows as a CSV file that Excel opens correctly.
 
@@ -521,7 +491,7 @@ def rejected_csv(rejected: pd.DataFrame) -> bytes:
     >>> rejected_csv(frame).decode("utf-8-sig").splitlines()
     ['file,line,id,reason', 'a.csv,3,A1,unknown ZIP']
     """
-    return rejected.to_csv(index=False, lineterminator="\n").encode("utf-8-sig")
+    return to_csv_bytes(rejected, encoding="utf-8-sig")
 
 
 # ---------------------------------------------------------------------------
