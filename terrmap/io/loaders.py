@@ -69,9 +69,18 @@ from terrmap.io.columns import (
     parse_tiers,
     resolve_mapping,
 )
+from terrmap.io.numbers import (
+    CURRENCY_CODES,
+    AmbiguousNumbersError,
+    NumberFormat,
+    decide_format,
+    header_currency,
+    read_numbers,
+)
 
 __all__ = [
     "AccountsLoad",
+    "NumberOptions",
     "RepsLoad",
     "Source",
     "TerritoriesLoad",
@@ -140,6 +149,7 @@ _REP_NUMBERS = (
     "quota",
 )
 _REP_RATES = ("lead_to_opportunity", "opportunity_to_deal")
+_REP_MONEY = ("annual_contract_value", "quota")
 
 # shapely.get_type_id codes
 _POLYGON, _MULTIPOLYGON, _COLLECTION = 3, 6, 7
@@ -147,6 +157,40 @@ _POLYGON, _MULTIPOLYGON, _COLLECTION = 3, 6, 7
 
 class UnusableFileError(ValueError):
     """The file cannot be used at all (empty, unreadable, no location, no rows)."""
+
+
+@dataclass(frozen=True)
+class NumberOptions:
+    """What the user says about a file's numbers (all optional).
+
+    Attributes
+    ----------
+    number_format : str, optional
+        The file's number format, e.g. ``"1.234,56"`` or ``"1,234.56"``
+        (see :data:`terrmap.io.numbers.FORMATS`); by default each column's
+        format is decided from its cells.
+    currency : str, optional
+        ISO 4217 code of the data set's currency; by default the currency
+        most amounts name (or none, when no amount names one).
+    rates : mapping, optional
+        Currency code → value of one unit in the data set's currency, to
+        convert amounts written in other currencies; without a rate those
+        rows are rejected.
+    """
+
+    number_format: str | None = None
+    currency: str | None = None
+    rates: Mapping[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.number_format is not None:
+            NumberFormat.parse(self.number_format)
+        for code, rate in (self.rates or {}).items():
+            if not (isinstance(rate, (int, float)) and np.isfinite(rate) and rate > 0):
+                raise ValueError(f"exchange rate for {code!r} must be a positive number: {rate!r}")
+
+
+_COORDINATES = NumberFormat(".", grouping=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -169,6 +213,12 @@ class AccountsLoad:
         The file's column names.
     warnings : tuple[str, ...]
         Things the user should know about rows that did load.
+    currency : str or None
+        ISO 4217 code of the amounts (also ``accounts.attrs["currency"]``);
+        None when neither the file nor the user names a currency.
+    number_formats : dict[str, str]
+        Source column → the number format it was read with (``"1,234.56"``
+        or ``"1.234,56"``).
     """
 
     accounts: pd.DataFrame
@@ -177,6 +227,8 @@ class AccountsLoad:
     mapping: dict[str, str]
     source_columns: tuple[str, ...]
     warnings: tuple[str, ...] = ()
+    currency: str | None = None
+    number_formats: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -198,6 +250,10 @@ class RepsLoad:
         The file's column names.
     warnings : tuple[str, ...]
         Things the user should know about rows that did load.
+    currency : str or None
+        ISO 4217 code of quotas and contract values, when the file names one.
+    number_formats : dict[str, str]
+        Source column → the number format it was read with.
     """
 
     reps: pd.DataFrame
@@ -206,6 +262,8 @@ class RepsLoad:
     mapping: dict[str, str]
     source_columns: tuple[str, ...]
     warnings: tuple[str, ...] = ()
+    currency: str | None = None
+    number_formats: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -248,6 +306,7 @@ def load_accounts(
     mapping: Mapping[str, str | None] | None = None,
     *,
     filename: str | None = None,
+    numbers: NumberOptions | None = None,
 ) -> AccountsLoad:
     r"""Load accounts from a CRM export.
 
@@ -264,6 +323,10 @@ def load_accounts(
     filename : str, optional
         File name (for its extension and for messages) when ``source`` is
         bytes or a file-like object without a ``name``.
+    numbers : NumberOptions, optional
+        The number format, currency and exchange rates, when the user states
+        them; by default they are decided from the file
+        (see :mod:`terrmap.io.numbers`).
 
     Returns
     -------
@@ -274,7 +337,8 @@ def load_accounts(
     ------
     UnusableFileError
         The file is empty, unreadable, of an unsupported type, has no data
-        rows, no location columns, or neither ids nor names.
+        rows, no location columns, or neither ids nor names, or an amount
+        column mixes number formats.
     ValueError
         ``mapping`` names an unknown canonical column or a column the file
         lacks.
@@ -295,7 +359,7 @@ def load_accounts(
             f"{source_input.name}: no column gives an account id or name; "
             f"columns are: {', '.join(table.columns)}"
         )
-    return _build_accounts(table, used)
+    return _build_accounts(table, used, numbers or NumberOptions())
 
 
 def load_reps(
@@ -303,6 +367,7 @@ def load_reps(
     mapping: Mapping[str, str | None] | None = None,
     *,
     filename: str | None = None,
+    numbers: NumberOptions | None = None,
 ) -> RepsLoad:
     r"""Load sales reps and their figures.
 
@@ -321,6 +386,8 @@ def load_reps(
         names are those of the schema plus ``rep_id`` and ``home_zip``.
     filename : str, optional
         File name when ``source`` has none.
+    numbers : NumberOptions, optional
+        The number format and currency, when the user states them.
 
     Returns
     -------
@@ -350,7 +417,7 @@ def load_reps(
             f"{source_input.name}: no column gives a rep id or name; "
             f"columns are: {', '.join(table.columns)}"
         )
-    return _build_reps(table, used)
+    return _build_reps(table, used, numbers or NumberOptions())
 
 
 def load_territories(
@@ -948,20 +1015,184 @@ def _numbers(
     canonical: str,
     problems: _Problems,
     *,
+    number_format: NumberFormat,
     percent: bool = False,
     negative: bool = True,
-) -> pd.Series:
-    """Parse a numeric column; non-numbers (and, unless allowed, negatives) are problems."""
+) -> tuple[pd.Series, pd.Series]:
+    """Read a numeric column with its decided format.
+
+    Non-numbers (and, unless allowed, negatives) are problems. Returns the
+    numbers and each cell's currency (missing where it names none).
+    """
     raw = _column(table, used, canonical)
     if raw is None:
-        return pd.Series(np.nan, index=table.frame.index, dtype="float64")
-    values, invalid = parse_numbers(raw, decimal_comma=table.decimal_comma, percent=percent)
+        nothing = pd.Series(np.nan, index=table.frame.index, dtype="float64")
+        return nothing, pd.Series(np.nan, index=table.frame.index, dtype="str")
+    read = read_numbers(raw, number_format, percent=percent)
     source = used[canonical]
-    problems.add(invalid, (f"{source} is not a number: {value!r}" for value in raw[invalid]))
+    shown = number_format.label if number_format.grouping else "a decimal number"
+    problems.add(
+        read.invalid,
+        (
+            f"{source} is not a number: {value!r}"
+            + (f" (the column writes {shown})" if re.search(r"\d[.,' ]\d", value) else "")
+            for value in raw[read.invalid]
+        ),
+    )
     if not negative:
-        below = (values < 0).to_numpy()
+        below = (read.numbers < 0).to_numpy()
         problems.add(below, (f"{source} is negative: {value!r}" for value in raw[below]))
-    return values
+    return read.numbers, read.currency
+
+
+@dataclass(frozen=True)
+class _Figure:
+    """How to read one numeric canonical column."""
+
+    money: bool = False
+    percent: bool = False
+    negative: bool = True
+
+
+_ACCOUNT_FIGURES: dict[str, _Figure] = {
+    "revenue": _Figure(money=True),
+    "cost_to_serve": _Figure(money=True, negative=False),
+    "revenue_last_year": _Figure(money=True),
+    "visits_per_year": _Figure(negative=False),
+}
+_REP_FIGURES: dict[str, _Figure] = {
+    key: _Figure(money=key in _REP_MONEY, percent=key in _REP_RATES, negative=False)
+    for key in _REP_NUMBERS
+}
+
+
+def _figures(
+    table: _Table,
+    used: Mapping[str, str],
+    specs: Mapping[str, _Figure],
+    problems: _Problems,
+    warnings: list[str],
+    options: NumberOptions,
+) -> tuple[dict[str, pd.Series], str | None, dict[str, str]]:
+    """Read the numeric columns of a file: formats decided, currencies checked.
+
+    Returns the numbers per canonical column, the data set's currency (ISO
+    code, None when neither the file nor the user names one) and the number
+    format used per source column.
+    """
+    present = [key for key in specs if key in used]
+    formats = _decide_formats(table, used, present, warnings, options)
+    values: dict[str, pd.Series] = {}
+    currencies: dict[str, pd.Series] = {}
+    for key, spec in specs.items():
+        values[key], cell_currency = _numbers(
+            table,
+            used,
+            key,
+            problems,
+            number_format=formats.get(key, NumberFormat(".")),
+            percent=spec.percent,
+            negative=spec.negative,
+        )
+        if spec.money and key in used:
+            stated = header_currency(used[key])
+            currencies[key] = cell_currency.fillna(stated) if stated else cell_currency
+    currency = _dataset_currency(currencies, options.currency)
+    if currency is not None:
+        for key, cell_currency in currencies.items():
+            values[key] = _convert(
+                table, used[key], values[key], cell_currency, currency, options, problems
+            )
+    used_formats = {used[key]: formats[key].label for key in present if key in formats}
+    return values, currency, used_formats
+
+
+def _decide_formats(
+    table: _Table,
+    used: Mapping[str, str],
+    keys: list[str],
+    warnings: list[str],
+    options: NumberOptions,
+) -> dict[str, NumberFormat]:
+    """Decide each column's number format; guesses follow the file's firm decisions."""
+    if options.number_format is not None:
+        return dict.fromkeys(keys, NumberFormat.parse(options.number_format))
+    decided: dict[str, tuple[NumberFormat, bool]] = {}
+    for key in keys:
+        try:
+            decided[key] = decide_format(table.frame[used[key]], column=used[key])
+        except AmbiguousNumbersError as error:
+            raise UnusableFileError(f"{table.name}: {error}") from None
+    firm = [fmt for fmt, guessed in decided.values() if not guessed]
+    firm_marks = {fmt.decimal for fmt in firm}
+    hint = None
+    if len(firm_marks) == 1:
+        hint = firm[0]
+    elif not firm_marks and table.decimal_comma:
+        hint = NumberFormat(",")
+    formats = {}
+    for key, (fmt, guessed) in decided.items():
+        if guessed and hint is not None:
+            fmt = hint
+        elif guessed:
+            raw = table.frame[used[key]]
+            grouped = raw[raw.str.contains(r"\d[.,]\d{3}(?!\d)", regex=True, na=False)]
+            warnings.append(
+                f"{used[key]}: {', '.join(repr(v) for v in grouped.iloc[:3])} read as whole "
+                f"thousands ({fmt.label}); if that mark is a decimal point, state the number format"
+            )
+        formats[key] = fmt
+    return formats
+
+
+def _dataset_currency(currencies: Mapping[str, pd.Series], stated: str | None) -> str | None:
+    """Return the currency stated by the user, else the one most cells name."""
+    if stated is not None:
+        code = stated.strip().upper()
+        if code not in CURRENCY_CODES:
+            raise ValueError(f"unknown currency {stated!r}: give an ISO 4217 code such as EUR")
+        return code
+    named = pd.concat([c.dropna() for c in currencies.values()]) if currencies else None
+    if named is None or named.empty:
+        return None
+    counts = named.value_counts(sort=False)
+    return str(counts.idxmax())
+
+
+def _convert(
+    table: _Table,
+    source: str,
+    numbers: pd.Series,
+    cell_currency: pd.Series,
+    currency: str,
+    options: NumberOptions,
+    problems: _Problems,
+) -> pd.Series:
+    """Convert amounts in other currencies with the given rates; reject the rest."""
+    foreign = (cell_currency.notna() & (cell_currency != currency)).to_numpy()
+    if not foreign.any():
+        return numbers
+    rates = {code.upper(): float(rate) for code, rate in (options.rates or {}).items()}
+    codes = cell_currency[foreign]
+    rate = codes.map(rates).astype("float64")
+    converted = numbers.copy()
+    has_rate = rate.notna().to_numpy()
+    positions = np.flatnonzero(foreign)
+    converted.iloc[positions[has_rate]] = (
+        numbers.iloc[positions[has_rate]].to_numpy() * rate.to_numpy()[has_rate]
+    )
+    missing = np.zeros(len(numbers), dtype=bool)
+    missing[positions[~has_rate]] = True
+    raw = table.frame[source]
+    problems.add(
+        missing,
+        (
+            f"{source} is in {code} ({value!r}) but the data set is in {currency}; "
+            f"give an exchange rate ({code}=...) to convert it"
+            for code, value in zip(cell_currency[missing], raw[missing], strict=True)
+        ),
+    )
+    return converted
 
 
 def _ids(table: _Table, used: Mapping[str, str], id_key: str, problems: _Problems) -> pd.Series:
@@ -1002,8 +1233,8 @@ def _locate(
     the normalised ZIP.
     """
     index = table.frame.index
-    lat = _numbers(table, used, lat_key, problems)
-    lon = _numbers(table, used, lon_key, problems)
+    lat, _ = _numbers(table, used, lat_key, problems, number_format=_COORDINATES)
+    lon, _ = _numbers(table, used, lon_key, problems, number_format=_COORDINATES)
     # A row whose coordinate is not a number is already rejected for it; it
     # must not also look for a ZIP or be reported as having no location.
     unreadable = np.zeros(len(index), dtype=bool)
@@ -1081,7 +1312,7 @@ def _point_coordinates(geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]
 # Builders
 
 
-def _build_accounts(table: _Table, used: dict[str, str]) -> AccountsLoad:
+def _build_accounts(table: _Table, used: dict[str, str], options: NumberOptions) -> AccountsLoad:
     """Validate, compute and assemble the accounts frame."""
     size = len(table.frame)
     problems = _Problems(size)
@@ -1100,10 +1331,11 @@ def _build_accounts(table: _Table, used: dict[str, str]) -> AccountsLoad:
         table, used, problems, lat_key="lat", lon_key="lon", zip_key="postal_code", required=True
     )
 
-    revenue = _numbers(table, used, "revenue", problems)
-    cost = _numbers(table, used, "cost_to_serve", problems, negative=False)
-    last_year = _numbers(table, used, "revenue_last_year", problems)
-    visits = _numbers(table, used, "visits_per_year", problems, negative=False)
+    figures, currency, formats = _figures(
+        table, used, _ACCOUNT_FIGURES, problems, warnings, options
+    )
+    revenue, cost = figures["revenue"], figures["cost_to_serve"]
+    last_year, visits = figures["revenue_last_year"], figures["visits_per_year"]
 
     stage = _coded(table, used, "stage", parse_stages, problems, "lead, opportunity or customer")
     tier = _coded(table, used, "tier", parse_tiers, problems, "A, B or C")
@@ -1147,6 +1379,7 @@ def _build_accounts(table: _Table, used: dict[str, str]) -> AccountsLoad:
     )
     accounts.index = pd.Index(ids.reset_index(drop=True), dtype="str", name=schema.ACCOUNT_ID)
     accounts = accounts[keep][list(schema.ACCOUNT_COLUMNS)]
+    accounts.attrs["currency"] = currency
 
     rejected = problems.frame(
         table.lines, reported_ids, _malformed_extra(table, used.get(schema.ACCOUNT_ID))
@@ -1159,10 +1392,12 @@ def _build_accounts(table: _Table, used: dict[str, str]) -> AccountsLoad:
         mapping=dict(used),
         source_columns=table.columns,
         warnings=tuple(warnings),
+        currency=currency,
+        number_formats=formats,
     )
 
 
-def _build_reps(table: _Table, used: dict[str, str]) -> RepsLoad:
+def _build_reps(table: _Table, used: dict[str, str], options: NumberOptions) -> RepsLoad:
     """Validate, compute and assemble the reps frame."""
     size = len(table.frame)
     problems = _Problems(size)
@@ -1175,10 +1410,7 @@ def _build_reps(table: _Table, used: dict[str, str]) -> RepsLoad:
     lat, lon, _source, postal = _locate(
         table, used, problems, lat_key="home_lat", lon_key="home_lon", zip_key="home_zip"
     )
-    figures = {
-        key: _numbers(table, used, key, problems, percent=key in _REP_RATES, negative=False)
-        for key in _REP_NUMBERS
-    }
+    figures, currency, formats = _figures(table, used, _REP_FIGURES, problems, warnings, options)
 
     towns = _text(_column(table, used, "home_town"), size, None)
     if postal.notna().any():
@@ -1203,6 +1435,7 @@ def _build_reps(table: _Table, used: dict[str, str]) -> RepsLoad:
     )
     reps.index = pd.Index(ids.reset_index(drop=True), dtype="str", name=schema.REP_ID)
     reps = reps[keep][list(schema.REP_COLUMNS)]
+    reps.attrs["currency"] = currency
     rejected = problems.frame(table.lines, ids, _malformed_extra(table, used.get(id_key)))
     _log(table.name, "reps", len(reps), rejected, warnings)
     return RepsLoad(
@@ -1212,6 +1445,8 @@ def _build_reps(table: _Table, used: dict[str, str]) -> RepsLoad:
         mapping=dict(used),
         source_columns=table.columns,
         warnings=tuple(warnings),
+        currency=currency,
+        number_formats=formats,
     )
 
 
