@@ -361,7 +361,8 @@ def resolve_mapping(
         if source is not None and source not in sources:
             raise ValueError(
                 f"mapping {canonical!r} → {source!r}: the file has no column {source!r}; "
-                f"its columns are: {', '.join(sources)}"
+                f"its columns are: {', '.join(sources[:30])}"
+                + (f" and {len(sources) - 30:,} more" if len(sources) > 30 else "")
             )
     chosen = {source for source in mapping.values() if source is not None}
     resolved = {

@@ -92,6 +92,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+# A spreadsheet keeps a long cell (notes, descriptions); the csv module's
+# default limit (128 KiB) would refuse the whole file for one of them.
+csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
+
 #: What the loaders accept: a path, raw bytes or a binary file-like object.
 Source = str | os.PathLike[str] | bytes | bytearray | BinaryIO
 
@@ -135,6 +139,12 @@ _FORMAT_NAMES: dict[str, str] = {
 }
 
 _DELIMITERS = (",", ";", "\t", "|")
+_LINE_END = re.compile(r"[^\r\n]*(?:\r\n|\n|\r)|[^\r\n]+$")
+_SEP_HINT = re.compile(r"\ufeff?sep=(.)", re.IGNORECASE)
+
+#: Columns a text file may have: a header wider than this is refused at once
+#: (a wrong delimiter or not an accounts file), before any row is read.
+MAX_COLUMNS = 2_000
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "bar"}
 
 _REP_NUMBERS = (
@@ -357,7 +367,7 @@ def load_accounts(
     if schema.ACCOUNT_ID not in used and "name" not in used:
         raise UnusableFileError(
             f"{source_input.name}: no column gives an account id or name; "
-            f"columns are: {', '.join(table.columns)}"
+            f"columns are: {_shown_columns(table.columns)}"
         )
     return _build_accounts(table, used, numbers or NumberOptions())
 
@@ -415,7 +425,7 @@ def load_reps(
     if schema.REP_ID not in used and "name" not in used:
         raise UnusableFileError(
             f"{source_input.name}: no column gives a rep id or name; "
-            f"columns are: {', '.join(table.columns)}"
+            f"columns are: {_shown_columns(table.columns)}"
         )
     return _build_reps(table, used, numbers or NumberOptions())
 
@@ -664,97 +674,174 @@ def _decode(name: str, data: bytes) -> str:
     controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\r\n")
     if "\x00" in sample or controls > len(sample) // 20:
         raise UnusableFileError(f"{name}: not a text file; save the export as CSV (UTF-8) or .xlsx")
-    if "\n" not in text and "\r" in text:
-        text = text.replace("\r", "\n")  # classic Mac line ends
     return text
 
 
-def _sniff_delimiter(text: str) -> str:
+def _sniff_delimiter(lines: list[str]) -> str:
     """Pick the delimiter that splits the header line into the most fields."""
-    header = next((line for line in text.split("\n", 50)[:50] if line.strip()), "")
+    header = next((line for line in lines[:50] if line.strip()), "")
     unquoted = re.sub(r'"[^"]*"', "", header)
     counts = {delimiter: unquoted.count(delimiter) for delimiter in _DELIMITERS}
     best = max(counts, key=counts.__getitem__)
     return best if counts[best] else ","
 
 
+def _physical_lines(text: str) -> list[str]:
+    """Split text after each line end (CRLF, LF or a lone CR), keeping the ends.
+
+    ``str.splitlines`` also splits at form feeds and Unicode separators a
+    cell may hold, so it is not used.
+    """
+    return _LINE_END.findall(text)
+
+
 def _read_text(name: str, data: bytes) -> _Table:
-    """Read a delimited text file, keeping the line where each record starts."""
+    """Read a delimited text file, keeping the line where each record starts.
+
+    Recovers as a spreadsheet would: an Excel ``sep=`` first line names the
+    delimiter; any line end works (a quoted value may hold one); a record
+    with an unclosed quote is rejected with the lines it swallowed, which are
+    then read again as records of their own; a delimiter ending every line
+    is recognised as such.
+    """
     text = _decode(name, data)
     if not text.strip():
         raise UnusableFileError(f"{name}: the file is empty")
-    delimiter = _sniff_delimiter(text)
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header: list[str] | None = None
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    long_rows: list[tuple[int, list[str]]] = []  # (line, cells) with too many fields
-    last = 0
-    try:
-        for row in reader:
-            start, last = last + 1, reader.line_num
-            if header is None:
-                if any(cell.strip() for cell in row):
-                    header = row
-                continue
-            if not row:
-                continue
-            if len(row) < len(header):
-                row = row + [""] * (len(header) - len(row))
-            elif len(row) > len(header):
-                long_rows.append((start, row))
-                continue
-            rows.append(row)
-            lines.append(start)
-    except csv.Error as err:
-        raise UnusableFileError(f"{name}: not a readable CSV file ({err})") from err
-    if header is None:
+    lines = _physical_lines(text)
+    first = 0
+    hinted = _SEP_HINT.fullmatch(lines[0].rstrip("\r\n")) if lines else None
+    if hinted:
+        delimiter, first = hinted.group(1), 1
+    else:
+        delimiter = _sniff_delimiter(lines)
+    records, broken = _records(name, lines, first, delimiter)
+    if not records:
         raise UnusableFileError(f"{name}: the file is empty")
-    malformed = _long_rows(long_rows, len(header), len(rows), delimiter)
-    if len(malformed) < len(long_rows):
-        # Every row ends with a stray delimiter: drop the empty last fields.
-        trimmed = [(line, row[: len(header)]) for line, row in long_rows]
-        merged = sorted([*zip(lines, rows, strict=True), *trimmed], key=lambda pair: pair[0])
-        lines = [line for line, _ in merged]
+    (_, header), body = records[0], records[1:]
+    width = len(header)
+    rows: list[list[str]] = []
+    lines_of_rows: list[int] = []
+    long_rows: list[tuple[int, list[str]]] = []  # (line, cells) with too many fields
+    for start, row in body:
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        if len(row) < width:
+            row = row + [""] * (width - len(row))
+        elif len(row) > width:
+            long_rows.append((start, row))
+            continue
+        rows.append(row)
+        lines_of_rows.append(start)
+    kept, malformed = _long_rows(long_rows, width, len(rows), delimiter)
+    if kept:
+        merged = sorted([*zip(lines_of_rows, rows, strict=True), *kept], key=lambda pair: pair[0])
+        lines_of_rows = [line for line, _ in merged]
         rows = [row for _, row in merged]
     columns = _clean_header(header)
-    frame = pd.DataFrame(rows, columns=list(range(len(columns))), dtype="str")
+    frame = _strip_cells(pd.DataFrame(rows, columns=list(range(width)), dtype="str"))
     frame.columns = columns
-    frame = _strip_cells(frame)
     blank = frame.isna().all(axis=1).to_numpy()
     return _Table(
         name=name,
         frame=frame[~blank].reset_index(drop=True),
-        lines=np.asarray(lines, dtype=np.int64)[~blank],
+        lines=np.asarray(lines_of_rows, dtype=np.int64)[~blank],
         decimal_comma=delimiter == ";",
-        malformed=tuple(malformed),
+        malformed=tuple(sorted([*malformed, *broken])),
     )
+
+
+def _records(
+    name: str, lines: list[str], first: int, delimiter: str
+) -> tuple[list[tuple[int, list[str]]], list[tuple[int, tuple[str, ...], str]]]:
+    """Parse records from physical lines; return (line, cells) and broken records.
+
+    A record spanning several lines whose field count is not the header's
+    is taken for an unclosed quote: it is reported (with the lines it
+    swallowed) and reading starts again on the line after its first.
+    """
+    records: list[tuple[int, list[str]]] = []
+    broken: list[tuple[int, tuple[str, ...], str]] = []
+    position = first
+    width: int | None = None
+    while position < len(lines):
+        reader = csv.reader(iter(lines[position:]), delimiter=delimiter)
+        consumed = 0
+        restart = None
+        try:
+            for row in reader:
+                start = position + consumed + 1
+                consumed = reader.line_num
+                end = position + consumed
+                if width is None:
+                    if any(cell.strip() for cell in row):
+                        _check_width(name, row, delimiter)
+                        records.append((start, row))
+                        width = len(row)
+                    continue
+                trailing = len(row) == width + 1 and not row[-1].strip()
+                if end > start and len(row) != width and not trailing:
+                    cells = tuple(_first_line(cell) for cell in row)
+                    broken.append(
+                        (
+                            start,
+                            cells,
+                            f"unclosed quote: the record starting here ran on to line {end} "
+                            f"(lines {start + 1}-{end} are read again as records of their own)",
+                        )
+                    )
+                    restart = start  # index of the line after the record's first
+                    break
+                records.append((start, row))
+        except csv.Error as err:
+            raise UnusableFileError(f"{name}: not a readable CSV file ({err})") from err
+        if restart is None:
+            break
+        position = restart
+    return records, broken
+
+
+def _check_width(name: str, header: list[str], delimiter: str) -> None:
+    """Refuse a header wider than :data:`MAX_COLUMNS` before any row is read."""
+    if len(header) > MAX_COLUMNS:
+        raise UnusableFileError(
+            f"{name}: the header has {len(header):,} columns; a file here has at most "
+            f"{MAX_COLUMNS:,} (is this the right file, and is its delimiter a "
+            f"{_DELIMITER_NAMES.get(delimiter, repr(delimiter))}?)"
+        )
+
+
+def _first_line(cell: str) -> str:
+    return cell.split("\n", 1)[0].split("\r", 1)[0].strip()
 
 
 def _long_rows(
     long_rows: list[tuple[int, list[str]]], width: int, others: int, delimiter: str
-) -> list[tuple[int, tuple[str, ...], str]]:
-    """Return the rows with too many fields as rejections (line, cells, reason).
+) -> tuple[list[tuple[int, list[str]]], list[tuple[int, tuple[str, ...], str]]]:
+    """Split the rows with too many fields into kept (trimmed) rows and rejections.
 
-    Extra fields are dropped only when most rows have them and they are all
-    blank (an exporter that ends every row with a delimiter). Otherwise they
-    are rejected, never trimmed: an unquoted comma in a name shifts every
-    later value one column right.
+    When most rows end with one empty extra field (an exporter that ends
+    every line with a delimiter), such rows are trimmed and kept; any other
+    long row is rejected, never trimmed: an unquoted comma in a name shifts
+    every later value one column right.
     """
-    systematic = len(long_rows) > others and all(
-        not any(cell.strip() for cell in row[width:]) for _, row in long_rows
-    )
-    if systematic:
-        return []
-    return [
+    trailing = [
+        (line, row) for line, row in long_rows if len(row) == width + 1 and not row[width].strip()
+    ]
+    systematic = len(trailing) > others
+    kept = [(line, row[:width]) for line, row in trailing] if systematic else []
+    kept_lines = {line for line, _ in kept}
+    extra = 1 if systematic else 0
+    rejected = [
         (
             line,
             tuple(cell.strip() for cell in row),
-            f"has {len(row)} fields but the header has {width} "
-            f"(an unquoted {_DELIMITER_NAMES[delimiter]} in a value?)",
+            f"has {len(row) - extra} fields but the header has {width} "
+            f"(an unquoted {_DELIMITER_NAMES.get(delimiter, repr(delimiter))} in a value?)",
         )
         for line, row in long_rows
+        if line not in kept_lines
     ]
+    return kept, rejected
 
 
 def _clean_header(header: Iterable[object]) -> list[str]:
@@ -800,12 +887,25 @@ def _as_text(values: pd.Series) -> pd.Series:
 def _read_excel(name: str, data: bytes) -> _Table:
     """Read the first sheet of a workbook; line numbers are sheet rows."""
     try:
+        # Text such as "NA", "None" or "n/a" is read as text, as in a CSV: only
+        # an empty cell is missing (one definition of missing for every format).
         sheet = pd.read_excel(
-            io.BytesIO(data), sheet_name=0, header=None, dtype=str, engine="openpyxl"
+            io.BytesIO(data),
+            sheet_name=0,
+            header=None,
+            dtype=str,
+            engine="openpyxl",
+            keep_default_na=False,
+            na_values=[],
         )
     except Exception as err:  # openpyxl raises many types for a broken workbook
         raise UnusableFileError(f"{name}: not a readable Excel workbook ({err})") from err
-    sheet = sheet.dropna(axis=1, how="all")
+    sheet = sheet.where(sheet != "").dropna(axis=1, how="all")
+    if sheet.shape[1] > MAX_COLUMNS:
+        raise UnusableFileError(
+            f"{name}: the first sheet has {sheet.shape[1]:,} columns; a file here has at most "
+            f"{MAX_COLUMNS:,}"
+        )
     counts = sheet.notna().sum(axis=1).to_numpy()
     if not counts.any():
         raise UnusableFileError(f"{name}: the first sheet is empty")
@@ -929,7 +1029,7 @@ def _require_location(
         return
     raise UnusableFileError(
         f"{name}: no column gives a location (latitude/longitude or ZIP); "
-        f"columns are: {', '.join(table.columns)}"
+        f"columns are: {_shown_columns(table.columns)}"
     )
 
 
@@ -1456,7 +1556,7 @@ def _territory_fields(table: _Table, given: Mapping[str, str | None]) -> dict[st
         if source is not None and source not in table.columns:
             raise ValueError(
                 f"{table.name}: no field {source!r} for the territory {canonical}; "
-                f"fields are: {', '.join(table.columns) or '(none)'}"
+                f"fields are: {_shown_columns(table.columns) or '(none)'}"
             )
     explicit = {c: s for c, s in given.items() if s is not None}
     guessed = {
@@ -1619,6 +1719,14 @@ def _flags(
     source = used[canonical]
     problems.add(invalid, (f"{source} is not yes/no: {value!r}" for value in raw[invalid]))
     return values
+
+
+def _shown_columns(columns: Iterable[str], limit: int = 30, width: int = 60) -> str:
+    """Column names for a message: at most ``limit`` of them, each cut to ``width``."""
+    columns = list(columns)
+    shown = [c if len(c) <= width else c[: width - 1] + "…" for c in columns[:limit]]
+    more = len(columns) - limit
+    return ", ".join(shown) + (f" and {more:,} more" if more > 0 else "")
 
 
 def _count(number: int, noun: str) -> str:
