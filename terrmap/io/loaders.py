@@ -77,6 +77,7 @@ from terrmap.io.numbers import (
     header_currency,
     read_numbers,
 )
+from terrmap.io.plausibility import coordinate_warnings
 
 __all__ = [
     "AccountsLoad",
@@ -1454,6 +1455,12 @@ def _build_accounts(table: _Table, used: dict[str, str], options: NumberOptions)
     negative = int(((revenue < 0) & keep).sum())
     if negative:
         warnings.append(f"{_count(negative, 'account')} with negative revenue (loaded as given)")
+    given = keep & (location_source == "coordinates").to_numpy()
+    warnings.extend(
+        coordinate_warnings(
+            lat[given], lon[given], table.lines[given], postal=postal[given].reset_index(drop=True)
+        )
+    )
 
     tier_visits = tier.map(schema.TIER_VISITS).astype("float64")
     accounts = pd.DataFrame(
