@@ -120,3 +120,24 @@ class TestWideHeaders:
         header = ",".join(["id", "zip", *(f"c{i}" for i in range(MAX_COLUMNS - 2))])
         data = text(header, "A1,02139" + "," * (MAX_COLUMNS - 2))
         assert len(load_accounts(data, filename="a.csv").accounts) == 1
+
+
+class TestLimits:
+    def test_row_limit_stops_reading_with_a_message(self, monkeypatch):
+        from terrmap.io import loaders
+
+        monkeypatch.setattr(loaders, "MAX_ROWS", 3)
+        data = text("id,zip", *(f"A{i},02139" for i in range(5)))
+        with pytest.raises(UnusableFileError, match="more than 3 rows \\(stopped at line 5\\)"):
+            load_accounts(data, filename="a.csv")
+        ok = text("id,zip", *(f"A{i},02139" for i in range(3)))
+        assert len(load_accounts(ok, filename="a.csv").accounts) == 3
+
+    def test_size_limit_refuses_before_reading(self, monkeypatch, tmp_path):
+        from terrmap.io import loaders
+
+        monkeypatch.setattr(loaders, "MAX_BYTES", 20)
+        path = tmp_path / "big.csv"
+        path.write_bytes(text("id,zip", "A1,02139", "A2,02139"))
+        with pytest.raises(UnusableFileError, match="big.csv: the file is 0 MB; at most 0 MB"):
+            load_accounts(path)

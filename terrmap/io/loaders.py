@@ -80,6 +80,9 @@ from terrmap.io.numbers import (
 from terrmap.io.plausibility import coordinate_warnings
 
 __all__ = [
+    "MAX_BYTES",
+    "MAX_COLUMNS",
+    "MAX_ROWS",
     "AccountsLoad",
     "NumberOptions",
     "RepsLoad",
@@ -142,6 +145,12 @@ _FORMAT_NAMES: dict[str, str] = {
 _DELIMITERS = (",", ";", "\t", "|")
 _LINE_END = re.compile(r"[^\r\n]*(?:\r\n|\n|\r)|[^\r\n]+$")
 _SEP_HINT = re.compile(r"\ufeff?sep=(.)", re.IGNORECASE)
+
+#: Data rows a text file may have; reading stops with a message past it.
+MAX_ROWS = 2_500_000
+#: Largest file read (bytes): reading takes several times the file's size in
+#: memory, so this bounds the memory one import can take.
+MAX_BYTES = 400_000_000
 
 #: Columns a text file may have: a header wider than this is refused at once
 #: (a wrong delimiter or not an accounts file), before any row is read.
@@ -642,6 +651,17 @@ def _read_table(source_input: _Input, kind: _Kind) -> _Table:
     if source_input.path is not None and source_input.path.stat().st_size == 0:
         raise UnusableFileError(f"{source_input.name}: the file is empty")
     fmt = _detect_format(source_input, kind)
+    size = (
+        source_input.path.stat().st_size
+        if source_input.path is not None
+        else len(source_input.data or b"")
+    )
+    if size > MAX_BYTES:
+        raise UnusableFileError(
+            f"{source_input.name}: the file is {size / 1e6:,.0f} MB; at most "
+            f"{MAX_BYTES / 1e6:,.0f} MB can be imported (its reading needs several times its "
+            "size in memory); split it or drop columns terrmap does not use"
+        )
     if fmt == "text":
         table = _read_text(source_input.name, source_input.read_bytes())
     elif fmt == "excel":
@@ -793,6 +813,11 @@ def _records(
                     restart = start  # index of the line after the record's first
                     break
                 records.append((start, row))
+                if len(records) > MAX_ROWS + 1:
+                    raise UnusableFileError(
+                        f"{name}: more than {MAX_ROWS:,} rows (stopped at line {start}); "
+                        "split the file into parts of at most that many rows"
+                    )
         except csv.Error as err:
             raise UnusableFileError(f"{name}: not a readable CSV file ({err})") from err
         if restart is None:
