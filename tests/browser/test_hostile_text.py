@@ -65,3 +65,29 @@ def test_scenario_named_like_markdown_renders_as_text(hostile_app, page):
     assert not [href for href in links if "evil" in href]
     assert page.locator("strong", has_text="b").count() == 0
     assert page.external_requests == []
+
+
+def test_import_shows_the_files_currency_and_no_link_from_data(app_url, page, tmp_path):
+    """A German export: amounts in EUR, a URL in a rejected value is text, not a link."""
+    data = (
+        "Account ID,Zip,Owner,Annual Revenue\n"
+        'A1,02139,Ana,"65.000,00 €"\n'
+        'A2,02110,Bo,"1.234,50 €"\n'
+        "A3,02139,Ana,http://evil.example/x\n"
+    )
+    path = tmp_path / "german.csv"
+    path.write_text(data, encoding="utf-8")
+    page.goto(app_url)
+    wait_for_app(page)
+    goto_page(page, "Import")
+    uploaders = page.locator("[data-testid='stFileUploaderDropzoneInput']")
+    run_and_wait(page, lambda: uploaders.nth(0).set_input_files(str(path)))
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_text(re.compile(r"Amounts in EUR"))).to_be_visible()
+    main.get_by_text(re.compile(r"^Territories \(\d+\)$")).click()
+    expect(main.get_by_text("Revenue (EUR)")).to_be_attached()  # the grid draws on a canvas
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "import_currency.png"), full_page=True)
+    links = page.locator("a").evaluate_all("els => els.map(e => e.href)")
+    assert not [href for href in links if "evil" in href]
+    assert "$" not in main.inner_text()
