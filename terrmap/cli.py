@@ -1,8 +1,9 @@
-"""Command-line interface: ``terrmap demo | check | metrics | export``.
+"""Command-line interface: ``terrmap demo | check | metrics | balance | export``.
 
 Used by people automating territory work and by acceptance checks, so every
 failure is one clear line on stderr (never a traceback) and exit codes are
-stable: 0 success, 1 some input rows rejected (``check``), 2 unusable input.
+stable: 0 success, 1 some input rows rejected (``check``) or some band not
+met (``balance``, the proposal is written all the same), 2 unusable input.
 """
 
 from __future__ import annotations
@@ -76,6 +77,12 @@ def _parser() -> argparse.ArgumentParser:
         "--mapping", type=Path, help="JSON file {canonical column: file column} for the accounts"
     )
     _add_number_options(metrics)
+    metrics.add_argument(
+        "--assignment",
+        type=Path,
+        default=None,
+        help="assignment CSV (as written by 'balance' or 'export csv') instead of the polygons",
+    )
     metrics.add_argument("--format", choices=("table", "csv", "json"), default="table")
     metrics.add_argument(
         "--tolerance",
@@ -84,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
         help="balance band around the mean, in %% (default 10)",
     )
     _add_export_parser(sub)
+    _add_balance_parser(sub)
     return parser
 
 
@@ -92,7 +100,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="terrmap: %(message)s")
     args = _parser().parse_args(argv)
     try:
-        commands = {"demo": _demo, "check": _check, "metrics": _metrics, "export": _export}
+        commands = {
+            "demo": _demo,
+            "check": _check,
+            "metrics": _metrics,
+            "export": _export,
+            "balance": _balance,
+        }
         return commands[args.command](args)
     except CliError as error:
         print(f"terrmap {args.command}: {error}", file=sys.stderr)
@@ -292,6 +306,8 @@ def _metrics(args) -> int:
             file=sys.stderr,
         )
     plan, result = build_plan(load.accounts, territories, reps)
+    if args.assignment is not None:
+        plan = _read_assignment_file(args.assignment, plan)
     if len(result.overlaps):
         pairs = ", ".join(
             f"{a}/{b}"
@@ -466,6 +482,142 @@ def _export(args) -> int:
     for kind, target in targets.items():
         path = exports.write_export(writers[kind](), target)
         print(f"{kind}: {path}")
+    return EXIT_OK
+
+
+def _read_assignment_file(path: Path, plan):
+    from terrmap.core.plan import Plan
+    from terrmap.io.exports import read_assignment
+
+    if not path.exists():
+        raise CliError(f"{path}: no such file")
+    return Plan.from_assignment(plan.context, read_assignment(path, plan))
+
+
+def _add_balance_parser(sub) -> None:
+    balance = sub.add_parser(
+        "balance",
+        help="propose territories balanced on one or more measures, in one piece, within range",
+        description=(
+            "Writes the proposed assignment CSV and prints a summary. Exit 0: every band met; "
+            "1: proposal written but some band not met (the reason is printed); 2: unusable input."
+        ),
+    )
+    balance.add_argument("accounts", type=Path)
+    balance.add_argument("--territories", type=Path, required=True)
+    balance.add_argument("--territory-field", default=None)
+    balance.add_argument("--reps", type=Path, default=None)
+    balance.add_argument(
+        "--mapping", type=Path, help="JSON file {canonical column: file column} for the accounts"
+    )
+    _add_number_options(balance)
+    balance.add_argument(
+        "--assignment", type=Path, default=None, help="start from this assignment CSV"
+    )
+    balance.add_argument(
+        "--measure",
+        action="append",
+        default=None,
+        metavar="NAME[:PCT]",
+        help="measure and band in %% (default revenue:5); repeat for several",
+    )
+    balance.add_argument("--max-km", type=float, default=None, help="driving limit from home, km")
+    balance.add_argument(
+        "--travel-slack", type=float, default=10.0, help="team travel may grow by this %% (10)"
+    )
+    balance.add_argument("--disruption", type=float, default=1.0, help="disruption weight (1)")
+    balance.add_argument(
+        "--lock-territory", action="append", default=[], metavar="NAME", help="id or name"
+    )
+    balance.add_argument("--lock-account", action="append", default=[], metavar="ID")
+    balance.add_argument(
+        "--greenfield",
+        type=int,
+        default=None,
+        metavar="K",
+        help="rebuild all K territories from scratch around their home bases (K = their number)",
+    )
+    balance.add_argument(
+        "--greenfield-territory",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="rebuild only these territories from scratch (repeat)",
+    )
+    balance.add_argument("--out", type=Path, required=True, help="assignment CSV to write")
+    balance.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def _balance(args) -> int:
+    from terrmap.geo.workspace import build_workspace
+    from terrmap.io import exports
+    from terrmap.playbook.optimise import design, greenfield_territories, parse_bands
+
+    bands = parse_bands(args.measure or ["revenue:5"])
+    load = _load_accounts(args)
+    if len(load.accounts) == 0:
+        raise CliError(f"{args.accounts}: no usable account rows")
+    territories, reps = _load_territories_and_reps(args)
+    workspace = build_workspace(load.accounts, territories, reps, name=args.accounts.name)
+    plan = workspace.initial_plan
+    if args.assignment is not None:
+        plan = _read_assignment_file(args.assignment, plan)
+    options = {
+        "max_km": args.max_km,
+        "travel_slack_pct": args.travel_slack,
+        "locked_territories": args.lock_territory,
+        "locked_accounts": args.lock_account,
+    }
+    k = workspace.context.n_territories
+    if args.greenfield is not None and args.greenfield != k:
+        raise CliError(
+            f"--greenfield {args.greenfield}: the territories file has {k} territories with "
+            f"their home bases; give --greenfield {k} or a territories file with that many"
+        )
+    chosen = list(args.greenfield_territory)
+    if args.greenfield is not None:
+        chosen = [str(t) for t in workspace.context.territory_ids]
+    if chosen:
+        result = greenfield_territories(plan, chosen, bands, **options)
+    else:
+        result = design(plan, bands, disruption_weight=args.disruption, **options)
+    exports.write_export(exports.assignment_csv(result.plan, workspace), args.out)
+    summary = result.summary()
+    payload = {
+        key: summary[key]
+        for key in (
+            "feasible",
+            "bands",
+            "moved_accounts",
+            "moved_revenue",
+            "travel_km_before",
+            "travel_km_after",
+            "max_km_to_home_before",
+            "max_km_to_home",
+            "pieces",
+            "reasons",
+            "options",
+            "worsened",
+        )
+    }
+    payload["out"] = str(args.out)
+    if args.format == "json":
+        print(json.dumps(payload, indent=2, default=_clean))
+    else:
+        print(result.message())
+        print(
+            f"moved: {result.moved_accounts:,} accounts, {result.moved_revenue:,.0f} revenue; "
+            f"team travel {summary['travel_km_before']:,.0f} -> {summary['travel_km_after']:,.0f}"
+            f" km/yr; farthest account {summary['max_km_to_home']:,.0f} km from home "
+            f"(was {summary['max_km_to_home_before']:,.0f}); pieces per territory "
+            + ", ".join(f"{name} {count}" for name, count in summary["pieces"].items())
+        )
+        for option in result.options:
+            print(f"option: {option.text}")
+        print(f"assignment: {args.out}")
+    if not result.feasible:
+        print(f"terrmap balance: {' '.join(result.reasons)}", file=sys.stderr)
+        return EXIT_REJECTED
     return EXIT_OK
 
 
