@@ -17,6 +17,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from terrmap.core.formatting import count
 from terrmap.core.metrics import MEASURES
 from terrmap.core.plan import History, Plan
 from terrmap.demo import demo_workspace
@@ -107,6 +108,20 @@ def workspace() -> Workspace:
     return st.session_state[WORKSPACE]
 
 
+def currency() -> str | None:
+    """ISO code of the working data set's money (``None``: the data does not say, USD)."""
+    return getattr(workspace(), "currency", None)
+
+
+def rep_names() -> dict[str, str]:
+    """Rep id -> name for the working data set's reps (ids without a name are left out)."""
+    reps = workspace().reps
+    if reps is None or "name" not in reps.columns:
+        return {}
+    names = reps["name"].dropna()
+    return {str(rep): str(name) for rep, name in names.items() if str(name).strip()}
+
+
 def workspace_map() -> MapData:
     """Positions, colours and cells of the working data set, built once per data set."""
     ws = workspace()
@@ -177,13 +192,14 @@ def sidebar() -> None:
     with st.sidebar:
         ws = workspace()
         st.caption(
-            f"Data: **{ws.name}** · {ws.context.n_accounts:,} accounts · {ws.context.n_territories} territories"
+            f"Data: **{ws.name}** · {count(ws.context.n_accounts, 'account')} · "
+            f"{count(ws.context.n_territories, 'territory')}"
         )
         h = history()
         left, right = st.columns(2)
         left.button("↶ Undo", disabled=not h.can_undo, width="stretch", key="undo", on_click=_undo)
         right.button("↷ Redo", disabled=not h.can_redo, width="stretch", key="redo", on_click=_redo)
-        st.caption(f"{len(plan().moves)} move(s) in this plan")
+        st.caption(f"{count(len(plan().moves), 'move')} in this plan")
         st.selectbox("Balance measure", list(MEASURES), format_func=MEASURES.get, key=MEASURE)
         st.slider("Balanced within ± %", min_value=1, max_value=50, key=TOLERANCE)
         st.text_input("Name for the change log", key=USER, help="Recorded with each move you make.")

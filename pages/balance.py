@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import _review, _state
-from pages._tables import territory_table
+from pages._tables import money, territory_table
 from terrmap.core.balance import balance
 from terrmap.io.importing import escape_markdown
 from terrmap.playbook.quality import (
@@ -138,9 +138,9 @@ def _account_table(frame: pd.DataFrame):
     renamed = frame[list(shown_columns)].rename(columns=shown_columns)
     return renamed.style.format(
         {
-            "Revenue": _review.money,
-            "Cost to serve": _review.money,
-            "Net profit": _review.money,
+            "Revenue": money,
+            "Cost to serve": money,
+            "Net profit": money,
             "Margin": "{:.0%}",
             "Rank change": "{:+,}",
         },
@@ -161,8 +161,8 @@ if space.empty:
 else:
     a, b, c = st.columns(3)
     a.metric("Accounts in no territory", f"{len(space):,}")
-    b.metric("Their revenue", _review.money(space["revenue"].sum()))
-    c.metric("Their net profit", _review.money(space["net_profit"].sum()))
+    b.metric("Their revenue", money(space["revenue"].sum()))
+    c.metric("Their net profit", money(space["net_profit"].sum()))
     st.dataframe(
         space.rename(
             columns={
@@ -173,9 +173,9 @@ else:
             }
         ).style.format(
             {
-                "Revenue": _review.money,
-                "Cost to serve": _review.money,
-                "Net profit": _review.money,
+                "Revenue": money,
+                "Cost to serve": money,
+                "Net profit": money,
                 "lat": "{:.4f}",
                 "lon": "{:.4f}",
             }

@@ -14,6 +14,8 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from pages import _state
+from pages._tables import measure_value, money, readable, styled_money
+from terrmap.core.formatting import count, number, percent, signed_percent
 from terrmap.core.metrics import MEASURES
 from terrmap.core.plan import Plan
 from terrmap.core.schema import UNASSIGNED_LABEL
@@ -67,7 +69,7 @@ def _colors() -> list[str]:
 st.title("Compare plans")
 st.caption(
     f"Plans of the data set {escape_markdown(ws.name)}: its baseline, the working plan and "
-    f"{len(scenarios)} saved scenario(s). Scenarios of other data sets: open one on the "
+    f"{count(len(scenarios), 'saved scenario')}. Scenarios of other data sets: open one on the "
     "Scenarios page first."
 )
 
@@ -90,22 +92,22 @@ result = compare_plans(before, after, account_names=ws.accounts["name"])
 d = result.disruption
 
 cols = st.columns(4)
-cols[0].metric("Accounts moved", f"{d.accounts_moved:,}")
+cols[0].metric("Accounts moved", number(d.accounts_moved))
 cols[1].metric(
     "Revenue moved",
-    f"${d.revenue_moved:,.0f}",
-    help=f"{d.share_of_revenue_moved:.1%} of all revenue" if d.revenue_moved else None,
+    money(d.revenue_moved),
+    help=f"{percent(d.share_of_revenue_moved, 1)} of all revenue" if d.revenue_moved else None,
 )
 cols[2].metric(
     "Customer relationships broken",
-    f"{d.relationships_broken:,}",
+    number(d.relationships_broken),
     help="Accounts whose rep changes (a rep before, another or none after). "
     "A move between two territories of the same rep breaks none.",
 )
-cols[3].metric("Territories changed", f"{d.territories_changed:,}")
+cols[3].metric("Territories changed", number(d.territories_changed))
 st.caption(
-    f"Net profit moved ${d.net_profit_moved:,.0f} · revenue of broken relationships "
-    f"${d.revenue_relationships_broken:,.0f}"
+    f"Net profit moved {money(d.net_profit_moved)} · revenue of broken relationships "
+    f"{money(d.revenue_relationships_broken)}"
 )
 
 # -- per-territory deltas ----------------------------------------------------------
@@ -113,7 +115,7 @@ st.subheader("Per territory")
 if ss.get(MEASURE) not in MEASURES:
     ss[MEASURE] = _state.measure()
 measure = st.selectbox("Measure", list(MEASURES), format_func=MEASURES.get, key=MEASURE)
-white = "White space " + UNASSIGNED_LABEL
+white = UNASSIGNED_LABEL
 before_values = pd.concat(
     [result.before[measure], pd.Series({white: result.before.attrs["unassigned"][measure]})]
 )
@@ -130,16 +132,23 @@ focus = pd.DataFrame(
 )
 focus["Change"] = focus["After"] - focus["Before"]
 focus["Change %"] = (focus["Change"] / focus["Before"].where(focus["Before"] != 0)) * 100
+
+
+def _value(value: object) -> str:
+    return measure_value(measure, value)
+
+
+def _change(value: object) -> str:
+    text = _value(value)
+    return text if text.startswith("-") or text == "—" or value == 0 else f"+{text}"
+
+
 st.dataframe(
-    focus,
-    hide_index=True,
+    focus.set_index("Territory").style.format(
+        {"Before": _value, "After": _value, "Change": _change, "Change %": signed_percent},
+        na_rep="—",
+    ),
     width="stretch",
-    column_config={
-        "Before": st.column_config.NumberColumn(format="localized"),
-        "After": st.column_config.NumberColumn(format="localized"),
-        "Change": st.column_config.NumberColumn(format="localized"),
-        "Change %": st.column_config.NumberColumn(format="%+.1f%%"),
-    },
     key="compare_focus",
 )
 with st.expander("Change of every measure, per territory (after − before)"):
@@ -147,10 +156,14 @@ with st.expander("Change of every measure, per territory (after − before)"):
     every.attrs = {}
     every.loc[white] = result.deltas.attrs["unassigned"]
     every.loc[white, "name"] = white
-    st.dataframe(every.rename(columns={"name": "Territory", "rep_id": "Rep"}), width="stretch")
+    every = (
+        every.set_index("name").rename_axis("Territory").drop(columns=["rep_id"], errors="ignore")
+    )
+    every.columns = [MEASURES.get(c, c.replace("_", " ").capitalize()) for c in every.columns]
+    st.dataframe(every.style.format(number, na_rep="—"), width="stretch")
 
 # -- moved accounts ------------------------------------------------------------------
-st.subheader(f"Moved accounts ({d.accounts_moved:,})")
+st.subheader(f"Moved accounts ({number(d.accounts_moved)})")
 if d.accounts_moved == 0:
     st.info("The two plans assign every account to the same territory.")
 else:
@@ -170,20 +183,13 @@ else:
             "crm_owner",
             "relationship_broken",
         ]
-    ].rename_axis("Account ID")
+    ]
+    table = readable(table)
     st.dataframe(
-        table,
+        styled_money(table),
         width="stretch",
         column_config={
-            "name": "Account",
-            "from_name": "From",
-            "to_name": "To",
-            "revenue": st.column_config.NumberColumn("Revenue", format="dollar"),
-            "net_profit": st.column_config.NumberColumn("Net profit", format="dollar"),
-            "rep_before": "Rep before",
-            "rep_after": "Rep after",
-            "crm_owner": "CRM owner",
-            "relationship_broken": st.column_config.CheckboxColumn("Relationship broken"),
+            "Relationship broken": st.column_config.CheckboxColumn("Relationship broken"),
         },
         key="compare_moved",
     )

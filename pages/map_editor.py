@@ -7,11 +7,13 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from pages import _state
-from pages._tables import territory_table
+from pages._tables import money, readable, styled_money, territory_names, territory_table
 from terrmap.core.balance import balance
+from terrmap.core.formatting import count, number, timestamp
 from terrmap.core.metrics import MEASURES
 from terrmap.core.schema import UNASSIGNED_LABEL
 from terrmap.geo.drawing import plan_shapes
+from terrmap.geo.handoff import distance_check, suggest_target
 from terrmap.web.editor import account_callouts, selected_positions, selection_table
 from terrmap.web.mapview import (
     RETURNED_OBJECTS,
@@ -26,6 +28,8 @@ HANDLED = "map_handled_event"
 TARGET = "map_target"
 TILES = "map_tiles"
 UNASSIGN = "__unassign__"
+CONFIRM = "map_confirm_far"
+SUGGESTION = "map_target_reason"
 TILE_LAYER = "CartoDB Positron"
 
 _state.page_setup()
@@ -36,12 +40,30 @@ plan = _state.plan()
 ctx = plan.context
 ss = st.session_state
 
+
+def _select(positions: np.ndarray) -> None:
+    """Make ``positions`` the selection; "Hand them to" starts at the suggested territory."""
+    ss[SELECTION] = (ws, positions)
+    ss[CONFIRM] = False
+    if len(positions) == 0:
+        ss.pop(SUGGESTION, None)
+        return
+    suggestion = suggest_target(_state.plan(), positions)
+    ss[SUGGESTION] = suggestion.reason
+    if suggestion.territory_id is not None:
+        ss[TARGET] = suggestion.territory_id
+
+
+def _target_changed() -> None:
+    ss[CONFIRM] = False
+
+
 # st_folium's on_change callback stored the latest selection under MAP_KEY before
 # this run: apply it first so the map is drawn once, with the selection.
 event = parse_map_event(ss.get(MAP_KEY))
 if event is not None and event.event_id != ss.get(HANDLED):
     ss[HANDLED] = event.event_id
-    ss[SELECTION] = (ws, selected_positions(event, data))
+    _select(selected_positions(event, data))
 stored = ss.get(SELECTION)
 selected = stored[1] if stored is not None and stored[0] is ws else np.empty(0, dtype=np.int64)
 
@@ -53,14 +75,14 @@ def _reassign(positions: np.ndarray) -> None:
         positions,
         None if target == UNASSIGN else target,
         author=_state.author(),
-        note=f"map selection ({len(positions)} accounts)",
+        note=f"map selection ({count(len(positions), 'account')})",
     )
     _state.push(new)
-    ss[SELECTION] = (ws, np.empty(0, dtype=np.int64))
+    _select(np.empty(0, dtype=np.int64))
 
 
 def _clear() -> None:
-    ss[SELECTION] = (ws, np.empty(0, dtype=np.int64))
+    _select(np.empty(0, dtype=np.int64))
 
 
 st.title("Map editor")
@@ -85,7 +107,7 @@ with map_col:
             shapes,
             colors=data.colors,
             selected=mask,
-            callouts=account_callouts(plan, data, selected),
+            callouts=account_callouts(plan, data, selected, currency=_state.currency()),
             clear_selection=len(selected) == 0,
         ),
         returned_objects=list(RETURNED_OBJECTS),
@@ -109,25 +131,44 @@ with side_col:
         summary = plan.selection_summary(ctx.account_ids[selected])
         revenue = float(ctx.revenue[selected].sum())
         net = revenue - float(ctx.cost[selected].sum())
-        st.subheader(f"Selection: {len(selected):,} accounts")
+        st.subheader(f"Selection: {count(len(selected), 'account')}")
         a, b = st.columns(2)
-        a.metric("Revenue", f"${revenue:,.0f}")
-        b.metric("Net profit", f"${net:,.0f}")
-        names = dict(zip(ctx.territory_ids, ctx.territory_names, strict=True))
+        a.metric("Revenue", money(revenue))
+        b.metric("Net profit", money(net))
+        names = territory_names(plan)
         summary.index = [names.get(t, t) for t in summary.index]
-        st.dataframe(
-            summary.rename_axis("From territory"),
-            width="stretch",
-            column_config={
-                "accounts": st.column_config.NumberColumn("Accounts"),
-                "revenue": st.column_config.NumberColumn("Revenue", format="dollar"),
-                "cost": st.column_config.NumberColumn("Cost to serve", format="dollar"),
-                "net_profit": st.column_config.NumberColumn("Net profit", format="dollar"),
-            },
+        summary = summary.rename_axis("From territory").rename(
+            columns={
+                "accounts": "Accounts",
+                "revenue": "Revenue",
+                "cost": "Cost to serve",
+                "net_profit": "Net profit",
+            }
         )
+        st.dataframe(styled_money(summary), width="stretch")
         options = [*ctx.territory_ids, UNASSIGN]
-        labels = {UNASSIGN: f"{UNASSIGNED_LABEL} (white space)", **names}
-        st.selectbox("Hand them to", options, format_func=labels.get, key=TARGET)
+        labels = {UNASSIGN: UNASSIGNED_LABEL, **names}
+        if ss.get(TARGET) not in options:
+            ss[TARGET] = options[0]
+        st.selectbox(
+            "Hand them to",
+            options,
+            format_func=labels.get,
+            key=TARGET,
+            on_change=_target_changed,
+            help=ss.get(SUGGESTION),
+        )
+        if ss.get(SUGGESTION):
+            st.caption(f"Suggested: {ss[SUGGESTION]}")
+        target = ss[TARGET]
+        check = distance_check(plan, selected, None if target == UNASSIGN else target)
+        if check.is_far:
+            st.warning(
+                f"{count(check.far_accounts, 'account')} would be up to "
+                f"{number(check.max_km)} km from {labels[target]}'s home base, farther than "
+                f"the {number(check.threshold_km)} km it reaches today."
+            )
+            st.checkbox(f"Yes, hand them to {labels[target]}", key=CONFIRM)
         go, clear = st.columns(2)
         go.button(
             "Reassign",
@@ -135,26 +176,19 @@ with side_col:
             width="stretch",
             on_click=_reassign,
             args=(selected,),
+            disabled=check.is_far and not ss.get(CONFIRM),
         )
         clear.button("Clear selection", width="stretch", on_click=_clear)
         with st.expander("Selected accounts"):
-            st.dataframe(
-                selection_table(plan, data, selected).head(500),
-                width="stretch",
-                column_config={
-                    "revenue": st.column_config.NumberColumn("Revenue", format="dollar"),
-                    "cost": st.column_config.NumberColumn("Cost to serve", format="dollar"),
-                    "net_profit": st.column_config.NumberColumn("Net profit", format="dollar"),
-                },
-            )
+            listed = readable(selection_table(plan, data, selected).head(500))
+            st.dataframe(styled_money(listed), width="stretch")
     if plan.move is not None and len(plan.move):
         move = plan.move
-        names = dict(zip(ctx.territory_ids, ctx.territory_names, strict=True))
-        names[None] = UNASSIGNED_LABEL
-        source = ", ".join(f"{n:,} from {names[t]}" for t, n in Counter(move.sources).items())
+        names = territory_names(plan)
+        source = ", ".join(f"{number(n)} from {names[t]}" for t, n in Counter(move.sources).items())
         st.caption(
-            f"Last move: {len(move):,} accounts ({source}) to {names[move.target]}, "
-            f"{move.at:%H:%M:%S} UTC. Undo in the sidebar."
+            f"Last move: {count(len(move), 'account')} ({source}) to {names[move.target]}, "
+            f"{timestamp(move.at)}. Undo in the sidebar."
         )
 
 metrics = plan.metrics()
@@ -163,7 +197,8 @@ stats = balance(metrics[measure].astype(float), _state.tolerance())
 st.subheader("Territories")
 st.caption(
     f"Δ mean % is each territory's {MEASURES[measure].lower()} against the mean; red outside "
-    f"± {stats.tolerance_pct:.0f}%. {len(stats.outside)} of {len(metrics)} territories outside. "
+    f"± {stats.tolerance_pct:.0f}%. {len(stats.outside)} of "
+    f"{count(len(metrics), 'territory')} outside. "
     "The last two columns show what the last move changed."
 )
 previous = plan.parent.metrics() if plan.parent is not None else None

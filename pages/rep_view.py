@@ -5,7 +5,9 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from pages import _review, _state
+from pages import _state
+from pages._tables import measure_value, money
+from terrmap.core.formatting import percent, signed_percent
 from terrmap.geo.drawing import plan_shapes
 from terrmap.io.importing import escape_markdown
 from terrmap.playbook.quality import account_quality
@@ -56,10 +58,8 @@ def _delta(measure):
 
 cards = st.columns(4)
 cards[0].metric("Accounts", f"{comparison.loc['accounts', 'rep']:,.0f}", _delta("accounts"))
-cards[1].metric("Revenue", _review.money(comparison.loc["revenue", "rep"]), _delta("revenue"))
-cards[2].metric(
-    "Net profit", _review.money(comparison.loc["net_profit", "rep"]), _delta("net_profit")
-)
+cards[1].metric("Revenue", money(comparison.loc["revenue", "rep"]), _delta("revenue"))
+cards[2].metric("Net profit", money(comparison.loc["net_profit", "rep"]), _delta("net_profit"))
 cards[3].metric(
     "Workload h/yr",
     f"{comparison.loc['workload_hours', 'rep']:,.0f}",
@@ -111,20 +111,15 @@ with side_col:
     else:
         st.caption(f"Workload {load['workload_hours']:,.0f} h; capacity unknown.")
     st.subheader("Against the team mean")
-    money = {"revenue", "net_profit", "pipeline"}
 
     def _shown(measure, value):
-        if not np.isfinite(value):
-            return "–"
-        if measure == "utilisation":
-            return f"{value:.0%}"
-        return _review.money(value) if measure in money else f"{value:,.0f}"
+        return percent(value) if measure == "utilisation" else measure_value(measure, value)
 
     table = pd.DataFrame(
         {
             "This rep": [_shown(m, v) for m, v in comparison["rep"].items()],
             "Team mean": [_shown(m, v) for m, v in comparison["team_mean"].items()],
-            "Δ %": [f"{v:+.0f}%" if np.isfinite(v) else "–" for v in comparison["vs_mean_pct"]],
+            "Δ %": [signed_percent(v, 0) for v in comparison["vs_mean_pct"]],
         },
         index=comparison["label"].to_numpy(),
     )
@@ -152,9 +147,9 @@ st.dataframe(
     )
     .style.format(
         {
-            "Revenue": _review.money,
-            "Cost to serve": _review.money,
-            "Net profit": _review.money,
+            "Revenue": money,
+            "Cost to serve": money,
+            "Net profit": money,
             "Margin": "{:.0%}",
             "Visits/yr": "{:,.0f}",
         },

@@ -180,7 +180,7 @@ class TestReport:
         assert f"{len(stats.outside)} of 4" in report
         assert f">{stats.cv:.2f}<" in report
         assert f">{stats.gini:.2f}<" in report
-        assert f">{stats.max_over_min:.2f}<" in report
+        assert f">{stats.max_over_min:,.2f}<" in report
         assert "1 · $30" in report  # white space: account e, revenue 30
 
     def test_map_and_bars(self, report):

@@ -200,12 +200,13 @@ class TestComparePage:
         assert metrics["Revenue moved"] == f"${revenue:,.0f}"
         # The per-territory table, measure revenue: after - before per territory.
         at.selectbox(key="compare_measure").select("revenue").run()
-        focus = at.dataframe[0].value.set_index("Territory")
+        focus = at.dataframe[0].value
         before, after = baseline.metrics(), moved.metrics()
         for territory, row in after.iterrows():
             expected = row["revenue"] - before.loc[territory, "revenue"]
             assert focus.loc[row["name"], "Change"] == pytest.approx(expected)
         moved_table = at.dataframe[2].value
         assert len(moved_table) == 4
-        assert set(moved_table.index) == set(workspace.context.account_ids[changed])
+        names = workspace.accounts["name"].reindex(workspace.context.account_ids[changed])
+        assert set(moved_table.index) == set(names)
         assert compare_plans(baseline, moved).disruption.accounts_moved == 4

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from terrmap.core.formatting import money
 from terrmap.core.plan import Plan
 from terrmap.core.schema import UNASSIGNED_LABEL
 from terrmap.geo.drawing import MapData
@@ -50,7 +51,11 @@ def selected_positions(event: MapEvent, data: MapData) -> np.ndarray:
 
 
 def account_callouts(
-    plan: Plan, data: MapData, positions: Iterable[int], limit: int = 8
+    plan: Plan,
+    data: MapData,
+    positions: Iterable[int],
+    limit: int = 8,
+    currency: str | None = None,
 ) -> dict[int, str]:
     """Short text per selected account, for labels next to the points.
 
@@ -65,6 +70,8 @@ def account_callouts(
     limit : int, default 8
         Label at most this many; a larger selection gets none (the table
         lists it).
+    currency : str, optional
+        ISO code of the data set's money (USD when not given).
 
     Returns
     -------
@@ -80,14 +87,11 @@ def account_callouts(
         net = ctx.revenue[p] - ctx.cost[p]
         owner = data.owners[p] if data.owners[p] is not None else "no owner"
         out[p] = (
-            f"{data.names[p]} · revenue {_money(ctx.revenue[p])} · cost {_money(ctx.cost[p])}"
-            f" · net profit {_money(net)} · {owner}"
+            f"{data.names[p]} · revenue {money(ctx.revenue[p], currency)}"
+            f" · cost {money(ctx.cost[p], currency)}"
+            f" · net profit {money(net, currency)} · {owner}"
         )
     return out
-
-
-def _money(value: float) -> str:
-    return f"-${-value:,.0f}" if value < 0 else f"${value:,.0f}"
 
 
 def selection_table(plan: Plan, data: MapData, positions: Iterable[int]) -> pd.DataFrame:

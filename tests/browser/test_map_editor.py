@@ -73,9 +73,9 @@ def drawn_shape(frame) -> dict:
 
 
 def selection_count(page) -> int:
-    heading = page.get_by_role("heading", name=re.compile(r"Selection: [\d,]+ accounts"))
+    heading = page.get_by_role("heading", name=re.compile(r"Selection: [\d,]+ accounts?"))
     expect(heading).to_be_visible()
-    return int(re.search(r"([\d,]+) accounts", heading.inner_text()).group(1).replace(",", ""))
+    return int(re.search(r"([\d,]+) accounts?", heading.inner_text()).group(1).replace(",", ""))
 
 
 def draw_rectangle(page, frame, south, west, north, east) -> None:
