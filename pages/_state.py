@@ -32,7 +32,8 @@ from terrmap.store.scenarios import (
     default_db_path,
     history_of,
 )
-from terrmap.web.static_assets import publish_points
+from terrmap.web.editor import hover_texts
+from terrmap.web.static_assets import publish_json, publish_points
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ DATA_DIR_ENV = "TERRMAP_DATA_DIR"
 _map_data: weakref.WeakKeyDictionary[Workspace, MapData] = weakref.WeakKeyDictionary()
 _map_data_lock = threading.Lock()
 _points_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKeyDictionary()
+_tips_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKeyDictionary()
 
 
 @st.cache_resource(show_spinner="Loading the demo data…")
@@ -151,6 +153,20 @@ def points_url() -> str | None:
         return _points_urls[ws]
 
 
+def tips_url() -> str | None:
+    """URL of the working data set's hover texts (None: the map shows no hover tooltips)."""
+    ws = workspace()
+    with _map_data_lock:
+        if ws not in _tips_urls:
+            texts = hover_texts(ws.initial_plan, _map_for(ws), getattr(ws, "currency", None))
+            try:
+                _tips_urls[ws] = publish_json(texts, "tips")
+            except OSError as error:
+                logger.warning("cannot publish hover texts, the map shows none: %s", error)
+                _tips_urls[ws] = None
+        return _tips_urls[ws]
+
+
 def history() -> History:
     """Undo/redo history of plans."""
     return st.session_state[HISTORY]
@@ -196,9 +212,22 @@ def sidebar() -> None:
             f"{count(ws.context.n_territories, 'territory')}"
         )
         h = history()
-        left, right = st.columns(2)
-        left.button("↶ Undo", disabled=not h.can_undo, width="stretch", key="undo", on_click=_undo)
-        right.button("↷ Redo", disabled=not h.can_redo, width="stretch", key="redo", on_click=_redo)
+        st.button(
+            "↶ Undo",
+            disabled=not h.can_undo,
+            width="stretch",
+            key="undo",
+            on_click=_undo,
+            shortcut="Ctrl+Z",
+        )
+        st.button(
+            "↷ Redo",
+            disabled=not h.can_redo,
+            width="stretch",
+            key="redo",
+            on_click=_redo,
+            shortcut="Ctrl+Shift+Z",
+        )
         st.caption(f"{count(len(plan().moves), 'move')} in this plan")
         st.selectbox("Balance measure", list(MEASURES), format_func=MEASURES.get, key=MEASURE)
         st.slider("Balanced within ± %", min_value=1, max_value=50, key=TOLERANCE)

@@ -1,20 +1,39 @@
 """Map editor: territories over accounts; select, reassign, see the numbers change."""
 
+import uuid
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
 from pages import _state
-from pages._tables import money, readable, styled_money, territory_names, territory_table
+from pages._tables import (
+    money,
+    readable,
+    rep_label,
+    styled_money,
+    territory_names,
+    territory_table,
+)
 from terrmap.core.balance import balance
 from terrmap.core.formatting import count, number, timestamp
 from terrmap.core.metrics import MEASURES
 from terrmap.core.schema import UNASSIGNED_LABEL
 from terrmap.geo.drawing import plan_shapes
 from terrmap.geo.handoff import distance_check, suggest_target
-from terrmap.web.editor import account_callouts, selected_positions, selection_table
+from terrmap.io.importing import escape_markdown
+from terrmap.web.editor import (
+    FILTER_COLUMNS,
+    account_callouts,
+    filter_mask,
+    filter_options,
+    find_accounts,
+    selected_positions,
+    selection_table,
+    size_classes,
+)
 from terrmap.web.mapview import (
     RETURNED_OBJECTS,
     build_base_map,
@@ -30,7 +49,13 @@ TILES = "map_tiles"
 UNASSIGN = "__unassign__"
 CONFIRM = "map_confirm_far"
 SUGGESTION = "map_target_reason"
+SEARCH = "map_search"
+SEARCH_PICK = "map_search_pick"
+FOCUS = "map_focus"  # (request id, position) the map centres on once
+SIZE = "map_point_size"
+FILTER = "map_filter_"  # + column
 TILE_LAYER = "CartoDB Positron"
+SIZE_MEASURES = {"": "Same size", "revenue": "Revenue", "net_profit": "Net profit"}
 
 _state.page_setup()
 
@@ -58,14 +83,44 @@ def _target_changed() -> None:
     ss[CONFIRM] = False
 
 
+owner_names = pd.Series(_state.rep_names(), dtype=object)
+options = filter_options(ws.accounts, owner_names)
+chosen = {c: ss.get(FILTER + c) or [] for c in options}
+keep = filter_mask(ws.accounts, chosen, owner_names)
+filtered = not keep.all()
+
+
+def _found() -> np.ndarray:
+    matches = find_accounts(data.names, ss.get(SEARCH, ""))
+    return matches[keep[matches]]
+
+
+def _focus_on(position: int) -> None:
+    _select(np.array([position], dtype=np.int64))
+    ss[FOCUS] = (uuid.uuid4().hex[:8], int(position))
+
+
+def _search() -> None:
+    matches = _found()
+    ss.pop(SEARCH_PICK, None)
+    if len(matches):
+        _focus_on(int(matches[0]))
+
+
+def _pick() -> None:
+    _focus_on(int(ss[SEARCH_PICK]))
+
+
 # st_folium's on_change callback stored the latest selection under MAP_KEY before
 # this run: apply it first so the map is drawn once, with the selection.
 event = parse_map_event(ss.get(MAP_KEY))
 if event is not None and event.event_id != ss.get(HANDLED):
     ss[HANDLED] = event.event_id
-    _select(selected_positions(event, data))
+    picked = selected_positions(event, data)
+    _select(picked[keep[picked]])  # filtered-out accounts cannot be selected
 stored = ss.get(SELECTION)
 selected = stored[1] if stored is not None and stored[0] is ws else np.empty(0, dtype=np.int64)
+selected = selected[keep[selected]]
 
 
 def _reassign(positions: np.ndarray) -> None:
@@ -85,10 +140,48 @@ def _clear() -> None:
     _select(np.empty(0, dtype=np.int64))
 
 
+def _sizes(measure: str) -> np.ndarray | None:
+    if not measure:
+        return None
+    values = ctx.revenue if measure == "revenue" else ctx.revenue - ctx.cost
+    return size_classes(values)
+
+
 st.title("Map editor")
-map_col, side_col = st.columns([3, 2], gap="medium")
+map_col, side_col = st.columns([5, 2], gap="medium")
 
 with map_col:
+    find, size, narrow = st.columns([3, 2, 2], vertical_alignment="bottom")
+    find.text_input(
+        "Find an account",
+        key=SEARCH,
+        on_change=_search,
+        placeholder="Account name",
+        help="Centres the map on the first match and selects it.",
+    )
+    matches = _found() if ss.get(SEARCH) else np.empty(0, dtype=np.int64)
+    size.selectbox("Size points by", list(SIZE_MEASURES), format_func=SIZE_MEASURES.get, key=SIZE)
+    with narrow.popover(
+        f"Filters ({sum(bool(v) for v in chosen.values())} on)" if filtered else "Filters",
+        width="stretch",
+    ):
+        st.caption("Accounts left out are greyed on the map and cannot be selected.")
+        for column, values in options.items():
+            st.multiselect(FILTER_COLUMNS[column], values, key=FILTER + column)
+    if ss.get(SEARCH) and len(matches) == 0:
+        st.caption(f"No account named like “{escape_markdown(ss[SEARCH])}”.")
+    elif len(matches) > 1:
+        st.selectbox(
+            f"{count(len(matches), 'match', 'matches')}",
+            matches.tolist(),
+            format_func=lambda p: str(data.names[p]),
+            key=SEARCH_PICK,
+            index=None,
+            placeholder="Go to another match",
+            on_change=_pick,
+        )
+    if filtered:
+        st.caption(f"Filters show {count(int(keep.sum()), 'account')} of {number(len(keep))}.")
     mask = np.zeros(ctx.n_accounts, dtype=bool)
     mask[selected] = True
     shapes = plan_shapes(plan, data)
@@ -100,6 +193,7 @@ with map_col:
             home_bases=data.home_bases,
             tiles=tiles,
             points_url=_state.points_url(),
+            tips_url=_state.tips_url(),
         ),
         key=MAP_KEY,
         feature_group_to_add=build_update_layer(
@@ -109,9 +203,13 @@ with map_col:
             selected=mask,
             callouts=account_callouts(plan, data, selected, currency=_state.currency()),
             clear_selection=len(selected) == 0,
+            dimmed=~keep if filtered else None,
+            sizes=_sizes(ss.get(SIZE) or ""),
+            owners=[rep_label(r, _state.rep_names()) for r in ctx.territory_reps],
+            focus=ss.get(FOCUS),
         ),
         returned_objects=list(RETURNED_OBJECTS),
-        height=620,
+        height=600,
         use_container_width=True,
     )
     st.toggle(
@@ -178,7 +276,7 @@ with side_col:
             args=(selected,),
             disabled=check.is_far and not ss.get(CONFIRM),
         )
-        clear.button("Clear selection", width="stretch", on_click=_clear)
+        clear.button("Clear selection", width="stretch", on_click=_clear, shortcut="Esc")
         with st.expander("Selected accounts"):
             listed = readable(selection_table(plan, data, selected).head(500))
             st.dataframe(styled_money(listed), width="stretch")

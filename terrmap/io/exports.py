@@ -328,7 +328,12 @@ def workbook_xlsx(plan: Plan, workspace: Workspace, *, currency: str | None = No
             kind: book.add_format({"num_format": code})
             for kind, code in _number_formats(currency).items()
         }
-        sheets = (("Summary", summary), ("Accounts", accounts), ("Reps", reps), ("Changes", changes))
+        sheets = (
+            ("Summary", summary),
+            ("Accounts", accounts),
+            ("Reps", reps),
+            ("Changes", changes),
+        )
         for sheet, frame in sheets:
             _write_sheet(book.add_worksheet(sheet), frame, header, formats)
     return buffer.getvalue()

@@ -9,6 +9,7 @@ registry through ``static/package.json`` and its lock file, are installed with
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from pathlib import Path
 
@@ -23,6 +24,7 @@ __all__ = [
     "check_assets",
     "default_static_dir",
     "missing_assets",
+    "publish_json",
     "publish_points",
 ]
 
@@ -183,6 +185,53 @@ def publish_points(
         raise ValueError(f"lon and lat must be 1-D of one length, got {lon.shape} and {lat.shape}")
     data = np.concatenate([lon, lat]).tobytes()
     name = f"points-{hashlib.sha1(data).hexdigest()[:16]}.bin"
+    return _publish(data, name, static_dir, asset_base)
+
+
+def publish_json(
+    value: object,
+    prefix: str,
+    static_dir: str | Path | None = None,
+    asset_base: str = DEFAULT_ASSET_BASE,
+) -> str:
+    """Write a JSON document where the app serves it; return its URL.
+
+    Like :func:`publish_points`, for data the map loads once per data set (the
+    hover text of every account): named by a hash of the content, written
+    once, never sent again on a rerun.
+
+    Parameters
+    ----------
+    value : JSON-serialisable object
+        What to write (strings in it that reach HTML must be escaped already).
+    prefix : str
+        Start of the file name (letters, digits and ``-``).
+    static_dir : str or pathlib.Path, optional
+        Folder Streamlit serves; defaults to :func:`default_static_dir`.
+    asset_base : str, default "/app/static"
+        URL prefix of that folder.
+
+    Returns
+    -------
+    str
+        URL of the file, e.g. ``/app/static/cache/tips-0123abcd4567.json``.
+
+    Raises
+    ------
+    ValueError
+        When ``prefix`` has other characters.
+    OSError
+        When the folder cannot be written.
+    """
+    if not prefix or not all(c.isalnum() or c == "-" for c in prefix):
+        raise ValueError(f"prefix must be letters, digits and '-', got {prefix!r}")
+    data = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _publish(
+        data, f"{prefix}-{hashlib.sha1(data).hexdigest()[:16]}.json", static_dir, asset_base
+    )
+
+
+def _publish(data: bytes, name: str, static_dir, asset_base: str) -> str:
     folder = Path(static_dir) if static_dir is not None else default_static_dir()
     target = folder / "cache" / name
     if not target.exists():
@@ -190,5 +239,5 @@ def publish_points(
 
         target.parent.mkdir(parents=True, exist_ok=True)
         write_export(data, target)
-        logger.info("published %d positions to %s", len(lon), target)
+        logger.info("published %s (%d bytes)", target, len(data))
     return f"{asset_base.rstrip('/')}/cache/{name}"
