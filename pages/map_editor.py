@@ -263,8 +263,9 @@ with side_col:
         if check.is_far:
             st.warning(
                 f"{count(check.far_accounts, 'account')} would be up to "
-                f"{number(check.max_km)} km from {labels[target]}'s home base, farther than "
-                f"the {number(check.threshold_km)} km it reaches today."
+                f"{number(check.max_km)} km from {labels[target]}'s home base, past the "
+                f"{number(check.threshold_km)} km limit (a quarter beyond where its own "
+                "accounts are)."
             )
             st.checkbox(f"Yes, hand them to {labels[target]}", key=CONFIRM)
         go, clear = st.columns(2)

@@ -72,7 +72,7 @@ class TestSuggestTarget:
 
 class TestDistanceCheck:
     def test_far_move_flagged(self, plan):
-        # h (1.75, 1.5) from SW's home (0.5, 0.5): about 1.6° (~178 km).
+        # h (1.75, 1.5) from SW's home (0.5, 0.5): about 1.6° (~178 km), beyond 150 km.
         check = distance_check(plan, positions(plan, "h"), "SW")
         assert check.is_far and check.far_accounts == 1
         assert check.max_km == pytest.approx(np.hypot(1.25, 1.0) * KM_PER_DEGREE, rel=0.01)
@@ -80,7 +80,7 @@ class TestDistanceCheck:
         assert check.threshold_km == MIN_FAR_KM
 
     def test_near_move_not_flagged(self, plan):
-        # b (0.75, 0.5) from SE's home (1.5, 0.5): 0.75° (~83 km).
+        # b (0.75, 0.5) from SE's home (1.5, 0.5): 0.75° (~83 km), within 150 km.
         check = distance_check(plan, positions(plan, "b"), "SE")
         assert not check.is_far
         assert check.max_km == pytest.approx(0.75 * KM_PER_DEGREE, rel=0.01)

@@ -31,9 +31,11 @@ __all__ = ["DistanceCheck", "TargetSuggestion", "distance_check", "suggest_targe
 #: Neighbours looked at per selected account.
 NEIGHBOURS = 8
 #: A move is never called far when every account stays within this of home.
-MIN_FAR_KM = 100.0
+MIN_FAR_KM = 150.0
 #: The share of a territory's accounts that set how far it reaches today.
 REACH_QUANTILE = 0.95
+#: How far beyond today's reach a move may go before it is called far.
+REACH_MARGIN = 1.25
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,8 @@ class DistanceCheck:
         Farthest selected account from the home base (NaN when the
         territory has no home base).
     threshold_km : float
-        How far the territory reaches today (the 95th percentile of its own
-        accounts' distances, at least :data:`MIN_FAR_KM`).
+        How far the territory may reach: a quarter beyond the 95th percentile
+        of its own accounts' distances today, at least :data:`MIN_FAR_KM`.
     """
 
     far_accounts: int
@@ -221,7 +223,7 @@ def distance_check(plan: Plan, positions, territory_id: str | None) -> DistanceC
     reach = MIN_FAR_KM
     if members.size:
         today = haversine_km(home_lon, home_lat, ctx.lon[members], ctx.lat[members])
-        reach = max(MIN_FAR_KM, float(np.quantile(today, REACH_QUANTILE)))
+        reach = max(MIN_FAR_KM, REACH_MARGIN * float(np.quantile(today, REACH_QUANTILE)))
     km = haversine_km(home_lon, home_lat, ctx.lon[pos], ctx.lat[pos])
     km = km[np.isfinite(km)]
     if km.size == 0:
