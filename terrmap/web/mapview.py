@@ -124,7 +124,7 @@ _CSS = """
 .terrmap-hover { font: 12px/1.35 system-ui, -apple-system, "Segoe UI", sans-serif; }
 .terrmap-fullscreen a { font-size: 18px; line-height: 30px; text-align: center; }
 html.terrmap-is-fullscreen, html.terrmap-is-fullscreen body { width: 100%; height: 100%; }
-html.terrmap-is-fullscreen .folium-map { position: fixed !important; inset: 0; width: 100% !important;
+html.terrmap-is-fullscreen .leaflet-container { position: fixed !important; inset: 0; width: 100% !important;
   height: 100% !important; }
 .terrmap-legend-row { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .terrmap-swatch {
