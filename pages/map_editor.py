@@ -24,6 +24,7 @@ from terrmap.core.schema import UNASSIGNED_LABEL
 from terrmap.geo.drawing import plan_shapes
 from terrmap.geo.handoff import distance_check, suggest_target
 from terrmap.io.importing import escape_markdown
+from terrmap.web.basemap import ONLINE_TILES, TILES_ATTRIBUTION, TILES_HELP, TILES_LABEL
 from terrmap.web.editor import (
     FILTER_COLUMNS,
     account_callouts,
@@ -54,7 +55,6 @@ SEARCH_PICK = "map_search_pick"
 FOCUS = "map_focus"  # (request id, position) the map centres on once
 SIZE = "map_point_size"
 FILTER = "map_filter_"  # + column
-TILE_LAYER = "CartoDB Positron"
 SIZE_MEASURES = {"": "Same size", "revenue": "Revenue", "net_profit": "Net profit"}
 
 _state.page_setup()
@@ -148,6 +148,7 @@ def _sizes(measure: str) -> np.ndarray | None:
 
 
 st.title("Map editor")
+_state.show_autosave_error()
 map_col, side_col = st.columns([5, 2], gap="medium")
 
 with map_col:
@@ -185,15 +186,17 @@ with map_col:
     mask = np.zeros(ctx.n_accounts, dtype=bool)
     mask[selected] = True
     shapes = plan_shapes(plan, data)
-    tiles = TILE_LAYER if ss.get(TILES) else None
+    online = bool(ss.get(TILES))
     st_folium(
         build_base_map(
             data.lon,
             data.lat,
             home_bases=data.home_bases,
-            tiles=tiles,
+            tiles=ONLINE_TILES.build_url() if online else None,
+            tiles_attr=TILES_ATTRIBUTION,
             points_url=_state.points_url(),
             tips_url=_state.tips_url(),
+            basemap_url=None if online else _state.basemap_url(),
         ),
         key=MAP_KEY,
         feature_group_to_add=build_update_layer(
@@ -213,9 +216,9 @@ with map_col:
         use_container_width=True,
     )
     st.toggle(
-        "Street map background (loads map tiles from the internet)",
+        TILES_LABEL,
         key=TILES,
-        help="Without it the map works offline: territory outlines, names and accounts.",
+        help=TILES_HELP,
     )
 
 with side_col:

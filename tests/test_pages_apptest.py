@@ -401,7 +401,8 @@ class TestMapSelection:
         reassign.click().run()
         moved = _history(map_page).current
         assert (moved.codes[picked] == ctx.territory_code(far)).all()
-        # A new selection starts unconfirmed.
+        # After an undo, a new selection starts unconfirmed.
+        map_page.button(key="undo").click().run()
         self._select_box(map_page, fake_st_folium, 0, event_id="again")
         map_page.selectbox(key="map_target").set_value(far).run()
         assert map_page.button[[b.label for b in map_page.button].index("Reassign")].disabled
