@@ -33,7 +33,7 @@ PRESENTATION_CSS = """<style>
 [data-testid="stHeader"], [data-testid="stToolbar"] { display: none !important; }
 [data-testid="stMainBlockContainer"] { padding-top: 0.8rem !important; max-width: 100% !important;
   font-size: 1.12rem; }
-[data-testid="stMetricValue"] { font-size: 2.1rem !important; }
+[data-testid="stMetricValue"] { font-size: 2.6rem !important; }
 [data-testid="stMetricLabel"] p { font-size: 1.05rem !important; }
 </style>"""
 
@@ -152,7 +152,7 @@ with map_col:
         key=f"rep_map_{rep}",
         feature_group_to_add=build_update_layer(local_codes, mine, colors=colors),
         returned_objects=[],
-        height=430 if present else 520,
+        height=400 if present else 520,
         use_container_width=True,
     )
 
