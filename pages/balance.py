@@ -6,8 +6,10 @@ import streamlit as st
 from pages import _review, _state
 from pages._tables import money, territory_table
 from terrmap.core.balance import balance
+from terrmap.core.formatting import number, percent, signed_number
 from terrmap.io.importing import escape_markdown
 from terrmap.playbook.quality import (
+    NO_DATA,
     account_quality,
     default_min_shift,
     measure_label,
@@ -67,12 +69,21 @@ st.dataframe(territory_table(metrics, stats), width="stretch")
 
 st.header("Territory quality")
 quality = territory_quality(metrics, tolerance)
+no_funnel = bool((quality["tier"] == NO_DATA).all())
 st.caption(
     "Leads, opportunities, new accounts and conversion rate (new accounts ÷ leads), each divided "
     "by its mean over territories and averaged: 1.00 is the team mean. "
     f"High ≥ {1 + tolerance / 100:.2f}, low ≤ {1 - tolerance / 100:.2f}, medium between "
     "(the same band as balance). No leads: conversion shown as –, counted as 0."
 )
+
+
+if no_funnel:
+    st.info(
+        "No data: the accounts have no leads, opportunities or new customers, so territory "
+        "quality cannot be ranked. Import accounts with a stage (lead, opportunity, customer) "
+        "to see it."
+    )
 
 
 def _tier_colour(value):
@@ -95,7 +106,9 @@ st.dataframe(
             "tier": "Tier",
         }
     )
-    .style.format({"Conversion": "{:.0%}", "Score": "{:.2f}"}, na_rep="–")
+    .style.format(
+        {"Conversion": percent, "Score": lambda v: number(v, 2), "Rank": number}, na_rep="—"
+    )
     .map(_tier_colour, subset=["Tier"]),
     width="stretch",
 )
@@ -141,16 +154,23 @@ def _account_table(frame: pd.DataFrame):
             "Revenue": money,
             "Cost to serve": money,
             "Net profit": money,
-            "Margin": "{:.0%}",
-            "Rank change": "{:+,}",
+            "Margin": percent,
+            "Rank change": signed_number,
         },
-        na_rep="–",
+        na_rep="—",
     ).apply(_flip_rows, axis=1)
 
 
 only_flips = st.toggle("Only the accounts whose rank flips", value=True, key="balance_only_flips")
 listed = flips.sort_values("rank_change", key=abs, ascending=False) if only_flips else accounts
-st.dataframe(_account_table(listed.head(1000)), width="stretch", height=420)
+if listed.empty:
+    st.info("No account's rank moves that far between revenue and net profit.")
+else:
+    # As tall as its rows (no empty grid lines), at most 420 px.
+    rows = min(len(listed), 1000)
+    st.dataframe(
+        _account_table(listed.head(1000)), width="stretch", height=min(420, 38 + 35 * rows)
+    )
 if len(listed) > 1000:
     st.caption(f"First 1,000 of {len(listed):,} accounts shown; the Excel export has them all.")
 

@@ -347,10 +347,10 @@ def _territory_section(metrics: pd.DataFrame, stats: Balance, reps: dict, curren
 def _quality_section(metrics: pd.DataFrame, band_pct: float) -> str:
     quality = territory_quality(metrics, band_pct)
     rows = "".join(
-        f'<tr><td>{int(row["rank"])}</td><td class="text">{_e(row["name"])}</td>'
+        f'<tr><td>{number(row["rank"])}</td><td class="text">{_e(row["name"])}</td>'
         f"<td>{int(row['leads']):,}</td><td>{int(row['opportunities']):,}</td>"
         f"<td>{int(row['new_accounts']):,}</td><td>{percent(row['conversion_rate'])}</td>"
-        f"<td>{row['score']:.2f}</td>"
+        f"<td>{number(row['score'], 2)}</td>"
         f'<td class="text tier-{_e(row["tier"])}">{_e(row["tier"])}</td></tr>'
         for _, row in quality.iterrows()
     )
