@@ -8,6 +8,7 @@ from pages._tables import money, territory_table
 from terrmap.core.balance import balance
 from terrmap.core.formatting import number, percent, signed_number
 from terrmap.io.importing import escape_markdown
+from terrmap.playbook.goals import quota_deviation
 from terrmap.playbook.quality import (
     NO_DATA,
     account_quality,
@@ -65,7 +66,19 @@ else:
     st.success(f"Every territory is within ± {stats.tolerance_pct:.0f}% of the mean.")
 
 st.caption(f"Δ mean % is each territory's {label.lower()} against the mean.")
-st.dataframe(territory_table(metrics, stats), width="stretch")
+quotas = _state.quotas()
+if quotas:
+    st.caption(
+        "Δ quota % is each territory's revenue against its own quota (set on the Goals page)."
+    )
+st.dataframe(
+    territory_table(
+        metrics,
+        stats,
+        quota_deviation=quota_deviation(metrics["revenue"], quotas) if quotas else None,
+    ),
+    width="stretch",
+)
 
 st.header("Territory quality")
 quality = territory_quality(metrics, tolerance)

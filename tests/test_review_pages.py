@@ -54,6 +54,25 @@ class TestBalancePage:
         for territory in stats.outside:
             assert metrics.loc[territory, "name"] in flagged
 
+    def test_deviation_from_each_quota_when_quotas_exist(self, balance_page):
+        at = balance_page
+        table = at.dataframe[0].value
+        assert "Δ quota %" not in table.columns
+        metrics = _plan(at).metrics()
+        first, second = metrics.index[:2]
+        at.session_state["territory_quotas"] = {
+            first: float(metrics.loc[first, "revenue"]) / 2,  # twice the quota: +100 %
+            second: float(metrics.loc[second, "revenue"]),  # on quota: 0 %
+        }
+        at.run()
+        assert not at.exception
+        table = at.dataframe[0].value
+        assert table.columns[:3].tolist() == ["Rep", "Δ mean %", "Δ quota %"]
+        by_name = table["Δ quota %"]
+        assert by_name[metrics.loc[first, "name"]] == pytest.approx(100.0)
+        assert by_name[metrics.loc[second, "name"]] == pytest.approx(0.0)
+        assert by_name.isna().sum() == len(metrics) - 2
+
     def test_measure_and_band_follow_and_set_the_sidebar(self, balance_page):
         at = balance_page
         at.selectbox(key="balance_page_measure").set_value("net_profit").run()
