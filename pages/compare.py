@@ -9,6 +9,7 @@ and a map of them.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
@@ -19,7 +20,7 @@ from terrmap.core.formatting import count, number, percent, signed_percent
 from terrmap.core.metrics import MEASURES
 from terrmap.core.plan import Plan
 from terrmap.core.schema import UNASSIGNED_LABEL
-from terrmap.geo.palette import territory_colors
+from terrmap.geo.drawing import plan_shapes
 from terrmap.io.importing import escape_markdown
 from terrmap.playbook.compare import compare_plans
 from terrmap.web.mapview import build_base_map, build_update_layer
@@ -30,7 +31,6 @@ BEFORE = "compare_before"
 AFTER = "compare_after"
 MEASURE = "compare_measure"
 PLANS = "compare_plans_cache"  # {(workspace id, scenario id, version): Plan}
-COLORS = "compare_colors"  # (workspace, colours per territory)
 
 _state.page_setup()
 store = _state.store_or_stop()
@@ -57,13 +57,6 @@ def _plan(choice: str) -> Plan:
         cache.clear()  # keep at most the pair on screen
         cache[key] = store.open(info.scenario_id, ws).plan
     return cache[key]
-
-
-def _colors() -> list[str]:
-    known = ss.get(COLORS)
-    if known is None or known[0] is not ws:
-        ss[COLORS] = (ws, territory_colors(ws.territories))
-    return ss[COLORS][1]
 
 
 st.title("Compare plans")
@@ -194,17 +187,27 @@ else:
         key="compare_moved",
     )
     positions = ws.context.positions(moved.index)
+    ringed = np.zeros(ws.context.n_accounts, dtype=bool)
+    ringed[positions] = True
     st.caption(
-        "Map: the moved accounts, coloured by the territory they go to "
-        "(grey: white space), over the territories' outlines."
+        "The two plans side by side: every account in its territory's colour, the moved "
+        "accounts ringed on both."
     )
-    st_folium(
-        build_base_map(ws.context.lon[positions], ws.context.lat[positions], tools=False),
-        key="compare_map",
-        feature_group_to_add=build_update_layer(
-            after.codes[positions], ws.territories, colors=_colors()
-        ),
-        returned_objects=[],
-        height=520,
-        use_container_width=True,
-    )
+    data = _state.workspace_map()
+    left_map, right_map = st.columns(2)
+    for column, plan_, label, key in (
+        (left_map, before, labels[before_choice], "compare_map_before"),
+        (right_map, after, labels[after_choice], "compare_map_after"),
+    ):
+        with column:
+            st.markdown(f"**{escape_markdown(label)}**")
+            st_folium(
+                build_base_map(data.lon, data.lat, tools=False, points_url=_state.points_url()),
+                key=key,
+                feature_group_to_add=build_update_layer(
+                    plan_.codes, plan_shapes(plan_, data), colors=data.colors, selected=ringed
+                ),
+                returned_objects=[],
+                height=460,
+                use_container_width=True,
+            )
