@@ -39,13 +39,6 @@ DOWNLOADS = {
 }
 
 
-def money(value: float) -> str:
-    """Dollars with the sign in front: ``-$1,234``; ``–`` for missing."""
-    if value is None or pd.isna(value):
-        return "–"
-    return f"-${-value:,.0f}" if value < 0 else f"${value:,.0f}"
-
-
 def _sync_from_sidebar() -> None:
     # The page's own widgets start from (and follow) the sidebar's settings;
     # changing them here changes the sidebar's too (see the callbacks).

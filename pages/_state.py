@@ -17,6 +17,7 @@ from pathlib import Path
 import streamlit as st
 import streamlit.components.v1 as components
 
+from terrmap.core.formatting import count
 from terrmap.core.metrics import MEASURES
 from terrmap.core.plan import History, Plan
 from terrmap.demo import demo_workspace
@@ -36,6 +37,7 @@ from terrmap.store.scenarios import (
 )
 from terrmap.web import static_assets, working_copy
 from terrmap.web.basemap import publish_basemap
+from terrmap.web.editor import hover_texts
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,7 @@ DATA_DIR_ENV = "TERRMAP_DATA_DIR"
 _map_data: weakref.WeakKeyDictionary[Workspace, MapData] = weakref.WeakKeyDictionary()
 _map_data_lock = threading.Lock()
 _points_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKeyDictionary()
+_tips_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKeyDictionary()
 _basemap_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKeyDictionary()
 
 
@@ -133,6 +136,20 @@ def workspace() -> Workspace:
     return st.session_state[WORKSPACE]
 
 
+def currency() -> str | None:
+    """ISO code of the working data set's money (``None``: the data does not say, USD)."""
+    return getattr(workspace(), "currency", None)
+
+
+def rep_names() -> dict[str, str]:
+    """Rep id -> name for the working data set's reps (ids without a name are left out)."""
+    reps = workspace().reps
+    if reps is None or "name" not in reps.columns:
+        return {}
+    names = reps["name"].dropna()
+    return {str(rep): str(name) for rep, name in names.items() if str(name).strip()}
+
+
 def workspace_map() -> MapData:
     """Positions, colours and cells of the working data set, built once per data set."""
     ws = workspace()
@@ -170,6 +187,20 @@ def points_url() -> str | None:
 def basemap_url() -> str | None:
     """URL of the offline outlines around the working data set (None: no outlines)."""
     return _published(_basemap_urls, publish_basemap, "the base map, the map has none")
+
+
+def tips_url() -> str | None:
+    """URL of the working data set's hover texts (None: the map shows no hover tooltips)."""
+    ws = workspace()
+    with _map_data_lock:
+        if ws not in _tips_urls:
+            texts = hover_texts(ws.initial_plan, _map_for(ws), getattr(ws, "currency", None))
+            try:
+                _tips_urls[ws] = static_assets.publish_json(texts, "tips")
+            except OSError as error:
+                logger.warning("cannot publish hover texts, the map shows none: %s", error)
+                _tips_urls[ws] = None
+        return _tips_urls[ws]
 
 
 def history() -> History:
@@ -213,13 +244,27 @@ def sidebar() -> None:
     with st.sidebar:
         ws = workspace()
         st.caption(
-            f"Data: **{ws.name}** · {ws.context.n_accounts:,} accounts · {ws.context.n_territories} territories"
+            f"Data: **{ws.name}** · {count(ws.context.n_accounts, 'account')} · "
+            f"{count(ws.context.n_territories, 'territory')}"
         )
         h = history()
-        left, right = st.columns(2)
-        left.button("↶ Undo", disabled=not h.can_undo, width="stretch", key="undo", on_click=_undo)
-        right.button("↷ Redo", disabled=not h.can_redo, width="stretch", key="redo", on_click=_redo)
-        st.caption(f"{len(plan().moves)} move(s) in this plan")
+        st.button(
+            "↶ Undo",
+            disabled=not h.can_undo,
+            width="stretch",
+            key="undo",
+            on_click=_undo,
+            shortcut="Ctrl+Z",
+        )
+        st.button(
+            "↷ Redo",
+            disabled=not h.can_redo,
+            width="stretch",
+            key="redo",
+            on_click=_redo,
+            shortcut="Ctrl+Shift+Z",
+        )
+        st.caption(f"{count(len(plan().moves), 'move')} in this plan")
         st.selectbox("Balance measure", list(MEASURES), format_func=MEASURES.get, key=MEASURE)
         st.slider("Balanced within ± %", min_value=1, max_value=50, key=TOLERANCE)
         st.text_input("Name for the change log", key=USER, help="Recorded with each move you make.")

@@ -4,10 +4,13 @@ import pandas as pd
 import streamlit as st
 
 from pages import _review, _state
-from pages._tables import territory_table
+from pages._tables import money, territory_table
 from terrmap.core.balance import balance
+from terrmap.core.formatting import number, percent, signed_number
 from terrmap.io.importing import escape_markdown
+from terrmap.playbook.goals import quota_deviation
 from terrmap.playbook.quality import (
+    NO_DATA,
     account_quality,
     default_min_shift,
     measure_label,
@@ -63,16 +66,37 @@ else:
     st.success(f"Every territory is within ± {stats.tolerance_pct:.0f}% of the mean.")
 
 st.caption(f"Δ mean % is each territory's {label.lower()} against the mean.")
-st.dataframe(territory_table(metrics, stats), width="stretch")
+quotas = _state.quotas()
+if quotas:
+    st.caption(
+        "Δ quota % is each territory's revenue against its own quota (set on the Goals page)."
+    )
+st.dataframe(
+    territory_table(
+        metrics,
+        stats,
+        quota_deviation=quota_deviation(metrics["revenue"], quotas) if quotas else None,
+    ),
+    width="stretch",
+)
 
 st.header("Territory quality")
 quality = territory_quality(metrics, tolerance)
+no_funnel = bool((quality["tier"] == NO_DATA).all())
 st.caption(
     "Leads, opportunities, new accounts and conversion rate (new accounts ÷ leads), each divided "
     "by its mean over territories and averaged: 1.00 is the team mean. "
     f"High ≥ {1 + tolerance / 100:.2f}, low ≤ {1 - tolerance / 100:.2f}, medium between "
     "(the same band as balance). No leads: conversion shown as –, counted as 0."
 )
+
+
+if no_funnel:
+    st.info(
+        "No data: the accounts have no leads, opportunities or new customers, so territory "
+        "quality cannot be ranked. Import accounts with a stage (lead, opportunity, customer) "
+        "to see it."
+    )
 
 
 def _tier_colour(value):
@@ -95,7 +119,9 @@ st.dataframe(
             "tier": "Tier",
         }
     )
-    .style.format({"Conversion": "{:.0%}", "Score": "{:.2f}"}, na_rep="–")
+    .style.format(
+        {"Conversion": percent, "Score": lambda v: number(v, 2), "Rank": number}, na_rep="—"
+    )
     .map(_tier_colour, subset=["Tier"]),
     width="stretch",
 )
@@ -138,19 +164,26 @@ def _account_table(frame: pd.DataFrame):
     renamed = frame[list(shown_columns)].rename(columns=shown_columns)
     return renamed.style.format(
         {
-            "Revenue": _review.money,
-            "Cost to serve": _review.money,
-            "Net profit": _review.money,
-            "Margin": "{:.0%}",
-            "Rank change": "{:+,}",
+            "Revenue": money,
+            "Cost to serve": money,
+            "Net profit": money,
+            "Margin": percent,
+            "Rank change": signed_number,
         },
-        na_rep="–",
+        na_rep="—",
     ).apply(_flip_rows, axis=1)
 
 
 only_flips = st.toggle("Only the accounts whose rank flips", value=True, key="balance_only_flips")
 listed = flips.sort_values("rank_change", key=abs, ascending=False) if only_flips else accounts
-st.dataframe(_account_table(listed.head(1000)), width="stretch", height=420)
+if listed.empty:
+    st.info("No account's rank moves that far between revenue and net profit.")
+else:
+    # As tall as its rows (no empty grid lines), at most 420 px.
+    rows = min(len(listed), 1000)
+    st.dataframe(
+        _account_table(listed.head(1000)), width="stretch", height=min(420, 38 + 35 * rows)
+    )
 if len(listed) > 1000:
     st.caption(f"First 1,000 of {len(listed):,} accounts shown; the Excel export has them all.")
 
@@ -161,8 +194,8 @@ if space.empty:
 else:
     a, b, c = st.columns(3)
     a.metric("Accounts in no territory", f"{len(space):,}")
-    b.metric("Their revenue", _review.money(space["revenue"].sum()))
-    c.metric("Their net profit", _review.money(space["net_profit"].sum()))
+    b.metric("Their revenue", money(space["revenue"].sum()))
+    c.metric("Their net profit", money(space["net_profit"].sum()))
     st.dataframe(
         space.rename(
             columns={
@@ -173,9 +206,9 @@ else:
             }
         ).style.format(
             {
-                "Revenue": _review.money,
-                "Cost to serve": _review.money,
-                "Net profit": _review.money,
+                "Revenue": money,
+                "Cost to serve": money,
+                "Net profit": money,
                 "lat": "{:.4f}",
                 "lon": "{:.4f}",
             }

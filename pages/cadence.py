@@ -5,6 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from pages import _state
+from pages._tables import money
+from terrmap.core.formatting import count
 from terrmap.core.schema import TIER_VISITS
 from terrmap.playbook.cadence import (
     MONTHS,
@@ -33,10 +35,6 @@ settings = in_force or {
 net_profit = pd.Series(ctx.revenue - ctx.cost, index=ctx.account_ids)
 
 
-def _money(value: float) -> str:
-    return f"-${-value:,.0f}" if value < 0 else f"${value:,.0f}"
-
-
 names = ws.accounts["name"].astype(str).set_axis(ws.accounts.index.astype(str))
 
 st.title("Visit cadence")
@@ -50,7 +48,7 @@ if in_force is None:
 else:
     visits_text = " · ".join(f"{t} {v:g}/yr" for t, v in in_force["tier_visits"].items())
     st.success(
-        f"In force: tier cadence {visits_text}, {len(in_force['overrides'])} account override(s)."
+        f"In force: tier cadence {visits_text}, {count(len(in_force['overrides']), 'account override')}."
     )
 
 st.subheader("Tiers and visits a year")
@@ -127,8 +125,8 @@ st.dataframe(
     ).style.format(
         {
             "Accounts": "{:,.0f}",
-            "Net profit": _money,
-            "Smallest net profit in tier": _money,
+            "Net profit": money,
+            "Smallest net profit in tier": money,
             "Visits a year (this cadence)": "{:,.0f}",
             "Visit hours (this cadence)": "{:,.0f}",
             "Visits a year (in force)": "{:,.0f}",
@@ -189,7 +187,7 @@ over = monthly.pivot(index="name", columns="month", values="over_capacity")[list
 peaks = int(over.to_numpy().sum())
 st.caption(
     f"Workload hours per month (visit + travel hours apportioned by the profile); "
-    f"{peaks} territory-month(s) over the rep's monthly capacity (yearly capacity ÷ 12) in red."
+    f"{count(peaks, 'territory-month')} over the rep's monthly capacity (yearly capacity ÷ 12) in red."
 )
 st.dataframe(
     heat.style.format("{:,.0f}").apply(

@@ -9,15 +9,18 @@ and a map of them.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
 from pages import _state
+from pages._tables import measure_value, money, readable, styled_money
+from terrmap.core.formatting import count, number, percent, signed_percent
 from terrmap.core.metrics import MEASURES
 from terrmap.core.plan import Plan
 from terrmap.core.schema import UNASSIGNED_LABEL
-from terrmap.geo.palette import territory_colors
+from terrmap.geo.drawing import plan_shapes
 from terrmap.io.importing import escape_markdown
 from terrmap.playbook.compare import compare_plans
 from terrmap.web.mapview import build_base_map, build_update_layer
@@ -28,7 +31,6 @@ BEFORE = "compare_before"
 AFTER = "compare_after"
 MEASURE = "compare_measure"
 PLANS = "compare_plans_cache"  # {(workspace id, scenario id, version): Plan}
-COLORS = "compare_colors"  # (workspace, colours per territory)
 
 _state.page_setup()
 store = _state.store_or_stop()
@@ -57,17 +59,10 @@ def _plan(choice: str) -> Plan:
     return cache[key]
 
 
-def _colors() -> list[str]:
-    known = ss.get(COLORS)
-    if known is None or known[0] is not ws:
-        ss[COLORS] = (ws, territory_colors(ws.territories))
-    return ss[COLORS][1]
-
-
 st.title("Compare plans")
 st.caption(
     f"Plans of the data set {escape_markdown(ws.name)}: its baseline, the working plan and "
-    f"{len(scenarios)} saved scenario(s). Scenarios of other data sets: open one on the "
+    f"{count(len(scenarios), 'saved scenario')}. Scenarios of other data sets: open one on the "
     "Scenarios page first."
 )
 
@@ -90,22 +85,22 @@ result = compare_plans(before, after, account_names=ws.accounts["name"])
 d = result.disruption
 
 cols = st.columns(4)
-cols[0].metric("Accounts moved", f"{d.accounts_moved:,}")
+cols[0].metric("Accounts moved", number(d.accounts_moved))
 cols[1].metric(
     "Revenue moved",
-    f"${d.revenue_moved:,.0f}",
-    help=f"{d.share_of_revenue_moved:.1%} of all revenue" if d.revenue_moved else None,
+    money(d.revenue_moved),
+    help=f"{percent(d.share_of_revenue_moved, 1)} of all revenue" if d.revenue_moved else None,
 )
 cols[2].metric(
     "Customer relationships broken",
-    f"{d.relationships_broken:,}",
+    number(d.relationships_broken),
     help="Accounts whose rep changes (a rep before, another or none after). "
     "A move between two territories of the same rep breaks none.",
 )
-cols[3].metric("Territories changed", f"{d.territories_changed:,}")
+cols[3].metric("Territories changed", number(d.territories_changed))
 st.caption(
-    f"Net profit moved ${d.net_profit_moved:,.0f} · revenue of broken relationships "
-    f"${d.revenue_relationships_broken:,.0f}"
+    f"Net profit moved {money(d.net_profit_moved)} · revenue of broken relationships "
+    f"{money(d.revenue_relationships_broken)}"
 )
 
 # -- per-territory deltas ----------------------------------------------------------
@@ -113,7 +108,7 @@ st.subheader("Per territory")
 if ss.get(MEASURE) not in MEASURES:
     ss[MEASURE] = _state.measure()
 measure = st.selectbox("Measure", list(MEASURES), format_func=MEASURES.get, key=MEASURE)
-white = "White space " + UNASSIGNED_LABEL
+white = UNASSIGNED_LABEL
 before_values = pd.concat(
     [result.before[measure], pd.Series({white: result.before.attrs["unassigned"][measure]})]
 )
@@ -130,16 +125,23 @@ focus = pd.DataFrame(
 )
 focus["Change"] = focus["After"] - focus["Before"]
 focus["Change %"] = (focus["Change"] / focus["Before"].where(focus["Before"] != 0)) * 100
+
+
+def _value(value: object) -> str:
+    return measure_value(measure, value)
+
+
+def _change(value: object) -> str:
+    text = _value(value)
+    return text if text.startswith("-") or text == "—" or value == 0 else f"+{text}"
+
+
 st.dataframe(
-    focus,
-    hide_index=True,
+    focus.set_index("Territory").style.format(
+        {"Before": _value, "After": _value, "Change": _change, "Change %": signed_percent},
+        na_rep="—",
+    ),
     width="stretch",
-    column_config={
-        "Before": st.column_config.NumberColumn(format="localized"),
-        "After": st.column_config.NumberColumn(format="localized"),
-        "Change": st.column_config.NumberColumn(format="localized"),
-        "Change %": st.column_config.NumberColumn(format="%+.1f%%"),
-    },
     key="compare_focus",
 )
 with st.expander("Change of every measure, per territory (after − before)"):
@@ -147,10 +149,14 @@ with st.expander("Change of every measure, per territory (after − before)"):
     every.attrs = {}
     every.loc[white] = result.deltas.attrs["unassigned"]
     every.loc[white, "name"] = white
-    st.dataframe(every.rename(columns={"name": "Territory", "rep_id": "Rep"}), width="stretch")
+    every = (
+        every.set_index("name").rename_axis("Territory").drop(columns=["rep_id"], errors="ignore")
+    )
+    every.columns = [MEASURES.get(c, c.replace("_", " ").capitalize()) for c in every.columns]
+    st.dataframe(every.style.format(number, na_rep="—"), width="stretch")
 
 # -- moved accounts ------------------------------------------------------------------
-st.subheader(f"Moved accounts ({d.accounts_moved:,})")
+st.subheader(f"Moved accounts ({number(d.accounts_moved)})")
 if d.accounts_moved == 0:
     st.info("The two plans assign every account to the same territory.")
 else:
@@ -170,35 +176,38 @@ else:
             "crm_owner",
             "relationship_broken",
         ]
-    ].rename_axis("Account ID")
+    ]
+    table = readable(table)
     st.dataframe(
-        table,
+        styled_money(table),
         width="stretch",
         column_config={
-            "name": "Account",
-            "from_name": "From",
-            "to_name": "To",
-            "revenue": st.column_config.NumberColumn("Revenue", format="dollar"),
-            "net_profit": st.column_config.NumberColumn("Net profit", format="dollar"),
-            "rep_before": "Rep before",
-            "rep_after": "Rep after",
-            "crm_owner": "CRM owner",
-            "relationship_broken": st.column_config.CheckboxColumn("Relationship broken"),
+            "Relationship broken": st.column_config.CheckboxColumn("Relationship broken"),
         },
         key="compare_moved",
     )
     positions = ws.context.positions(moved.index)
+    ringed = np.zeros(ws.context.n_accounts, dtype=bool)
+    ringed[positions] = True
     st.caption(
-        "Map: the moved accounts, coloured by the territory they go to "
-        "(grey: white space), over the territories' outlines."
+        "The two plans side by side: every account in its territory's colour, the moved "
+        "accounts ringed on both."
     )
-    st_folium(
-        build_base_map(ws.context.lon[positions], ws.context.lat[positions], tools=False),
-        key="compare_map",
-        feature_group_to_add=build_update_layer(
-            after.codes[positions], ws.territories, colors=_colors()
-        ),
-        returned_objects=[],
-        height=520,
-        use_container_width=True,
-    )
+    data = _state.workspace_map()
+    left_map, right_map = st.columns(2)
+    for column, plan_, label, key in (
+        (left_map, before, labels[before_choice], "compare_map_before"),
+        (right_map, after, labels[after_choice], "compare_map_after"),
+    ):
+        with column:
+            st.markdown(f"**{escape_markdown(label)}**")
+            st_folium(
+                build_base_map(data.lon, data.lat, tools=False, points_url=_state.points_url()),
+                key=key,
+                feature_group_to_add=build_update_layer(
+                    plan_.codes, plan_shapes(plan_, data), colors=data.colors, selected=ringed
+                ),
+                returned_objects=[],
+                height=460,
+                use_container_width=True,
+            )

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from pages import _review, _state
+from terrmap.core.formatting import count
 from terrmap.playbook.quality import measure_label
 
 _state.page_setup()
@@ -13,7 +14,7 @@ ws = _state.workspace()
 st.title("Export")
 st.caption(
     f"The working plan: {plan.context.n_accounts:,} accounts in {plan.context.n_territories} "
-    f"territories, {len(plan.moves)} move(s) from the starting plan. Each file is made when "
+    f"territories, {count(len(plan.moves), 'move')} from the starting plan. Each file is made when "
     "its button is clicked."
 )
 for kind, (_label, _, description) in _review.DOWNLOADS.items():

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import _state
+from pages._tables import money
 from terrmap.playbook.goals import (
     QUOTA_METHODS,
     adjust_quotas,
@@ -20,7 +21,6 @@ ws = _state.workspace()
 plan = _state.plan()
 metrics = plan.metrics()
 names = pd.Series(metrics["name"].to_numpy(), index=metrics.index)
-money = "${:,.0f}"
 
 st.title("Goals")
 
@@ -83,9 +83,9 @@ except ValueError as error:
     quotas = proposed
 total = quotas.sum()
 if abs(total - target) > 0.5:
-    st.warning(f"Every quota is typed: they add up to ${total:,.0f}, target ${target:,.0f}.")
+    st.warning(f"Every quota is typed: they add up to {money(total)}, target {money(target)}.")
 else:
-    st.success(f"Quotas add up to the company target: ${total:,.0f}.")
+    st.success(f"Quotas add up to the company target: {money(total)}.")
 _state.quotas().clear()
 _state.quotas().update({str(t): float(q) for t, q in quotas.items()})
 
@@ -94,8 +94,8 @@ st.subheader("KPIs per territory")
 kpis = territory_kpis(ws.accounts, plan, ws.reps, quotas)
 total_row = kpis.loc["total"]
 cols = st.columns(4)
-cols[0].metric("Revenue", f"${total_row['revenue']:,.0f}")
-cols[1].metric("Net profit", f"${total_row['net_profit']:,.0f}")
+cols[0].metric("Revenue", money(total_row["revenue"]))
+cols[1].metric("Net profit", money(total_row["net_profit"]))
 cols[2].metric(
     "YoY growth (like for like)",
     "–" if pd.isna(total_row["yoy_growth"]) else f"{total_row['yoy_growth']:+.1%}",

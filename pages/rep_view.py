@@ -5,16 +5,44 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from pages import _review, _state
+from pages import _state
+from pages._tables import measure_value, money, readable, styled_money
+from terrmap.core.formatting import count, number, percent, signed_percent
+from terrmap.core.schema import UNASSIGNED_LABEL
 from terrmap.geo.drawing import plan_shapes
 from terrmap.io.importing import escape_markdown
 from terrmap.playbook.quality import account_quality
-from terrmap.playbook.repview import rep_comparison, rep_figures, rep_territories, visit_load
+from terrmap.playbook.repview import (
+    rep_changes,
+    rep_comparison,
+    rep_figures,
+    rep_territories,
+    visit_load,
+)
 from terrmap.web.mapview import build_base_map, build_update_layer
 
 REP = "rep_view_rep"
+PRESENT = "rep_view_present"
+PEERS = "rep_view_peers"
+AGAINST = "rep_view_against"
+BASELINE = "__baseline__"
+# Presentation: no sidebar or app toolbar, larger type, less padding, so the
+# map is above the fold on a 1280x720 projector.
+PRESENTATION_CSS = """<style>
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
+[data-testid="stHeader"], [data-testid="stToolbar"] { display: none !important; }
+[data-testid="stMainBlockContainer"] { padding-top: 0.8rem !important; max-width: 100% !important;
+  font-size: 1.12rem; }
+[data-testid="stMetricValue"] { font-size: 2.6rem !important; }
+[data-testid="stMetricLabel"] p { font-size: 1.05rem !important; }
+</style>"""
 
 _state.page_setup()
+
+
+def _state_scenario_plan(scenario_id: str):
+    return _state.scenario_store().open(scenario_id, _state.workspace()).plan
+
 
 ws = _state.workspace()
 plan = _state.plan()
@@ -22,16 +50,44 @@ data = _state.workspace_map()
 ctx = plan.context
 figures = rep_figures(plan)
 
-st.title("Rep view")
+present = bool(st.session_state.get(PRESENT))
+if present:
+    st.html(PRESENTATION_CSS)
+else:
+    st.title("Rep view")
 if figures.empty:
     st.info("No territory has a rep: load a reps file or territories with a rep field.")
     st.stop()
 
-rep_names = {}
-if ws.reps is not None and "name" in ws.reps.columns:
-    rep_names = {str(k): str(v) for k, v in ws.reps["name"].items() if pd.notna(v)}
+rep_names = _state.rep_names()
 reps = list(figures.index)
-rep = st.selectbox("Rep", reps, format_func=lambda r: f"{rep_names.get(r, r)} ({r})", key=REP)
+shown_names = [rep_names.get(r, r) for r in reps]
+
+
+def _rep_label(rep_id: str) -> str:
+    # The id only tells two reps of one name apart ("Ana Ortiz", never
+    # "Ana Ortiz (Ana Ortiz)").
+    name = rep_names.get(rep_id, rep_id)
+    return f"{name} ({rep_id})" if shown_names.count(name) > 1 and name != rep_id else name
+
+
+store = _state.scenario_store()
+scenarios = {info.scenario_id: info for info in store.list(_state.dataset_id())}
+against_labels = {
+    BASELINE: "the data set's starting plan",
+    **{i: f"scenario “{info.name}”" for i, info in scenarios.items()},
+}
+if st.session_state.get(AGAINST) not in against_labels:
+    st.session_state[AGAINST] = BASELINE
+controls = st.columns([3, 3, 2, 2], vertical_alignment="bottom")
+rep = controls[0].selectbox("Rep", reps, format_func=_rep_label, key=REP)
+against = controls[1].selectbox(
+    "What changed since", list(against_labels), format_func=against_labels.get, key=AGAINST
+)
+peers = controls[2].toggle("Compare with the team", key=PEERS)
+controls[3].toggle(
+    "Presentation mode", key=PRESENT, help="No sidebar or editing controls, larger type."
+)
 held = rep_territories(plan, rep)
 territory_names = dict(zip(ctx.territory_ids, ctx.territory_names, strict=True))
 home = ""
@@ -43,26 +99,32 @@ st.caption(
     "Territory: "
     + ", ".join(escape_markdown(territory_names[t]) for t in held)
     + home
-    + f" · team of {len(figures)} reps"
+    + f" · team of {count(len(figures), 'rep')}"
 )
 
 comparison = rep_comparison(plan, rep)
 
 
 def _delta(measure):
+    # Peer comparison only when asked: not in front of colleagues by default.
     pct = comparison.loc[measure, "vs_mean_pct"]
-    return None if not np.isfinite(pct) else f"{pct:+.0f}% vs team mean"
+    return None if not peers or not np.isfinite(pct) else f"{signed_percent(pct, 0)} vs team mean"
 
 
+load = visit_load(plan, rep)
+if np.isfinite(load["capacity_hours"]) and load["utilisation"] > 1:
+    st.error(
+        f"Over capacity: the workload is {percent(load['utilisation'])} of the rep's "
+        f"{number(load['capacity_hours'])} h a year "
+        f"({number(load['workload_hours'] - load['capacity_hours'])} h too many)."
+    )
 cards = st.columns(4)
-cards[0].metric("Accounts", f"{comparison.loc['accounts', 'rep']:,.0f}", _delta("accounts"))
-cards[1].metric("Revenue", _review.money(comparison.loc["revenue", "rep"]), _delta("revenue"))
-cards[2].metric(
-    "Net profit", _review.money(comparison.loc["net_profit", "rep"]), _delta("net_profit")
-)
+cards[0].metric("Accounts", number(comparison.loc["accounts", "rep"]), _delta("accounts"))
+cards[1].metric("Revenue", money(comparison.loc["revenue", "rep"]), _delta("revenue"))
+cards[2].metric("Net profit", money(comparison.loc["net_profit", "rep"]), _delta("net_profit"))
 cards[3].metric(
     "Workload h/yr",
-    f"{comparison.loc['workload_hours', 'rep']:,.0f}",
+    number(comparison.loc["workload_hours", "rep"]),
     _delta("workload_hours"),
     delta_color="off",
 )
@@ -90,41 +152,65 @@ with map_col:
         key=f"rep_map_{rep}",
         feature_group_to_add=build_update_layer(local_codes, mine, colors=colors),
         returned_objects=[],
-        height=520,
+        height=400 if present else 520,
         use_container_width=True,
     )
 
 with side_col:
-    load = visit_load(plan, rep)
     st.subheader("Visit load")
     a, b = st.columns(2)
-    a.metric("Visits a year", f"{load['visits']:,.0f}")
-    b.metric("Visits a week", f"{load['visits_per_week']:.1f}")
-    a.metric("Visit hours", f"{load['visit_hours']:,.0f}")
-    b.metric("Travel hours", f"{load['travel_hours']:,.0f}")
+    a.metric("Visits a year", number(load["visits"]))
+    b.metric("Visits a week", number(load["visits_per_week"], 1))
+    a.metric("Visit hours", number(load["visit_hours"]))
+    b.metric("Travel hours", number(load["travel_hours"]))
     if np.isfinite(load["utilisation"]):
         st.progress(
             min(load["utilisation"], 1.0),
-            text=f"Workload {load['workload_hours']:,.0f} h of {load['capacity_hours']:,.0f} h "
-            f"capacity ({load['utilisation']:.0%})",
+            text=f"Workload {number(load['workload_hours'])} h of "
+            f"{number(load['capacity_hours'])} h capacity ({percent(load['utilisation'])})"
+            + (" — over capacity" if load["utilisation"] > 1 else ""),
         )
     else:
-        st.caption(f"Workload {load['workload_hours']:,.0f} h; capacity unknown or zero.")
+        st.caption(f"Workload {number(load['workload_hours'])} h; capacity unknown or zero.")
+    before = ws.initial_plan if against == BASELINE else _state_scenario_plan(against)
+    changes = rep_changes(before, plan, rep)
+    st.subheader("What changed for you")
+    if changes.empty:
+        st.caption(f"No account gained or lost since {against_labels[against]}.")
+    else:
+        gained = changes[changes["change"] == "gained"]
+        lost = changes[changes["change"] == "lost"]
+        g, l_ = st.columns(2)
+        g.metric("Gained", count(len(gained), "account"), money(gained["revenue"].sum()))
+        l_.metric(
+            "Lost",
+            count(len(lost), "account"),
+            money(-lost["revenue"].sum()) if len(lost) else None,
+        )
+        st.caption(f"Against {against_labels[against]}; revenue of the accounts under each.")
+        listed = changes.assign(
+            name=data.names[ctx.positions(changes.index)],
+            From=[territory_names.get(t, UNASSIGNED_LABEL) for t in changes["from_territory"]],
+            To=[territory_names.get(t, UNASSIGNED_LABEL) for t in changes["to_territory"]],
+            change=changes["change"].str.capitalize(),
+        )[["name", "change", "From", "To", "revenue", "net_profit"]]
+        st.dataframe(
+            styled_money(readable(listed).rename(columns={"change": "Change"})),
+            width="stretch",
+            height=200,
+        )
+
+if peers:
     st.subheader("Against the team mean")
-    money = {"revenue", "net_profit", "pipeline"}
 
     def _shown(measure, value):
-        if not np.isfinite(value):
-            return "–"
-        if measure == "utilisation":
-            return f"{value:.0%}"
-        return _review.money(value) if measure in money else f"{value:,.0f}"
+        return percent(value) if measure == "utilisation" else measure_value(measure, value)
 
     table = pd.DataFrame(
         {
             "This rep": [_shown(m, v) for m, v in comparison["rep"].items()],
             "Team mean": [_shown(m, v) for m, v in comparison["team_mean"].items()],
-            "Δ %": [f"{v:+.0f}%" if np.isfinite(v) else "–" for v in comparison["vs_mean_pct"]],
+            "Δ %": [signed_percent(v, 0) for v in comparison["vs_mean_pct"]],
         },
         index=comparison["label"].to_numpy(),
     )
@@ -152,13 +238,13 @@ st.dataframe(
     )
     .style.format(
         {
-            "Revenue": _review.money,
-            "Cost to serve": _review.money,
-            "Net profit": _review.money,
-            "Margin": "{:.0%}",
-            "Visits/yr": "{:,.0f}",
+            "Revenue": money,
+            "Cost to serve": money,
+            "Net profit": money,
+            "Margin": percent,
+            "Visits/yr": number,
         },
-        na_rep="–",
+        na_rep="—",
     ),
     width="stretch",
     height=420,

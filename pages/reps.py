@@ -4,6 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from pages import _state
+from pages._tables import money
+from terrmap.core.formatting import count
 from terrmap.core.plan import Plan
 from terrmap.geo.workspace import with_territory_reps
 from terrmap.playbook.reps import (
@@ -40,8 +42,6 @@ def rep_label(rep_id) -> str:
         return "–"
     return f"{rep_names.get(str(rep_id), '?')} ({rep_id})"
 
-
-money = "${:,.0f}"
 
 # ---------------------------------------------------------------- capacity
 st.subheader("Capacity against workload")
@@ -185,7 +185,7 @@ if junior.empty:
     st.success("No territory puts key accounts with a rep less experienced than the median rep.")
 else:
     st.warning(
-        f"{len(junior)} territory(ies) put key accounts with a rep less experienced than the "
+        f"{count(len(junior), 'territory')} put key accounts with a rep less experienced than the "
         f"median rep ({junior['median_experience'].iloc[0]:g} years)."
     )
     st.dataframe(
@@ -213,8 +213,8 @@ if moved.empty:
     st.success("Every account with an owner sits with the rep who holds the relationship.")
 else:
     st.warning(
-        f"{len(moved):,} account(s) sit with another rep than their owner "
-        f"(net profit ${moved['net_profit'].sum():,.0f})."
+        f"{count(len(moved), 'account')} sit with another rep than their owner "
+        f"(net profit {money(moved['net_profit'].sum())})."
     )
     with st.expander("Accounts away from the rep who holds the relationship"):
         territory_names = pd.Series(plan.context.territory_names, index=plan.context.territory_ids)
@@ -256,7 +256,7 @@ if changes.empty:
     st.success("The current reps are already the best match for these weights.")
 else:
     st.write(
-        f"Swapping {len(changes)} territory(ies) raises the total fit from "
+        f"Swapping {count(len(changes), 'territory')} raises the total fit from "
         f"{matching.attrs['current_total']:.2f} to {matching.attrs['suggested_total']:.2f} "
         f"(+{gain:.2f})."
     )
@@ -302,7 +302,7 @@ else:
     )
 swapped = _state.territory_reps_changed()
 if swapped:
-    st.info(f"Rep swaps in force on {len(swapped)} territory(ies) (against the data loaded).")
+    st.info(f"Rep swaps in force on {count(len(swapped), 'territory')} (against the data loaded).")
     st.button(
         "Return to the reps in the data",
         key="reps_reset",

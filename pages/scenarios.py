@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import _state
+from terrmap.core.formatting import count, timestamp
 from terrmap.io.safe import escape_markdown
 from terrmap.store.scenarios import ScenarioConflictError, ScenarioError
 
@@ -48,6 +49,9 @@ def _name(text: object) -> str:
 
 def _save(update: bool) -> None:
     opened = _state.opened()
+    if not update and not str(ss.get(NAME) or "").strip():
+        _flash("error", "Give the scenario a name first, then save it.")
+        return
     try:
         info = store.save(
             _state.plan(),
@@ -82,7 +86,7 @@ def _open(scenario_id: str) -> None:
     _flash(
         "success",
         f"Opened {_name(opened.info.name)} (version {opened.info.version}, "
-        f"{opened.info.n_moves} moves). Undo steps back through its moves.",
+        f"{count(opened.info.n_moves, 'move')}). Undo steps back through its moves.",
     )
 
 
@@ -134,7 +138,7 @@ def _restore(key: str) -> None:
         return
     _state.autosave_working_copy()  # continued under this session's own key
     ss[REPLACE_OK] = False
-    _flash("success", f"Restored the working copy autosaved at {info.saved_at:%Y-%m-%d %H:%M} UTC.")
+    _flash("success", f"Restored the working copy autosaved {timestamp(info.saved_at)}.")
 
 
 def _discard(key: str) -> None:
@@ -286,7 +290,7 @@ else:
         st.button("Rename", on_click=_rename, args=(picked.scenario_id,), key="rename_scenario")
     with delete_tab:
         st.checkbox(
-            f"Yes, delete {_name(picked.name)} and its {picked.version} saved version(s)",
+            f"Yes, delete {_name(picked.name)} and its {count(picked.version, 'saved version')}",
             key=CONFIRM_DELETE,
         )
         st.button(

@@ -1,8 +1,9 @@
 import streamlit as st
 
 from pages import _state
-from pages._tables import territory_table
+from pages._tables import changelog_table, money, territory_table
 from terrmap.core.balance import balance
+from terrmap.core.formatting import count
 from terrmap.core.metrics import MEASURES
 
 _state.page_setup()
@@ -29,12 +30,12 @@ st.dataframe(territory_table(metrics, stats, previous), width="stretch")
 unassigned = metrics.attrs["unassigned"]
 if unassigned["accounts"]:
     st.warning(
-        f"White space: {int(unassigned['accounts']):,} accounts in no territory, "
-        f"revenue ${unassigned['revenue']:,.0f}."
+        f"White space: {count(unassigned['accounts'], 'account')} in no territory, "
+        f"revenue {money(unassigned['revenue'])}."
     )
 for note in _state.workspace().notes:
     st.info(note)
 
-log = plan.changelog()
-with st.expander(f"Change log ({len(log)} account moves)"):
+log = changelog_table(plan, _state.workspace_map().names)
+with st.expander(f"Change log ({count(len(log), 'account move')})"):
     st.dataframe(log, width="stretch", hide_index=True)

@@ -44,6 +44,7 @@ class TestExport:
             "Summary",
             "Accounts",
             "Reps",
+            "Changes",
         }
         assert (tmp_path / "report.html").read_text().startswith("<!DOCTYPE html>")
 

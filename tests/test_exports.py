@@ -2,6 +2,7 @@
 
 import io
 import re
+from datetime import UTC, datetime
 
 import geopandas as gpd
 import numpy as np
@@ -136,21 +137,72 @@ class TestTerritoryFiles:
 class TestWorkbook:
     def test_sheets_read_back(self, workspace, plan):
         sheets = pd.read_excel(io.BytesIO(workbook_xlsx(plan, workspace)), sheet_name=None)
-        assert list(sheets) == ["Summary", "Accounts", "Reps"]
-        summary = sheets["Summary"].set_index("territory_id")
+        assert list(sheets) == ["Summary", "Accounts", "Reps", "Changes"]
+        summary = sheets["Summary"].set_index("Territory ID")
         metrics = plan.metrics()
         assert summary.index.tolist() == metrics.index.tolist()
-        assert summary["revenue"].tolist() == pytest.approx(metrics["revenue"].tolist())
-        assert summary["accounts"].tolist() == metrics["accounts"].tolist()
-        accounts = sheets["Accounts"].set_index("account_id")
-        assert accounts.loc["ACC-c", "territory_id"] == "NE"
-        assert pd.isna(accounts.loc["ACC-e", "territory_id"])
-        assert accounts.loc["ACC-a", "net_profit"] == 20_000
-        assert accounts.loc["ACC-g", "name"] == "=HYPERLINK(1)"  # text, not a formula
-        reps = sheets["Reps"].set_index("rep_id")
-        assert reps.loc["R4", "accounts"] == 3
-        assert reps.loc["R4", "territory_ids"] == "NE"
-        assert reps.loc["R1", "name"] == "Ann"
+        assert summary["Revenue"].tolist() == pytest.approx(metrics["revenue"].tolist())
+        assert summary["Accounts"].tolist() == metrics["accounts"].tolist()
+        accounts = sheets["Accounts"].set_index("Account ID")
+        assert accounts.loc["ACC-c", "Territory ID"] == "NE"
+        assert pd.isna(accounts.loc["ACC-e", "Territory ID"])
+        assert accounts.loc["ACC-a", "Net profit"] == 20_000
+        assert accounts.loc["ACC-g", "Name"] == "=HYPERLINK(1)"  # text, not a formula
+        reps = sheets["Reps"].set_index("Rep ID")
+        assert reps.loc["R4", "Accounts"] == 3
+        assert reps.loc["R4", "Territory IDs"] == "NE"
+        assert reps.loc["R1", "Name"] == "Ann"
+
+    def test_formats_widths_and_frozen_header(self, workspace, plan):
+        import openpyxl
+
+        book = openpyxl.load_workbook(io.BytesIO(workbook_xlsx(plan, workspace)))
+        summary = book["Summary"]
+        assert summary.freeze_panes == "A2"
+        headers = {cell.value: cell.column_letter for cell in summary[1]}
+        assert "net_profit" not in headers and "Net profit" in headers
+        assert summary[1][0].font.bold
+
+        def number_format(header):
+            return summary[f"{headers[header]}2"].number_format
+
+        assert number_format("Revenue") == '"$"#,##0;-"$"#,##0'
+        assert number_format("Net profit") == '"$"#,##0;-"$"#,##0'
+        assert number_format("Margin") == "0.0%"
+        assert number_format("Utilisation") == "0.0%"
+        assert number_format("Accounts") == "#,##0"
+        assert number_format("Travel km") == "#,##0.0"
+        width = summary.column_dimensions[headers["Revenue"]].width
+        assert width >= len("$100,000") + 2
+        accounts = book["Accounts"]
+        account_headers = {cell.value: cell.column_letter for cell in accounts[1]}
+        assert accounts[f"{account_headers['Latitude']}2"].number_format == "0.000000"
+        assert accounts.freeze_panes == "A2"
+
+    def test_money_in_the_data_sets_currency(self, workspace, plan):
+        import openpyxl
+
+        book = openpyxl.load_workbook(io.BytesIO(workbook_xlsx(plan, workspace, currency="EUR")))
+        summary = book["Summary"]
+        column = next(c.column_letter for c in summary[1] if c.value == "Revenue")
+        assert summary[f"{column}2"].number_format == '"€"#,##0;-"€"#,##0'
+
+    def test_changes_sheet_names_territories(self, workspace, plan):
+        moved = plan.reassign(
+            ["ACC-a"], "NE", author="Dana", at=datetime(2026, 12, 3, 14, 5, tzinfo=UTC)
+        )
+        changes = pd.read_excel(io.BytesIO(workbook_xlsx(moved, workspace)), sheet_name="Changes")
+        row = changes.iloc[-1]
+        assert (row["When"], row["Who"], row["Account ID"]) == (
+            "3 Dec 2026, 14:05 UTC",
+            "Dana",
+            "ACC-a",
+        )
+        names = dict(
+            zip(workspace.context.territory_ids, workspace.context.territory_names, strict=True)
+        )
+        assert row["To"] == names["NE"]
+        assert row["From"] == names.get(plan.territory_of(["ACC-a"]).iloc[0], "(unassigned)")
 
     def test_formula_text_is_stored_as_text(self, workspace, plan):
         import openpyxl
@@ -180,7 +232,7 @@ class TestReport:
         assert f"{len(stats.outside)} of 4" in report
         assert f">{stats.cv:.2f}<" in report
         assert f">{stats.gini:.2f}<" in report
-        assert f">{stats.max_over_min:.2f}<" in report
+        assert f">{stats.max_over_min:,.2f}<" in report
         assert "1 · $30" in report  # white space: account e, revenue 30
 
     def test_map_and_bars(self, report):

@@ -218,3 +218,16 @@ class TestKpis:
         assert table.loc["SW"].tolist() == [160_000.0, 100_000.0]
         assert table.loc["SE"].tolist() == [0.0, 20.0]
         assert table.loc["NE"].tolist() == [60.0, 0.0]
+
+
+class TestQuotaDeviation:
+    def test_against_each_territorys_own_quota(self):
+        from terrmap.playbook.goals import quota_deviation
+
+        revenue = pd.Series({"N": 120.0, "S": 80.0, "E": 50.0, "W": 10.0})
+        out = quota_deviation(revenue, {"N": 100.0, "S": 100.0, "W": 0.0})
+        assert out["N"] == pytest.approx(20.0)
+        assert out["S"] == pytest.approx(-20.0)
+        assert np.isnan(out["E"])  # no quota
+        assert np.isnan(out["W"])  # a zero quota measures nothing
+        assert revenue.tolist() == [120.0, 80.0, 50.0, 10.0]  # input untouched

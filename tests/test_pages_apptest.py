@@ -140,7 +140,11 @@ def territories(app) -> AppTest:
 
 
 def _table(at: AppTest):
-    return at.dataframe[0].value
+    """The territory table, its rows (shown by territory name) keyed by territory id."""
+    table = at.dataframe[0].value
+    ctx = _history(at).current.context
+    ids = dict(zip(ctx.territory_names, ctx.territory_ids, strict=True))
+    return table.set_axis([ids[name] for name in table.index])
 
 
 def _history(at: AppTest):
@@ -199,9 +203,14 @@ class TestStartup:
 class TestTerritoriesPage:
     def test_one_row_per_territory_with_the_core_figures(self, territories):
         metrics = _history(territories).current.metrics()
+        shown = territories.dataframe[0].value
+        assert shown.index.name == "Territory"
+        assert shown.index.tolist() == metrics["name"].tolist()
+        reps = territories.session_state["workspace"].reps["name"]
+        assert shown["Rep"].tolist() == reps.reindex(metrics["rep_id"]).tolist()
+        # What a manager looks for first, before the detail.
+        assert shown.columns[:2].tolist() == ["Rep", "Δ mean %"]
         table = _table(territories)
-        assert list(table.index) == list(metrics.index)
-        assert table["Territory"].tolist() == metrics["name"].tolist()
         assert table["Accounts"].tolist() == metrics["accounts"].tolist()
         assert table["Revenue"].tolist() == pytest.approx(metrics["revenue"].tolist())
         assert table["Net profit"].tolist() == pytest.approx(metrics["net_profit"].tolist())
@@ -236,7 +245,7 @@ class TestUndoRedo:
         assert after.loc[target, "Accounts"] == before.loc[target, "Accounts"] + 3
         assert after["Accounts"].sum() == before["Accounts"].sum()
         assert after.loc[target, "Δ accounts (last move)"] == 3
-        assert "1 move(s)" in territories.sidebar.caption[1].value
+        assert "1 move in this plan" in territories.sidebar.caption[1].value
         assert not territories.button(key="undo").disabled
         assert territories.button(key="redo").disabled
 
@@ -302,6 +311,9 @@ class TestMapSelection:
         target = ctx.territory_ids[1]
         map_page.text_input(key="user_name").input("Dana Manager").run()
         map_page.selectbox(key="map_target").set_value(target).run()
+        for box in map_page.checkbox:
+            if box.key == "map_confirm_far":  # the target is far: confirm it
+                box.check().run()
         map_page.button[[b.label for b in map_page.button].index("Reassign")].click().run()
         assert not map_page.exception, [e.value for e in map_page.exception]
         new_plan = _history(map_page).current
@@ -334,13 +346,64 @@ class TestMapSelection:
         fake_st_folium.value = clicked_value(float(ctx.lon[i]), float(ctx.lat[i]), i)
         map_page.session_state["terrmap_map"] = fake_st_folium.value
         map_page.run()
-        assert "Selection: 1 accounts" in [h.value for h in map_page.subheader]
+        assert "Selection: 1 account" in [h.value for h in map_page.subheader]
         layer = fake_st_folium.calls[-1]["feature_group_to_add"]
         payload = json.loads(next(iter(layer._children.values())).payload)
         name = _state_accounts(map_page)["name"].iloc[i]
         assert [c["i"] for c in payload["callouts"]] == [i]
         assert payload["callouts"][0]["html"].startswith(html.escape(name))
         assert "net profit" in payload["callouts"][0]["html"]
+
+    def _select_box(self, map_page, fake_st_folium, territory_index: int, event_id: str = "box"):
+        plan = _history(map_page).current
+        ctx = plan.context
+        box = self._box_around_home(plan, territory_index)
+        fake_st_folium.value = drawn_value(box, event_id=event_id)
+        map_page.session_state["terrmap_map"] = fake_st_folium.value
+        map_page.run()
+        assert not map_page.exception, [e.value for e in map_page.exception]
+        from terrmap.geo.selection import select_in_polygon
+
+        return ctx.positions(select_in_polygon(ctx.lon, ctx.lat, ctx.account_ids, box))
+
+    def test_hand_them_to_starts_at_the_suggested_territory(self, map_page, fake_st_folium):
+        from terrmap.geo.handoff import suggest_target
+
+        plan = _history(map_page).current
+        last = plan.context.n_territories - 1
+        picked = self._select_box(map_page, fake_st_folium, last)
+        suggestion = suggest_target(plan, picked)
+        assert map_page.selectbox(key="map_target").value == suggestion.territory_id
+        assert any(suggestion.reason in c.value for c in map_page.caption)
+
+    def test_a_far_target_asks_for_confirmation(self, map_page, fake_st_folium):
+        from terrmap.core.travel import haversine_km
+
+        plan = _history(map_page).current
+        ctx = plan.context
+        picked = self._select_box(map_page, fake_st_folium, 0)
+        far = ctx.territory_ids[
+            int(
+                np.nanargmax(
+                    haversine_km(ctx.home_lon[0], ctx.home_lat[0], ctx.home_lon, ctx.home_lat)
+                )
+            )
+        ]
+        map_page.selectbox(key="map_target").set_value(far).run()
+        reassign = map_page.button[[b.label for b in map_page.button].index("Reassign")]
+        assert reassign.disabled
+        assert any("km from" in w.value for w in map_page.warning)
+        map_page.checkbox(key="map_confirm_far").check().run()
+        reassign = map_page.button[[b.label for b in map_page.button].index("Reassign")]
+        assert not reassign.disabled
+        reassign.click().run()
+        moved = _history(map_page).current
+        assert (moved.codes[picked] == ctx.territory_code(far)).all()
+        # After an undo, a new selection starts unconfirmed.
+        map_page.button(key="undo").click().run()
+        self._select_box(map_page, fake_st_folium, 0, event_id="again")
+        map_page.selectbox(key="map_target").set_value(far).run()
+        assert map_page.button[[b.label for b in map_page.button].index("Reassign")].disabled
 
 
 def _state_accounts(at: AppTest):

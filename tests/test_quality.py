@@ -208,3 +208,41 @@ class TestRepView:
         codes = plan.codes.copy()
         rep_comparison(plan, "R2")
         assert np.array_equal(plan.codes, codes)
+
+
+class TestNoFunnelData:
+    """Without leads, opportunities or new accounts there is nothing to rank."""
+
+    def test_no_data_is_not_low(self):
+        from terrmap.playbook.quality import NO_DATA
+
+        m = pd.DataFrame(
+            {
+                "name": ["North", "South"],
+                "leads": [0, 0],
+                "opportunities": [0, 0],
+                "new_accounts": [0, 0],
+                "conversion_rate": [np.nan, np.nan],
+            },
+            index=["N", "S"],
+        )
+        quality = territory_quality(m)
+        assert quality["tier"].tolist() == [NO_DATA, NO_DATA]
+        assert quality["rank"].isna().all()
+        assert quality["score"].isna().all()
+
+    def test_a_measure_the_data_lacks_does_not_drag_the_score(self):
+        m = pd.DataFrame(
+            {
+                "leads": [10, 30],
+                "opportunities": [0, 0],
+                "new_accounts": [0, 0],
+                "conversion_rate": [0.0, 0.0],
+            },
+            index=["N", "S"],
+        )
+        quality = territory_quality(m)
+        # Leads alone: N has 10 / 20 = 0.5 of the mean, S 1.5.
+        assert quality.loc["N", "score"] == pytest.approx(0.5)
+        assert quality.loc["S", "score"] == pytest.approx(1.5)
+        assert quality["rank"].tolist() == [1, 2]

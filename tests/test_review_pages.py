@@ -13,7 +13,7 @@ from test_pages_apptest import fake_st_folium  # noqa: F401 - fixture
 
 from terrmap.core.balance import balance, composite_measure
 from terrmap.playbook.quality import account_quality, territory_quality
-from terrmap.playbook.repview import rep_comparison
+from terrmap.playbook.repview import rep_changes, rep_comparison, rep_figures
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 TIMEOUT_S = 60
@@ -53,6 +53,25 @@ class TestBalancePage:
         flagged = balance_page.error[0].value
         for territory in stats.outside:
             assert metrics.loc[territory, "name"] in flagged
+
+    def test_deviation_from_each_quota_when_quotas_exist(self, balance_page):
+        at = balance_page
+        table = at.dataframe[0].value
+        assert "Δ quota %" not in table.columns
+        metrics = _plan(at).metrics()
+        first, second = metrics.index[:2]
+        at.session_state["territory_quotas"] = {
+            first: float(metrics.loc[first, "revenue"]) / 2,  # twice the quota: +100 %
+            second: float(metrics.loc[second, "revenue"]),  # on quota: 0 %
+        }
+        at.run()
+        assert not at.exception
+        table = at.dataframe[0].value
+        assert table.columns[:3].tolist() == ["Rep", "Δ mean %", "Δ quota %"]
+        by_name = table["Δ quota %"]
+        assert by_name[metrics.loc[first, "name"]] == pytest.approx(100.0)
+        assert by_name[metrics.loc[second, "name"]] == pytest.approx(0.0)
+        assert by_name.isna().sum() == len(metrics) - 2
 
     def test_measure_and_band_follow_and_set_the_sidebar(self, balance_page):
         at = balance_page
@@ -133,16 +152,24 @@ class TestExportPage:
 class TestRepView:
     def test_figures_map_and_accounts_of_one_rep(self, fake_st_folium):  # noqa: F811
         at = _open("pages/rep_view.py")
-        rep = at.selectbox(key="rep_view_rep").options[2]
-        rep_id = re.search(r"\((\w+)\)$", rep).group(1)
+        plan = _plan(at)
+        rep_id = rep_figures(plan).index[2]
         at.selectbox(key="rep_view_rep").set_value(rep_id).run()
         assert not at.exception
-        plan = _plan(at)
+        name = at.session_state["workspace"].reps["name"][rep_id]
+        # The name alone: "Ana Ortiz", not "Ana Ortiz (R03)" nor "Ana Ortiz (Ana Ortiz)".
+        assert at.selectbox(key="rep_view_rep").format_func(rep_id) == name
         comparison = rep_comparison(plan, rep_id)
         assert _metric(at, "Accounts") == f"{comparison.loc['accounts', 'rep']:,.0f}"
         assert _metric(at, "Revenue") == f"${comparison.loc['revenue', 'rep']:,.0f}"
+        # No peer comparison in front of colleagues unless asked.
+        assert not next(m for m in at.metric if m.label == "Revenue").proto.delta
+        assert "Against the team mean" not in [h.value for h in at.subheader]
+        at.toggle(key="rep_view_peers").set_value(True).run()
         revenue_delta = next(m for m in at.metric if m.label == "Revenue").proto.delta
-        assert f"{comparison.loc['revenue', 'vs_mean_pct']:+.0f}% vs team mean" == revenue_delta
+        pct = comparison.loc["revenue", "vs_mean_pct"]
+        assert revenue_delta == f"{'+' if round(pct) > 0 else ''}{pct:.0f}% vs team mean"
+        assert "Against the team mean" in [h.value for h in at.subheader]
         held = [
             t
             for t, r in zip(plan.context.territory_ids, plan.context.territory_reps, strict=True)
@@ -160,6 +187,33 @@ class TestRepView:
         legend = json.loads(update.payload)["legend"]
         names = dict(zip(plan.context.territory_ids, plan.context.territory_names, strict=True))
         assert [entry["html"] for entry in legend] == [names[t] for t in held]
+
+    def test_what_changed_capacity_and_presentation(self, fake_st_folium):  # noqa: F811
+        at = _open("pages/rep_view.py")
+        plan = _plan(at)
+        util = rep_figures(plan)["utilisation"]
+        over = util.idxmax()
+        assert util[over] > 1  # the demo's New York rep carries far too much
+        at.selectbox(key="rep_view_rep").set_value(over).run()
+        assert any("Over capacity" in e.value for e in at.error)
+        held = plan.context.territory_ids[plan.context.territory_reps == over][0]
+        other = next(t for t in plan.context.territory_ids if t != held)
+        moved = plan.reassign(plan.members(other)[:3], held)
+        at.session_state["history"] = at.session_state["history"].push(moved)
+        at.run()
+        assert not at.exception
+        expected = rep_changes(plan, moved, over)
+        assert len(expected) == 3
+        gained = next(m for m in at.metric if m.label == "Gained")
+        assert gained.value == "3 accounts"
+        shown = at.dataframe[0].value
+        assert len(shown) == 3 and set(shown["Change"]) == {"Gained"}
+        assert at.title  # the page title shows outside presentation mode
+        at.toggle(key="rep_view_present").set_value(True).run()
+        assert not at.exception
+        assert not at.title
+        css = " ".join(str(h.proto) for h in at.get("html"))
+        assert "stSidebar" in css and "display: none" in css
 
     def test_no_reps(self, fake_st_folium, monkeypatch):  # noqa: F811
         at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)

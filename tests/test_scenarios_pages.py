@@ -6,13 +6,17 @@ instances on the same database are two browser sessions.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from mounts import read_only_view
 from streamlit.testing.v1 import AppTest
+from test_pages_apptest import fake_st_folium  # noqa: F401 - fixture
 
 from terrmap.demo import demo_workspace
 from terrmap.io.importing import escape_markdown
@@ -279,15 +283,44 @@ class TestComparePage:
         assert metrics["Revenue moved"] == f"${revenue:,.0f}"
         # The per-territory table, measure revenue: after - before per territory.
         at.selectbox(key="compare_measure").select("revenue").run()
-        focus = at.dataframe[0].value.set_index("Territory")
+        focus = at.dataframe[0].value
         before, after = baseline.metrics(), moved.metrics()
         for territory, row in after.iterrows():
             expected = row["revenue"] - before.loc[territory, "revenue"]
             assert focus.loc[row["name"], "Change"] == pytest.approx(expected)
         moved_table = at.dataframe[2].value
         assert len(moved_table) == 4
-        assert set(moved_table.index) == set(workspace.context.account_ids[changed])
+        names = workspace.accounts["name"].reindex(workspace.context.account_ids[changed])
+        assert set(moved_table.index) == set(names)
         assert compare_plans(baseline, moved).disruption.accounts_moved == 4
+
+    def test_two_maps_side_by_side_with_the_moved_accounts_ringed(
+        self,
+        db,
+        fake_st_folium,  # noqa: F811
+    ):
+        at = _session()
+        moved = _make_moves(at, n=4)
+        _save_new(at, "Four moved")
+        scenario_id = ScenarioStore(db).list()[0].scenario_id
+        at.switch_page(COMPARE).run()
+        at.selectbox(key="compare_before").select("__baseline__")
+        at.selectbox(key="compare_after").select(scenario_id).run()
+        _ok(at)
+        baseline = at.session_state["workspace"].initial_plan
+        calls = {c["key"]: c for c in fake_st_folium.calls if c["key"].startswith("compare_map")}
+        assert set(calls) == {"compare_map_before", "compare_map_after"}
+        changed = np.flatnonzero(baseline.codes != moved.codes)
+        for key, plan in (("compare_map_before", baseline), ("compare_map_after", moved)):
+            (update,) = calls[key]["feature_group_to_add"]._children.values()
+            payload = json.loads(update.payload)
+            ringed = np.unpackbits(
+                np.frombuffer(base64.b64decode(payload["selected"]), dtype=np.uint8),
+                bitorder="little",
+            )[: len(plan.codes)]
+            assert np.flatnonzero(ringed).tolist() == changed.tolist()
+            codes = np.frombuffer(base64.b64decode(payload["codes"]), dtype=np.uint8)
+            assert (codes.astype(int) - 1).tolist() == plan.codes.tolist()
 
 
 def _texts(at: AppTest) -> list[str]:

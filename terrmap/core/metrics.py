@@ -68,6 +68,9 @@ MEASURES: dict[str, str] = {
     "pipeline": "Potential (leads + opportunities, revenue)",
 }
 
+#: The measures that are amounts of money (formatted with the data set's currency).
+MONEY_MEASURES: frozenset[str] = frozenset({"revenue", "net_profit", "cost", "pipeline"})
+
 _FIELD = {name: i for i, name in enumerate(SUM_FIELDS)}
 _LEAD, _OPPORTUNITY, _CUSTOMER = (
     STAGES.index(stage) for stage in ("lead", "opportunity", "customer")

@@ -39,6 +39,7 @@ __all__ = [
     "haversine_km",
     "hull_area_km2",
     "tour_km",
+    "unit_vectors",
 ]
 
 EARTH_RADIUS_KM = 6371.0088
@@ -103,6 +104,29 @@ def haversine_km(lon1, lat1, lon2, lat2) -> np.ndarray:
         + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2.0) ** 2
     )
     return 2.0 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def unit_vectors(lon, lat) -> np.ndarray:
+    """Points on the unit sphere, for nearest-neighbour searches in 3-D (a KD-tree).
+
+    The straight-line (chord) order of unit vectors is the great-circle order,
+    so the nearest in 3-D is the nearest on Earth.
+
+    Parameters
+    ----------
+    lon, lat : array_like
+        Coordinates in WGS84 degrees.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n, 3)``.
+    """
+    lon_r = np.radians(np.asarray(lon, dtype=float))
+    lat_r = np.radians(np.asarray(lat, dtype=float))
+    return np.column_stack(
+        [np.cos(lat_r) * np.cos(lon_r), np.cos(lat_r) * np.sin(lon_r), np.sin(lat_r)]
+    )
 
 
 def hull_area_km2(lon: np.ndarray, lat: np.ndarray, ref_lat: float) -> float:

@@ -34,8 +34,9 @@ import pandas as pd
 import shapely
 import xlsxwriter
 
+from terrmap.core.formatting import excel_money_format, timestamp
 from terrmap.core.plan import Plan
-from terrmap.core.schema import ACCOUNT_ID, CRS, REP_ID, TERRITORY_ID
+from terrmap.core.schema import ACCOUNT_ID, CRS, REP_ID, TERRITORY_ID, UNASSIGNED_LABEL
 from terrmap.geo.drawing import map_data, plan_shapes
 from terrmap.geo.workspace import Workspace
 from terrmap.io.loaders import AccountsLoad, Source, load_accounts
@@ -282,8 +283,12 @@ def territories_gpkg(
         return path.read_bytes()
 
 
-def workbook_xlsx(plan: Plan, workspace: Workspace) -> bytes:
-    """Write an Excel workbook: Summary (per territory), Accounts, Reps.
+def workbook_xlsx(plan: Plan, workspace: Workspace, *, currency: str | None = None) -> bytes:
+    """Write an Excel workbook: Summary (per territory), Accounts, Reps, Changes.
+
+    Every sheet has readable headers in a frozen first row, columns wide
+    enough for their figures, money in the data set's currency (``"$"#,##0``),
+    shares as percents and coordinates with six decimals.
 
     Parameters
     ----------
@@ -291,6 +296,8 @@ def workbook_xlsx(plan: Plan, workspace: Workspace) -> bytes:
         The plan.
     workspace : Workspace
         The data the plan was made from.
+    currency : str, optional
+        ISO code of the money figures; the workspace's when it has one, else USD.
 
     Returns
     -------
@@ -308,15 +315,30 @@ def workbook_xlsx(plan: Plan, workspace: Workspace) -> bytes:
     accounts["net_profit"] = revenue - cost
     accounts["visits_per_year"] = np.asarray(context.visits, dtype=float)
     reps = _reps_sheet(plan, workspace)
+    changes = _changes_sheet(plan, workspace)
+    if currency is None:
+        currency = getattr(workspace, "currency", None)
     buffer = io.BytesIO()
     # XlsxWriter, column by column: openpyxl took 66 s for 100k accounts, this
     # takes a few. Text is never turned into formulas or links ("=HYPERLINK(...)"
     # in an account name stays text a spreadsheet will not run).
     options = {"strings_to_formulas": False, "strings_to_urls": False, "constant_memory": True}
     with xlsxwriter.Workbook(buffer, options) as book:
-        header = book.add_format({"bold": True, "bg_color": "#F1F3F4", "bottom": 1})
-        for sheet, frame in (("Summary", summary), ("Accounts", accounts), ("Reps", reps)):
-            _write_sheet(book.add_worksheet(sheet), frame, header)
+        header = book.add_format(
+            {"bold": True, "bg_color": "#F1F3F4", "bottom": 1, "text_wrap": True, "valign": "top"}
+        )
+        formats = {
+            kind: book.add_format({"num_format": code})
+            for kind, code in _number_formats(currency).items()
+        }
+        sheets = (
+            ("Summary", summary),
+            ("Accounts", accounts),
+            ("Reps", reps),
+            ("Changes", changes),
+        )
+        for sheet, frame in sheets:
+            _write_sheet(book.add_worksheet(sheet), frame, header, formats)
     return buffer.getvalue()
 
 
@@ -454,17 +476,124 @@ def _reps_sheet(plan: Plan, workspace: Workspace) -> pd.DataFrame:
     return base.reset_index()
 
 
-def _write_sheet(sheet, frame: pd.DataFrame, header_format) -> None:
+#: Columns that are money, shares (0-1) and coordinates; other numbers are counts
+#: or quantities.
+_MONEY_COLUMNS = frozenset(
+    {
+        "revenue",
+        "cost",
+        "cost_to_serve",
+        "net_profit",
+        "pipeline",
+        "revenue_last_year",
+        "annual_contract_value",
+        "quota",
+    }
+)
+_SHARE_COLUMNS = frozenset(
+    {"margin", "utilisation", "conversion_rate", "lead_to_opportunity", "opportunity_to_deal"}
+)
+_COORDINATE_COLUMNS = frozenset({"lat", "lon", "home_lat", "home_lon"})
+#: Headers that the generic rule ("net_profit" -> "Net profit") gets wrong.
+_HEADERS = {
+    "territory_id": "Territory ID",
+    "account_id": "Account ID",
+    "rep_id": "Rep ID",
+    "territory_ids": "Territory IDs",
+    "cost": "Cost to serve",
+    "lat": "Latitude",
+    "lon": "Longitude",
+    "home_lat": "Home latitude",
+    "home_lon": "Home longitude",
+    "area_km2": "Area km²",
+    "crm_owner": "CRM owner",
+}
+
+
+def _header(column: object) -> str:
+    name = str(column)
+    return _HEADERS.get(name, name.replace("_", " ").capitalize())
+
+
+def _number_formats(currency: str | None) -> dict[str, str]:
+    return {
+        "money": excel_money_format(currency),
+        "share": "0.0%",
+        "coordinate": "0.000000",
+        "integer": "#,##0",
+        "decimal": "#,##0.0",
+    }
+
+
+def _kind(column: str, values: pd.Series) -> str | None:
+    if column in _MONEY_COLUMNS:
+        return "money"
+    if column in _SHARE_COLUMNS:
+        return "share"
+    if column in _COORDINATE_COLUMNS:
+        return "coordinate"
+    if pd.api.types.is_bool_dtype(values):
+        return None
+    if pd.api.types.is_integer_dtype(values):
+        return "integer"
+    if pd.api.types.is_numeric_dtype(values):
+        return "decimal"
+    return None
+
+
+def _width(header: str, cells: list, kind: str | None) -> float:
+    sample = [v for v in cells[:200] if v is not None]
+    if kind in ("money", "integer", "decimal"):
+        # Thousands separators and the currency sign add to the digits.
+        lengths = [len(f"{v:,.1f}") + 2 for v in sample]
+    elif kind == "share":
+        lengths = [7]
+    else:
+        lengths = [len(str(v)) for v in sample]
+    longest_word = max((len(w) for w in header.split()), default=0)
+    return min(max(longest_word, min(len(header), 18), *lengths, 6) + 2, 40)
+
+
+def _write_sheet(sheet, frame: pd.DataFrame, header_format, formats: dict) -> None:
     # Rows in order: the workbook runs in constant-memory mode, which streams
     # each row to disk and cannot go back to an earlier one.
     sheet.freeze_panes(1, 0)
+    headers = [_header(c) for c in frame.columns]
+    kinds = [_kind(str(c), frame[c]) for c in frame.columns]
     columns = [_cells(frame[column]) for column in frame.columns]
-    for i, (column, cells) in enumerate(zip(frame.columns, columns, strict=True)):
-        sample = [len(str(v)) for v in cells[:200] if v is not None]
-        sheet.set_column(i, i, min(max(len(str(column)), *sample, 6) + 2, 40))
-    sheet.write_row(0, 0, [str(c) for c in frame.columns], header_format)
+    cell_formats = [formats.get(kind) for kind in kinds]
+    for i, (header, cells, kind) in enumerate(zip(headers, columns, kinds, strict=True)):
+        sheet.set_column(i, i, _width(header, cells, kind))
+    sheet.set_row(0, 30 if any(len(h) > 18 for h in headers) else None)
+    sheet.write_row(0, 0, headers, header_format)
     for row, values in enumerate(zip(*columns, strict=True), start=1):
-        sheet.write_row(row, 0, values)
+        for col, (value, cell_format) in enumerate(zip(values, cell_formats, strict=True)):
+            if value is None:
+                sheet.write_blank(row, col, None, cell_format)
+            elif cell_format is None:
+                sheet.write(row, col, value)
+            else:
+                sheet.write_number(row, col, value, cell_format)
+
+
+def _changes_sheet(plan: Plan, workspace: Workspace) -> pd.DataFrame:
+    log = plan.changelog()
+    context = plan.context
+    territory = dict(zip(context.territory_ids, context.territory_names, strict=True))
+    names = _account_names(workspace)
+    positions = context.positions(log["account_id"].astype(str)) if len(log) else []
+    return pd.DataFrame(
+        {
+            "when": [timestamp(at) for at in log["at"]],
+            "who": log["author"].astype(object).where(log["author"].notna(), None).tolist(),
+            "account_id": log["account_id"].astype(str).tolist(),
+            "account": [names[p] for p in positions],
+            "from": [territory.get(t, UNASSIGNED_LABEL) for t in log["from_territory"]],
+            "to": [territory.get(t, UNASSIGNED_LABEL) for t in log["to_territory"]],
+            "note": log["note"].tolist(),
+        },
+        dtype=object,
+    )
 
 
 def _cells(values: pd.Series) -> list:

@@ -24,6 +24,16 @@ import numpy as np
 import pandas as pd
 
 from terrmap.core.balance import Balance, balance
+from terrmap.core.formatting import (
+    MISSING,
+    count,
+    money,
+    number,
+    percent,
+    signed_percent,
+    timestamp,
+)
+from terrmap.core.metrics import MONEY_MEASURES
 from terrmap.core.plan import Plan
 from terrmap.geo.drawing import map_data, plan_shapes
 from terrmap.geo.workspace import Workspace
@@ -99,6 +109,7 @@ def report_html(
     title: str = "Territory balance review",
     generated_at: datetime | None = None,
     top_accounts: int = 15,
+    currency: str | None = None,
 ) -> bytes:
     """Write the leadership report for a plan.
 
@@ -122,6 +133,8 @@ def report_html(
         Time stamp printed in the report; now (UTC) when omitted.
     top_accounts : int, default 15
         Rows in each list of flipped accounts and in the white-space list.
+    currency : str, optional
+        ISO code of the money figures; the workspace's when it has one, else USD.
 
     Returns
     -------
@@ -147,21 +160,23 @@ def report_html(
         colors = data.colors if colors is None else colors
     names = _account_names(workspace)
     labels = metrics["name"].astype(str)
-    stamp = (generated_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = timestamp(generated_at or datetime.now(UTC))
+    if currency is None:
+        currency = getattr(workspace, "currency", None)
     unassigned = metrics.attrs["unassigned"]
 
     body = [
         f"<h1>{_e(title)}</h1>",
-        f'<p class="meta">{_e(workspace.name)} · {plan.context.n_accounts:,} accounts · '
-        f"{plan.context.n_territories} territories · {len(plan.moves)} move(s) from the "
-        f"starting plan · generated {_e(stamp)}</p>",
-        _headline(stats, measure, len(metrics), unassigned),
+        f'<p class="meta">{_e(workspace.name)} · {count(plan.context.n_accounts, "account")} · '
+        f"{count(plan.context.n_territories, 'territory')} · "
+        f"{count(len(plan.moves), 'move')} from the starting plan · generated {_e(stamp)}</p>",
+        _headline(stats, measure, len(metrics), unassigned, currency),
         _map_section(plan, shapes, colors, labels),
-        _balance_section(metrics, measure, chosen, stats, labels),
-        _territory_section(metrics, stats),
+        _balance_section(metrics, measure, chosen, stats, labels, currency),
+        _territory_section(metrics, stats, _rep_names(workspace), currency),
         _quality_section(metrics, tolerance_pct),
-        _accounts_section(plan, names, top_accounts),
-        _white_space_section(plan, names, top_accounts),
+        _accounts_section(plan, names, top_accounts, currency),
+        _white_space_section(plan, names, top_accounts, currency),
     ]
     document = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -180,31 +195,23 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _money(value: float) -> str:
-    if not np.isfinite(value):
-        return "–"
-    sign = "-" if value < 0 else ""
-    return f"{sign}${abs(value):,.0f}"
-
-
-def _number(value: float, digits: int = 0) -> str:
-    return f"{value:,.{digits}f}" if np.isfinite(value) else "–"
-
-
 def _ratio(value: float) -> str:
-    return f"{value:.2f}" if np.isfinite(value) else "–"
+    return number(value, 2)
 
 
-def _percent(value: float, digits: int = 0) -> str:
-    return f"{value:.{digits}%}" if np.isfinite(value) else "–"
-
-
-def _formatter(measure: str | Mapping[str, float]):
+def _formatter(measure: str | Mapping[str, float], currency: str | None):
     if not isinstance(measure, str):
-        return "{:.2f}".format
-    if measure in ("revenue", "net_profit", "cost", "pipeline"):
-        return _money
-    return _number
+        return _ratio
+    if measure in MONEY_MEASURES:
+        return lambda value: money(value, currency)
+    return number
+
+
+def _rep_names(workspace: Workspace) -> dict[str, str]:
+    reps = workspace.reps
+    if reps is None or "name" not in reps.columns:
+        return {}
+    return {str(rep): str(name) for rep, name in reps["name"].dropna().items()}
 
 
 def _account_names(workspace: Workspace) -> pd.Series | None:
@@ -222,7 +229,7 @@ def _card(label: str, value: str, state: str = "") -> str:
     )
 
 
-def _headline(stats: Balance, measure, n: int, unassigned: pd.Series) -> str:
+def _headline(stats: Balance, measure, n: int, unassigned: pd.Series, currency) -> str:
     outside = len(stats.outside)
     cards = [
         _card(
@@ -236,7 +243,7 @@ def _headline(stats: Balance, measure, n: int, unassigned: pd.Series) -> str:
         _card("Gini", _ratio(stats.gini)),
         _card(
             "White space",
-            f"{int(unassigned['accounts']):,} · {_money(float(unassigned['revenue']))}",
+            f"{number(unassigned['accounts'])} · {money(float(unassigned['revenue']), currency)}",
             "bad" if unassigned["accounts"] else "good",
         ),
     ]
@@ -272,7 +279,7 @@ def _map_section(plan: Plan, shapes: gpd.GeoDataFrame, colors, labels: pd.Series
     )
 
 
-def _balance_section(metrics, measure, chosen: pd.Series, stats: Balance, labels) -> str:
+def _balance_section(metrics, measure, chosen: pd.Series, stats: Balance, labels, currency) -> str:
     charts = [(measure, chosen, stats)]
     for other in REPORT_MEASURES:
         if other != measure:
@@ -283,11 +290,13 @@ def _balance_section(metrics, measure, chosen: pd.Series, stats: Balance, labels
     for name, values, result in charts:
         blocks.append(
             f"<h3>{_e(measure_label(name))}</h3>"
-            + balance_bars_svg(values, labels, result.tolerance_pct, value_format=_formatter(name))
+            + balance_bars_svg(
+                values, labels, result.tolerance_pct, value_format=_formatter(name, currency)
+            )
         )
         rows.append(
             f'<tr><td class="text">{_e(measure_label(name))}</td>'
-            f"<td>{_formatter(name)(result.mean)}</td>"
+            f"<td>{_formatter(name, currency)(result.mean)}</td>"
             f"<td>{_ratio(result.max_over_mean)}</td><td>{_ratio(result.min_over_mean)}</td>"
             f"<td>{_ratio(result.max_over_min)}</td><td>{_ratio(result.cv)}</td>"
             f"<td>{_ratio(result.gini)}</td>"
@@ -306,7 +315,7 @@ def _balance_section(metrics, measure, chosen: pd.Series, stats: Balance, labels
     )
 
 
-def _territory_section(metrics: pd.DataFrame, stats: Balance) -> str:
+def _territory_section(metrics: pd.DataFrame, stats: Balance, reps: dict, currency) -> str:
     head = (
         '<thead><tr><th class="text">Territory</th><th class="text">Rep</th><th>Accounts</th>'
         "<th>Revenue</th><th>Cost to serve</th><th>Net profit</th><th>Margin</th>"
@@ -317,16 +326,16 @@ def _territory_section(metrics: pd.DataFrame, stats: Balance) -> str:
     for territory, row in metrics.iterrows():
         dev = float(stats.deviation_pct.loc[territory])
         outside = territory in stats.outside
-        rep = row["rep_id"] if pd.notna(row["rep_id"]) else "–"
+        rep = reps.get(str(row["rep_id"]), row["rep_id"]) if pd.notna(row["rep_id"]) else MISSING
         rows.append(
             f'<tr class="{"outside" if outside else ""}">'
             f'<td class="text">{_e(row["name"])}</td><td class="text">{_e(rep)}</td>'
-            f"<td>{int(row['accounts']):,}</td><td>{_money(row['revenue'])}</td>"
-            f"<td>{_money(row['cost'])}</td><td>{_money(row['net_profit'])}</td>"
-            f"<td>{_percent(row['margin'], 1)}</td><td>{_number(row['travel_km'])}</td>"
-            f"<td>{_number(row['workload_hours'])}</td><td>{_percent(row['utilisation'])}</td>"
+            f"<td>{number(row['accounts'])}</td><td>{money(row['revenue'], currency)}</td>"
+            f"<td>{money(row['cost'], currency)}</td><td>{money(row['net_profit'], currency)}</td>"
+            f"<td>{percent(row['margin'], 1)}</td><td>{number(row['travel_km'])}</td>"
+            f"<td>{number(row['workload_hours'])}</td><td>{percent(row['utilisation'])}</td>"
             f'<td class="{"bad" if outside else ""}">'
-            f"{f'{dev:+.1f}%' if np.isfinite(dev) else '–'}</td></tr>"
+            f"{signed_percent(dev)}</td></tr>"
         )
     return (
         f"<section><h2>Territories</h2><table>{head}<tbody>{''.join(rows)}</tbody></table>"
@@ -338,10 +347,10 @@ def _territory_section(metrics: pd.DataFrame, stats: Balance) -> str:
 def _quality_section(metrics: pd.DataFrame, band_pct: float) -> str:
     quality = territory_quality(metrics, band_pct)
     rows = "".join(
-        f'<tr><td>{int(row["rank"])}</td><td class="text">{_e(row["name"])}</td>'
+        f'<tr><td>{number(row["rank"])}</td><td class="text">{_e(row["name"])}</td>'
         f"<td>{int(row['leads']):,}</td><td>{int(row['opportunities']):,}</td>"
-        f"<td>{int(row['new_accounts']):,}</td><td>{_percent(row['conversion_rate'])}</td>"
-        f"<td>{row['score']:.2f}</td>"
+        f"<td>{int(row['new_accounts']):,}</td><td>{percent(row['conversion_rate'])}</td>"
+        f"<td>{number(row['score'], 2)}</td>"
         f'<td class="text tier-{_e(row["tier"])}">{_e(row["tier"])}</td></tr>'
         for _, row in quality.iterrows()
     )
@@ -357,17 +366,17 @@ def _quality_section(metrics: pd.DataFrame, band_pct: float) -> str:
     )
 
 
-def _account_rows(frame: pd.DataFrame) -> str:
+def _account_rows(frame: pd.DataFrame, currency) -> str:
     return "".join(
         f'<tr><td class="text">{_e(row["name"])}</td><td class="text">{_e(row["territory"])}</td>'
-        f"<td>{_money(row['revenue'])}</td><td>{_money(row['cost'])}</td>"
-        f"<td>{_money(row['net_profit'])}</td><td>{int(row['revenue_rank']):,}</td>"
+        f"<td>{money(row['revenue'], currency)}</td><td>{money(row['cost'], currency)}</td>"
+        f"<td>{money(row['net_profit'], currency)}</td><td>{int(row['revenue_rank']):,}</td>"
         f"<td>{int(row['profit_rank']):,}</td><td>{int(row['rank_change']):+,}</td></tr>"
         for _, row in frame.iterrows()
     )
 
 
-def _accounts_section(plan: Plan, names: pd.Series | None, top: int) -> str:
+def _accounts_section(plan: Plan, names: pd.Series | None, top: int, currency) -> str:
     quality = account_quality(plan, names)
     down = quality[quality["flip"] == "down"].sort_values("rank_change", kind="stable").head(top)
     up = quality[quality["flip"] == "up"].sort_values("rank_change", ascending=False, kind="stable")
@@ -385,25 +394,25 @@ def _accounts_section(plan: Plan, names: pd.Series | None, top: int) -> str:
         f"accounts fall and {n_up:,} rise by at least {default_min_shift(plan.context.n_accounts)} places against their "
         "revenue rank.</p>"
         f"<h3>Big revenue, expensive to serve (worth less than their revenue says)</h3>"
-        f"<table>{head}<tbody>{_account_rows(down)}</tbody></table>"
+        f"<table>{head}<tbody>{_account_rows(down, currency)}</tbody></table>"
         f"<h3>Worth more than their revenue says</h3>"
-        f"<table>{head}<tbody>{_account_rows(up)}</tbody></table></section>"
+        f"<table>{head}<tbody>{_account_rows(up, currency)}</tbody></table></section>"
     )
 
 
-def _white_space_section(plan: Plan, names: pd.Series | None, top: int) -> str:
+def _white_space_section(plan: Plan, names: pd.Series | None, top: int, currency) -> str:
     space = white_space(plan, names)
     if space.empty:
         return "<section><h2>White space</h2><p>Every account is in a territory.</p></section>"
     rows = "".join(
         f'<tr><td class="text">{_e(account)}</td><td class="text">{_e(row["name"])}</td>'
-        f"<td>{_money(row['revenue'])}</td><td>{_money(row['net_profit'])}</td></tr>"
+        f"<td>{money(row['revenue'], currency)}</td><td>{money(row['net_profit'], currency)}</td></tr>"
         for account, row in space.head(top).iterrows()
     )
     return (
-        f"<section><h2>White space</h2><p>{len(space):,} accounts in no territory, revenue "
-        f"{_money(float(space['revenue'].sum()))}, net profit "
-        f"{_money(float(space['net_profit'].sum()))}. Largest by revenue:</p>"
+        f"<section><h2>White space</h2><p>{count(len(space), 'account')} in no territory, revenue "
+        f"{money(float(space['revenue'].sum()), currency)}, net profit "
+        f"{money(float(space['net_profit'].sum()), currency)}. Largest by revenue:</p>"
         '<table><thead><tr><th class="text">Account id</th><th class="text">Name</th>'
         f"<th>Revenue</th><th>Net profit</th></tr></thead><tbody>{rows}</tbody></table></section>"
     )

@@ -29,6 +29,7 @@ from terrmap.core.plan import Plan
 from terrmap.core.schema import STAGES
 
 __all__ = [
+    "quota_deviation",
     "QUOTA_METHODS",
     "adjust_quotas",
     "allocate",
@@ -219,6 +220,34 @@ def adjust_quotas(
         )
     result.loc[rest] = allocate(quotas.loc[rest].astype(float).clip(lower=0), remaining, unit)
     return result
+
+
+def quota_deviation(revenue: pd.Series, quotas: Mapping[str, float]) -> pd.Series:
+    """Each territory's revenue against its own quota, in percent.
+
+    Parameters
+    ----------
+    revenue : pandas.Series
+        Revenue per territory id (e.g. ``plan.metrics()["revenue"]``).
+    quotas : mapping of str to float
+        Quota per territory id, as set on the Goals page.
+
+    Returns
+    -------
+    pandas.Series
+        ``(revenue - quota) / quota * 100`` per territory of ``revenue``;
+        NaN where there is no quota or the quota is not positive.
+
+    Examples
+    --------
+    >>> quota_deviation(pd.Series({"N": 120.0, "S": 80.0}), {"N": 100.0}).tolist()
+    [20.0, nan]
+    """
+    quota = pd.Series({str(k): float(v) for k, v in quotas.items()}, dtype=float)
+    quota = quota.reindex(revenue.index.astype(str))
+    quota = quota.where(quota > 0)
+    out = (revenue.to_numpy(dtype=float) - quota.to_numpy()) / quota.to_numpy() * 100.0
+    return pd.Series(out, index=revenue.index, name="quota_deviation_pct")
 
 
 def revenue_by_product(accounts: pd.DataFrame, plan: Plan) -> pd.DataFrame:

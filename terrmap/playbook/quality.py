@@ -35,6 +35,7 @@ from terrmap.core.schema import ACCOUNT_ID, UNASSIGNED_LABEL
 
 __all__ = [
     "QUALITY_MEASURES",
+    "NO_DATA",
     "QUALITY_TIERS",
     "account_quality",
     "default_min_shift",
@@ -49,6 +50,10 @@ QUALITY_MEASURES: tuple[str, ...] = ("leads", "opportunities", "new_accounts", "
 
 #: Tiers, best first.
 QUALITY_TIERS: tuple[str, ...] = ("high", "medium", "low")
+
+#: The tier of every territory when the data has no funnel figures at all
+#: (no leads, opportunities or new accounts): nothing to rank, not "low".
+NO_DATA = "no data"
 
 
 def territory_quality(metrics: pd.DataFrame, band_pct: float = 10.0) -> pd.DataFrame:
@@ -67,7 +72,10 @@ def territory_quality(metrics: pd.DataFrame, band_pct: float = 10.0) -> pd.DataF
     pandas.DataFrame
         Same index, best first: ``name`` (when given), the four measures,
         ``score`` (1.0 = team mean), ``rank`` (1 = best) and ``tier``
-        (``"high"``, ``"medium"`` or ``"low"``).
+        (``"high"``, ``"medium"`` or ``"low"``). A measure that is zero in
+        every territory (the data has none of it) is left out of the score;
+        when all are, every territory has score NaN, rank ``<NA>`` and tier
+        :data:`NO_DATA`.
 
     Raises
     ------
@@ -89,13 +97,20 @@ def territory_quality(metrics: pd.DataFrame, band_pct: float = 10.0) -> pd.DataF
         raise ValueError(f"metrics lack the quality column(s) {missing}")
     measures = metrics[list(QUALITY_MEASURES)].astype(float)
     scored = measures.fillna({"conversion_rate": 0.0})
-    score = composite_measure(scored, dict.fromkeys(QUALITY_MEASURES, 1.0))
+    present = [c for c in QUALITY_MEASURES if scored[c].abs().sum() > 0]
     band = band_pct / 100.0
-    tier = np.select(
-        [score >= 1.0 + band - 1e-12, score <= 1.0 - band + 1e-12],
-        ["high", "low"],
-        default="medium",
-    )
+    if present:
+        score = composite_measure(scored[present], dict.fromkeys(present, 1.0))
+        tier = np.select(
+            [score >= 1.0 + band - 1e-12, score <= 1.0 - band + 1e-12],
+            ["high", "low"],
+            default="medium",
+        )
+        rank = score.rank(ascending=False, method="min").astype("Int64")
+    else:
+        score = pd.Series(np.nan, index=metrics.index)
+        tier = np.full(len(metrics), NO_DATA, dtype=object)
+        rank = pd.Series(pd.NA, index=metrics.index, dtype="Int64")
     frame = (
         metrics[["name"]].copy() if "name" in metrics.columns else pd.DataFrame(index=metrics.index)
     )
@@ -103,8 +118,8 @@ def territory_quality(metrics: pd.DataFrame, band_pct: float = 10.0) -> pd.DataF
     for column in QUALITY_MEASURES:
         frame[column] = metrics[column]
     frame["score"] = score
-    frame["rank"] = score.rank(ascending=False, method="min").astype(np.int64)
-    frame["tier"] = pd.Categorical(tier, categories=list(QUALITY_TIERS))
+    frame["rank"] = rank
+    frame["tier"] = pd.Categorical(tier, categories=[*QUALITY_TIERS, NO_DATA])
     return frame.sort_values(["rank"], kind="stable")
 
 

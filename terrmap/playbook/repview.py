@@ -17,6 +17,7 @@ from terrmap.core.schema import REP_ID
 __all__ = [
     "REP_MEASURES",
     "WORKING_WEEKS",
+    "rep_changes",
     "rep_comparison",
     "rep_figures",
     "rep_territories",
@@ -173,3 +174,62 @@ def visit_load(plan: Plan, rep_id: str) -> dict[str, float]:
         "capacity_hours": float(row["capacity_hours"]),
         "utilisation": float(row["utilisation"]),
     }
+
+
+def rep_changes(before: Plan, after: Plan, rep_id: str) -> pd.DataFrame:
+    """Accounts a rep gains and loses from one plan to another ("what changed for you").
+
+    A rep holds an account when the account's territory has that rep. Both
+    plans must be over one context (the same accounts and territories).
+
+    Parameters
+    ----------
+    before, after : Plan
+        The reference (the baseline or a scenario) and the plan in force.
+    rep_id : str
+        The rep.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by account id: ``change`` (``"gained"`` or ``"lost"``),
+        ``from_territory`` and ``to_territory`` (ids, ``None`` for white
+        space), ``revenue`` and ``net_profit``; gains first, each by revenue,
+        largest first. Empty when nothing changed for the rep.
+
+    Raises
+    ------
+    ValueError
+        When the plans are over different contexts.
+
+    Examples
+    --------
+    >>> rep_changes(plan, plan, "R1").empty  # doctest: +SKIP
+    True
+    """
+    if before.context is not after.context:
+        raise ValueError("the two plans are over different data (their contexts differ)")
+    ctx = after.context
+    reps = np.append(np.asarray(ctx.territory_reps, dtype=object), None).astype(object)
+    reps = np.array([None if r is None or pd.isna(r) else str(r) for r in reps], dtype=object)
+    old, new = before.codes, after.codes
+    rep_before = reps[np.where(old < 0, ctx.n_territories, old)]
+    rep_after = reps[np.where(new < 0, ctx.n_territories, new)]
+    rep = str(rep_id)
+    gained = (rep_after == rep) & (rep_before != rep)
+    lost = (rep_before == rep) & (rep_after != rep)
+    rows = np.flatnonzero(gained | lost)
+    ids = np.append(np.asarray(ctx.territory_ids, dtype=object), None).astype(object)
+    frame = pd.DataFrame(
+        {
+            "change": np.where(gained[rows], "gained", "lost"),
+            "from_territory": ids[np.where(old[rows] < 0, ctx.n_territories, old[rows])],
+            "to_territory": ids[np.where(new[rows] < 0, ctx.n_territories, new[rows])],
+            "revenue": np.asarray(ctx.revenue, dtype=float)[rows],
+            "net_profit": (np.asarray(ctx.revenue, dtype=float) - np.asarray(ctx.cost))[rows],
+        },
+        index=pd.Index(ctx.account_ids[rows], name="account_id"),
+    )
+    frame["_gain_first"] = frame["change"] != "gained"
+    frame = frame.sort_values(["_gain_first", "revenue"], ascending=[True, False], kind="stable")
+    return frame.drop(columns="_gain_first")

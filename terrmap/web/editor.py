@@ -8,18 +8,39 @@ about them. The drawing itself (positions, colours, shapes) is
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
+from terrmap.core.formatting import MISSING, money
 from terrmap.core.plan import Plan
 from terrmap.core.schema import UNASSIGNED_LABEL
 from terrmap.geo.drawing import MapData
 from terrmap.web.mapview import CLICK_MATCH_KM, MapEvent
 
-__all__ = ["account_callouts", "selected_positions", "selection_table"]
+__all__ = [
+    "FILTER_COLUMNS",
+    "account_callouts",
+    "filter_mask",
+    "filter_options",
+    "find_accounts",
+    "hover_texts",
+    "selected_positions",
+    "selection_table",
+    "size_classes",
+]
+
+#: Account columns the map can be filtered on, with their labels.
+FILTER_COLUMNS: dict[str, str] = {
+    "industry": "Industry",
+    "owner": "Owner",
+    "stage": "Stage",
+    "tier": "Tier",
+    "segment": "Segment",
+}
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +71,11 @@ def selected_positions(event: MapEvent, data: MapData) -> np.ndarray:
 
 
 def account_callouts(
-    plan: Plan, data: MapData, positions: Iterable[int], limit: int = 8
+    plan: Plan,
+    data: MapData,
+    positions: Iterable[int],
+    limit: int = 8,
+    currency: str | None = None,
 ) -> dict[int, str]:
     """Short text per selected account, for labels next to the points.
 
@@ -65,6 +90,8 @@ def account_callouts(
     limit : int, default 8
         Label at most this many; a larger selection gets none (the table
         lists it).
+    currency : str, optional
+        ISO code of the data set's money (USD when not given).
 
     Returns
     -------
@@ -80,14 +107,11 @@ def account_callouts(
         net = ctx.revenue[p] - ctx.cost[p]
         owner = data.owners[p] if data.owners[p] is not None else "no owner"
         out[p] = (
-            f"{data.names[p]} · revenue {_money(ctx.revenue[p])} · cost {_money(ctx.cost[p])}"
-            f" · net profit {_money(net)} · {owner}"
+            f"{data.names[p]} · revenue {money(ctx.revenue[p], currency)}"
+            f" · cost {money(ctx.cost[p], currency)}"
+            f" · net profit {money(net, currency)} · {owner}"
         )
     return out
-
-
-def _money(value: float) -> str:
-    return f"-${-value:,.0f}" if value < 0 else f"${value:,.0f}"
 
 
 def selection_table(plan: Plan, data: MapData, positions: Iterable[int]) -> pd.DataFrame:
@@ -124,3 +148,166 @@ def selection_table(plan: Plan, data: MapData, positions: Iterable[int]) -> pd.D
     )
     frame["net_profit"] = frame["revenue"] - frame["cost"]
     return frame.sort_values("net_profit", ascending=False, kind="stable")
+
+
+def hover_texts(plan: Plan, data: MapData, currency: str | None = None) -> list[str]:
+    """One hover text per account, HTML-escaped: name, revenue and net profit.
+
+    The map adds the owner (the territory's rep) itself, since that follows
+    the plan while these facts do not.
+
+    Parameters
+    ----------
+    plan : Plan
+        Any plan of the data set (its context gives revenue and cost).
+    data : MapData
+        From :func:`map_data` (names).
+    currency : str, optional
+        ISO code of the money figures (USD when not given).
+
+    Returns
+    -------
+    list of str
+        In point order, e.g. ``"<b>Acme &amp; Co</b><br>Revenue $1,200 · net profit $300"``.
+    """
+    ctx = plan.context
+    net = np.asarray(ctx.revenue, dtype=float) - np.asarray(ctx.cost, dtype=float)
+    return [
+        f"<b>{html.escape(str(name))}</b><br>Revenue {money(revenue, currency)}"
+        f" · net profit {money(profit, currency)}"
+        for name, revenue, profit in zip(data.names, ctx.revenue, net, strict=True)
+    ]
+
+
+def size_classes(values) -> np.ndarray:
+    """Size class (0 smallest to 3 largest) per account by the quartile of a measure.
+
+    Quartiles of the accounts' own values, so a few giant accounts do not
+    shrink everyone else to a dot; missing values get the smallest class.
+
+    Parameters
+    ----------
+    values : array-like of float
+        The measure per account (revenue, net profit...).
+
+    Returns
+    -------
+    numpy.ndarray of uint8
+        0, 1, 2 or 3 per account.
+
+    Examples
+    --------
+    >>> size_classes([1.0, 2.0, 3.0, 4.0, float("nan")]).tolist()
+    [0, 1, 2, 3, 0]
+    """
+    a = np.asarray(values, dtype=float)
+    out = np.zeros(a.shape, dtype=np.uint8)
+    known = np.isfinite(a)
+    if known.sum() < 2:
+        return out
+    ranks = pd.Series(a[known]).rank(method="average", pct=True).to_numpy()
+    out[known] = np.clip(np.ceil(ranks * 4) - 1, 0, 3).astype(np.uint8)
+    return out
+
+
+def _filter_values(accounts: pd.DataFrame, column: str, owner_names: pd.Series | None) -> pd.Series:
+    values = accounts[column].astype(object)
+    if column == "owner" and owner_names is not None:
+        named = values.map(owner_names)
+        values = named.where(named.notna(), values)
+    return values.where(values.notna(), MISSING).astype(str)
+
+
+def filter_options(
+    accounts: pd.DataFrame, owner_names: pd.Series | None = None
+) -> dict[str, list[str]]:
+    """List the values each filter column offers, sorted, for the data set's accounts.
+
+    Parameters
+    ----------
+    accounts : pandas.DataFrame
+        The workspace's accounts.
+    owner_names : pandas.Series, optional
+        Rep id -> name, so the owner filter lists names.
+
+    Returns
+    -------
+    dict of str to list of str
+        Column -> values, for the columns of :data:`FILTER_COLUMNS` present
+        with at least two values; missing values read ``—``.
+    """
+    out = {}
+    for column in FILTER_COLUMNS:
+        if column in accounts.columns:
+            values = sorted(set(_filter_values(accounts, column, owner_names)))
+            if len(values) > 1:
+                out[column] = values
+    return out
+
+
+def filter_mask(
+    accounts: pd.DataFrame,
+    chosen: dict[str, list[str]],
+    owner_names: pd.Series | None = None,
+) -> np.ndarray:
+    """Which accounts pass the filters (every chosen column must match).
+
+    Parameters
+    ----------
+    accounts : pandas.DataFrame
+        The workspace's accounts, in point order.
+    chosen : dict of str to list of str
+        Column -> values kept; an empty list or a missing column keeps all.
+    owner_names : pandas.Series, optional
+        As for :func:`filter_options`.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True for the accounts that pass.
+
+    Raises
+    ------
+    ValueError
+        For a column that is not a filter column or not in the accounts.
+    """
+    keep = np.ones(len(accounts), dtype=bool)
+    for column, values in chosen.items():
+        if column not in FILTER_COLUMNS or column not in accounts.columns:
+            raise ValueError(f"cannot filter on {column!r}; filters are {list(FILTER_COLUMNS)}")
+        if values:
+            keep &= _filter_values(accounts, column, owner_names).isin(values).to_numpy()
+    return keep
+
+
+def find_accounts(names, query: str, limit: int = 20) -> np.ndarray:
+    """Positions of the accounts whose name matches a search, best first.
+
+    Exact matches (ignoring case) come first, then names starting with the
+    query, then names containing it; within each, the data's order.
+
+    Parameters
+    ----------
+    names : array-like of str
+        Account names in point order (``MapData.names``).
+    query : str
+        What was typed; surrounding spaces are ignored.
+    limit : int, default 20
+        At most this many positions.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        Positions; empty for an empty query or no match.
+    """
+    text = str(query or "").strip().casefold()
+    if not text:
+        return np.empty(0, dtype=np.int64)
+    folded = pd.Series(np.asarray(names, dtype=object)).astype(str).str.casefold()
+    contains = folded.str.contains(text, regex=False).to_numpy()
+    starts = folded.str.startswith(text).to_numpy()
+    exact = (folded == text).to_numpy()
+    order = np.concatenate(
+        [np.flatnonzero(exact), np.flatnonzero(starts & ~exact), np.flatnonzero(contains & ~starts)]
+    )
+    return order[:limit].astype(np.int64)

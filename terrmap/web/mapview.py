@@ -122,6 +122,12 @@ _CSS = """
 }
 .terrmap-legend summary { cursor: pointer; font-weight: 600; }
 .terrmap-legend-body { max-height: 150px; overflow-y: auto; }
+.terrmap-legend details:not([open]) summary::after { content: " (show)"; font-weight: 400; color: #666; }
+.terrmap-hover { font: 12px/1.35 system-ui, -apple-system, "Segoe UI", sans-serif; }
+.terrmap-fullscreen a { font-size: 18px; line-height: 30px; text-align: center; }
+html.terrmap-is-fullscreen, html.terrmap-is-fullscreen body { width: 100%; height: 100%; }
+html.terrmap-is-fullscreen .leaflet-container { position: fixed !important; inset: 0; width: 100% !important;
+  height: 100% !important; }
 .terrmap-legend-row { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .terrmap-swatch {
   display: inline-block; width: 10px; height: 10px; border-radius: 50%;
@@ -349,6 +355,7 @@ def build_base_map(
     tools: bool = True,
     asset_base: str = DEFAULT_ASSET_BASE,
     points_url: str | None = None,
+    tips_url: str | None = None,
     basemap_url: str | None = None,
 ) -> folium.Map:
     """Build the static part of the map: point positions, tools, home bases.
@@ -384,6 +391,10 @@ def build_base_map(
         :func:`terrmap.web.static_assets.publish_points`). The map then loads them
         from there once instead of carrying them in its HTML, which keeps
         reruns light; ``lon``/``lat`` still give the initial view.
+    tips_url : str, optional
+        URL of a JSON list with one hover text (HTML, escaped) per point, in
+        point order (see :func:`terrmap.web.static_assets.publish_json`);
+        without it there are no hover tooltips.
     basemap_url : str, optional
         URL of the offline outlines (see
         :func:`terrmap.web.basemap.publish_basemap`), drawn faintly under the
@@ -415,6 +426,7 @@ def build_base_map(
         "n": int(lon_a.size),
         "points": None if points_url else _b64(np.concatenate([lon_a, lat_a]).astype("<f4")),
         "points_url": points_url,
+        "tips_url": tips_url,
         "homes": homes,
         "tools": bool(tools),
         "unassigned_html": html.escape(UNASSIGNED_LABEL),
@@ -506,6 +518,10 @@ def build_update_layer(
     labels: bool = True,
     callouts: Mapping[int, str] | None = None,
     clear_selection: bool = False,
+    dimmed: Sequence[bool] | np.ndarray | None = None,
+    sizes: Sequence[int] | np.ndarray | None = None,
+    owners: Sequence[str | None] | None = None,
+    focus: tuple[str, int] | None = None,
 ) -> folium.FeatureGroup:
     """Build the per-rerun layer: point colours, outlines, labels, legend.
 
@@ -534,6 +550,18 @@ def build_update_layer(
         :data:`MAX_CALLOUTS`; the text is HTML-escaped.
     clear_selection : bool, default False
         Remove the last drawn selection shape from the map.
+    dimmed : array-like of bool, optional
+        Mask of points a filter leaves out: drawn small and grey, and a click
+        or hover does not find them.
+    sizes : array-like of int, optional
+        Size class per point, 0 (smallest) to 3 (largest), e.g. the quartile
+        of its revenue (see :func:`terrmap.web.editor.size_classes`).
+    owners : sequence of str, optional
+        Text per territory row added to a point's hover tooltip (its rep);
+        HTML-escaped here.
+    focus : (str, int), optional
+        ``(request id, point position)``: centre the map on that point once
+        per request id (an account search).
 
     Returns
     -------
@@ -579,11 +607,23 @@ def build_update_layer(
             raise ValueError(
                 f"callout position {position!r} out of range for {codes_a.size} points"
             )
-    mask = None
-    if selected is not None:
-        mask = np.asarray(selected, dtype=bool)
-        if mask.shape != codes_a.shape:
-            raise ValueError(f"selected has {mask.size} entries for {codes_a.size} points")
+    mask = _point_mask(selected, "selected", codes_a.size)
+    dim = _point_mask(dimmed, "dimmed", codes_a.size)
+    size_a = None
+    if sizes is not None:
+        size_a = np.asarray(sizes)
+        if size_a.shape != codes_a.shape:
+            raise ValueError(f"sizes has {size_a.size} entries for {codes_a.size} points")
+        if size_a.size and (size_a.min() < 0 or size_a.max() > 3):
+            raise ValueError(f"sizes must be classes 0 to 3, got {int(size_a.max())}")
+    if owners is not None and len(owners) != n_terr:
+        raise ValueError(f"got {len(owners)} owners for {n_terr} territories")
+    focus_row = None
+    if focus is not None:
+        request, position = focus
+        if not 0 <= int(position) < codes_a.size:
+            raise ValueError(f"focus position {position!r} out of range for {codes_a.size} points")
+        focus_row = {"id": str(request), "i": int(position), "zoom": 11}
 
     dtype = "<u1" if n_terr < 255 else "<u2"
     shifted = (codes_a.astype(np.int64) + 1).astype(dtype)
@@ -603,7 +643,11 @@ def build_update_layer(
         "code_bytes": np.dtype(dtype).itemsize,
         "colors": colors,
         "selected": _b64(np.packbits(mask, bitorder="little")) if mask is not None else None,
-        "labels": label_rows if labels else [],
+        "dimmed": _b64(np.packbits(dim, bitorder="little")) if dim is not None else None,
+        "sizes": _b64(size_a.astype("u1")) if size_a is not None else None,
+        "owners": [html.escape(str(o)) if o is not None else "" for o in owners or ()],
+        "focus": focus_row,
+        "labels": _largest_first(label_rows, codes_a, n_terr) if labels else [],
         "legend": [{"html": h, "color": c} for h, c in zip(names_html, colors, strict=True)],
         "callouts": [{"i": int(i), "html": html.escape(str(t))} for i, t in notes.items()],
         "clear_selection": bool(clear_selection),
@@ -618,6 +662,21 @@ def build_update_layer(
     _TerrmapUpdate(f'{body[:-1]},"token":"{token}"}}').add_to(fg)
     fg.token = token
     return fg
+
+
+def _point_mask(values, name: str, n: int) -> np.ndarray | None:
+    if values is None:
+        return None
+    mask = np.asarray(values, dtype=bool)
+    if mask.shape != (n,):
+        raise ValueError(f"{name} has {mask.size} entries for {n} points")
+    return mask
+
+
+def _largest_first(rows: list[dict[str, Any]], codes: np.ndarray, n_terr: int) -> list:
+    # The map hides labels that would overlap one already shown, in this order.
+    counts = np.bincount(codes[codes >= 0], minlength=n_terr) if codes.size else np.zeros(n_terr)
+    return sorted(rows, key=lambda row: -int(counts[row["i"]]))
 
 
 #: Recently drawn shapes: (geometry array, colours, tolerance) -> payload. The

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -47,6 +48,7 @@ __all__ = [
     "points_cache_dir",
     "prune_points",
     "publish_file",
+    "publish_json",
     "publish_points",
     "serve",
 ]
@@ -327,6 +329,48 @@ def publish_file(
         write_export(data, target)
         logger.info("published %d bytes to %s", len(data), target)
     return f"{points_base.rstrip('/')}/{name}"
+
+
+def publish_json(
+    value: object,
+    prefix: str,
+    cache_dir: str | Path | None = None,
+    points_base: str = POINTS_BASE,
+) -> str:
+    """Write a JSON document where the app serves it; return its URL.
+
+    For data the map loads once per data set (the hover text of every
+    account): named by a hash of the content (:func:`publish_file`), never
+    sent again on a rerun.
+
+    Parameters
+    ----------
+    value : JSON-serialisable object
+        What to write (strings in it that reach HTML must be escaped already).
+    prefix : str
+        Start of the file name (letters, digits and ``-``).
+    cache_dir : str or pathlib.Path, optional
+        The served cache folder; defaults to :func:`points_cache_dir`.
+    points_base : str, default :data:`POINTS_BASE`
+        URL prefix of that folder.
+
+    Returns
+    -------
+    str
+        URL of the file, ``<points_base>/<prefix>-<hash>.json``.
+
+    Raises
+    ------
+    ValueError
+        When ``prefix`` has other characters.
+    OSError
+        When the folder cannot be written.
+    """
+    if not prefix or not all(c.isalnum() or c == "-" for c in prefix):
+        raise ValueError(f"prefix must be letters, digits and '-', got {prefix!r}")
+    data = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    name = f"{prefix}-{hashlib.sha1(data).hexdigest()[:16]}.json"
+    return publish_file(data, name, cache_dir, points_base)
 
 
 def prune_points(

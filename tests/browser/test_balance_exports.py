@@ -113,7 +113,7 @@ class TestExportPage:
             assert shapes["revenue"].tolist() == pytest.approx(metrics["revenue"].tolist())
 
         sheets = pd.read_excel(files["terrmap-territories.xlsx"], sheet_name=None)
-        assert list(sheets) == ["Summary", "Accounts", "Reps"]
+        assert list(sheets) == ["Summary", "Accounts", "Reps", "Changes"]
         assert len(sheets["Accounts"]) == demo.context.n_accounts
 
         _check_report(files["terrmap-report.html"], demo)

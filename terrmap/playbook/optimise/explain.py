@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from terrmap.core import formatting as fmt
 from terrmap.core.balance import Balance
 from terrmap.core.metrics import MEASURES
 from terrmap.core.travel import haversine_km
@@ -104,8 +105,8 @@ def pair_note(
     else:
         why = "these accounts lie nearer the new rep or make room along a chain of moves"
     return (
-        f"Auto-balance on {label} (±{tolerance_pct:g}%): {count} account(s) worth "
-        f"{value:,.4g} from {src} to {dst}; {why}. After the proposal {src} is "
+        f"Auto-balance on {label} (±{tolerance_pct:g}%): {fmt.count(count, 'account')} worth "
+        f"{fmt.number(value, 0 if abs(value) >= 100 else 2)} from {src} to {dst}; {why}. After the proposal {src} is "
         f"{_fmt(after.deviation_pct.get(source, np.nan))}, {dst} "
         f"{_fmt(after.deviation_pct.get(target, np.nan))}."
     )

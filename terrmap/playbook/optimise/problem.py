@@ -20,6 +20,7 @@ from scipy.spatial import cKDTree
 from terrmap.core.context import Context
 from terrmap.core.metrics import MEASURES, metrics_frame, tally
 from terrmap.core.travel import haversine_km
+from terrmap.core.travel import unit_vectors as _unit_vectors
 
 __all__ = ["ADDITIVE_MEASURES", "Problem", "build_problem", "measure_label"]
 
@@ -112,13 +113,6 @@ def check_measure(measure: str | Mapping[str, float]) -> dict[str, float]:
         raise ValueError(f"measure weights must be non-negative and not all zero, got {weights}")
     total = float(sum(weights.values()))
     return {name: float(w) / total for name, w in weights.items() if w > 0}
-
-
-def _unit_vectors(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    lon_r, lat_r = np.radians(lon), np.radians(lat)
-    return np.column_stack(
-        [np.cos(lat_r) * np.cos(lon_r), np.cos(lat_r) * np.sin(lon_r), np.sin(lat_r)]
-    )
 
 
 def _candidates(lon, lat, current, home_lon, home_lat, usable, n_candidates) -> np.ndarray:

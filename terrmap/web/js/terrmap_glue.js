@@ -112,7 +112,9 @@
 
   function legendControl() {
     var Legend = L.Control.extend({
-      options: { position: "bottomright" },
+      // Bottom left, above the scale: the accounts of the demo's north-east
+      // corner (Boston) were under it at the bottom right.
+      options: { position: "bottomleft" },
       onAdd: function () {
         var div = L.DomUtil.create("div", "terrmap-legend leaflet-bar");
         L.DomEvent.disableClickPropagation(div);
@@ -121,6 +123,13 @@
         return div;
       },
       setItems: function (items, unassignedLabel) {
+        var details = this._div.querySelector("details");
+        if (details) {
+          this._open = details.open;
+        } else if (this._open === undefined) {
+          // A small map starts with the legend folded: it would cover the territories.
+          this._open = this._map ? this._map.getSize().y >= 560 : true;
+        }
         var rows = items.map(function (it) {
           return (
             '<div class="terrmap-legend-row"><span class="terrmap-swatch" style="background:' +
@@ -135,8 +144,13 @@
             unassignedLabel +
             "</div>"
         );
+        var height = this._map ? Math.max(80, Math.round(this._map.getSize().y * 0.45)) : 150;
         this._div.innerHTML =
-          '<details open><summary>Territories</summary><div class="terrmap-legend-body">' +
+          "<details" +
+          (this._open ? " open" : "") +
+          '><summary>Territories</summary><div class="terrmap-legend-body" style="max-height:' +
+          height +
+          'px">' +
           rows.join("") +
           "</div></details>";
       },
@@ -173,6 +187,184 @@
     return group;
   }
 
+  /*
+   * Hide territory labels that would overlap a label already shown, largest
+   * territories first (the payload's order), at the current zoom.
+   */
+  function declutter(st) {
+    var placed = [];
+    st.labels.eachLayer(function (marker) {
+      var el = marker.getElement();
+      var span = el && el.firstChild;
+      if (!span) {
+        return;
+      }
+      span.style.visibility = "visible";
+      var r = span.getBoundingClientRect();
+      var pad = 3;
+      var box = { l: r.left - pad, t: r.top - pad, r: r.right + pad, b: r.bottom + pad };
+      var clash = placed.some(function (o) {
+        return box.l < o.r && box.r > o.l && box.t < o.b && box.b > o.t;
+      });
+      if (clash) {
+        span.style.visibility = "hidden";
+      } else {
+        placed.push(box);
+      }
+    });
+  }
+  T.declutter = declutter;
+
+  function fullscreenControl(map) {
+    var Full = L.Control.extend({
+      options: { position: "topright" },
+      onAdd: function () {
+        var div = L.DomUtil.create("div", "leaflet-bar terrmap-fullscreen");
+        var a = L.DomUtil.create("a", "", div);
+        a.href = "#";
+        a.setAttribute("role", "button");
+        a.title = "Full screen";
+        a.setAttribute("aria-label", "Full screen");
+        // Four corners, drawn: the font may have no full-screen glyph.
+        a.innerHTML =
+          '<svg viewBox="0 0 16 16" width="16" height="16" aria-hidden="true" ' +
+          'style="vertical-align:-3px" fill="none" stroke="#333" stroke-width="2">' +
+          '<path d="M1 6V1h5M10 1h5v5M15 10v5h-5M6 15H1v-5"/></svg>';
+        L.DomEvent.disableClickPropagation(div);
+        L.DomEvent.on(a, "click", function (e) {
+          L.DomEvent.preventDefault(e);
+          var doc = document;
+          if (doc.fullscreenElement) {
+            doc.exitFullscreen();
+          } else if (doc.documentElement.requestFullscreen) {
+            doc.documentElement.requestFullscreen();
+          }
+        });
+        return div;
+      },
+    });
+    document.addEventListener("fullscreenchange", function () {
+      var on = !!document.fullscreenElement;
+      document.documentElement.classList.toggle("terrmap-is-fullscreen", on);
+      setTimeout(function () {
+        map.invalidateSize();
+      }, 50);
+    });
+    return new Full();
+  }
+
+  /*
+   * The map lives in an iframe, so the page's keyboard shortcuts (undo, redo,
+   * clear the selection) do not hear keys pressed while it has the focus:
+   * pass them on to the page.
+   */
+  function forwardShortcuts() {
+    document.addEventListener("keydown", function (e) {
+      var mod = e.ctrlKey || e.metaKey;
+      var undoRedo = mod && (e.key === "z" || e.key === "Z");
+      if (!(undoRedo || e.key === "Escape")) {
+        return;
+      }
+      var target;
+      try {
+        target = window.parent && window.parent !== window ? window.parent.document : null;
+      } catch (err) {
+        target = null; // another origin: nothing to forward to
+      }
+      if (!target) {
+        return;
+      }
+      if (undoRedo) {
+        e.preventDefault();
+      }
+      var init = {
+        key: e.key,
+        code: e.code,
+        keyCode: e.keyCode,
+        ctrlKey: e.ctrlKey,
+        metaKey: e.metaKey,
+        shiftKey: e.shiftKey,
+        altKey: e.altKey,
+        bubbles: true,
+        cancelable: true,
+      };
+      var View = window.parent.KeyboardEvent || KeyboardEvent;
+      (target.activeElement || target.body).dispatchEvent(new View("keydown", init));
+      target.dispatchEvent(new View("keyup", init));
+    });
+  }
+
+  function hoverTips(map, st, url) {
+    var tips = null;
+    var loading = false;
+    var tip = L.tooltip({ direction: "top", offset: [0, -8], className: "terrmap-hover" });
+    var shown = -1;
+    var pending = null;
+    function load() {
+      if (loading || !url) {
+        return;
+      }
+      loading = true;
+      fetch(url)
+        .then(function (r) {
+          return r.json();
+        })
+        .then(function (lines) {
+          tips = lines;
+        })
+        .catch(function () {
+          tips = null;
+        });
+    }
+    function hide() {
+      if (shown >= 0) {
+        map.closeTooltip(tip);
+        shown = -1;
+      }
+    }
+    function show(point) {
+      if (toolActive) {
+        hide();
+        return;
+      }
+      var i = st.points.hit(point, 2);
+      if (i < 0) {
+        hide();
+        return;
+      }
+      if (i === shown) {
+        return;
+      }
+      load();
+      if (!tips) {
+        return;
+      }
+      var code = st.points._codes ? st.points._codes[i] : 0;
+      var owner = code > 0 ? st.owners[code - 1] || "" : st.unassignedLabel;
+      tip.setLatLng([st.points.latAt(i), st.points.lonAt(i)]);
+      tip.setContent((tips[i] || "") + (owner ? "<br>" + owner : ""));
+      if (shown < 0) {
+        tip.addTo(map);
+      }
+      shown = i;
+      map.getContainer().setAttribute("data-terrmap-hover", String(i));
+    }
+    map.on("mousemove", function (e) {
+      if (pending === null) {
+        pending = e.containerPoint;
+        requestAnimationFrame(function () {
+          var p = pending;
+          pending = null;
+          show(p);
+        });
+      } else {
+        pending = e.containerPoint;
+      }
+    });
+    map.on("mouseout zoomstart", hide);
+    load();
+  }
+
   T.init = function (map, cfg) {
     T.map = map;
     var pane = map.createPane("terrmapPoints");
@@ -193,6 +385,14 @@
       callouts: L.layerGroup().addTo(map),
       legend: legendControl().addTo(map),
       unassignedLabel: cfg.unassigned_html,
+      owners: [],
+      focusId: null,
+    });
+    fullscreenControl(map).addTo(map);
+    forwardShortcuts();
+    hoverTips(map, st, cfg.tips_url);
+    map.on("zoomend moveend resize", function () {
+      declutter(st);
     });
     st.legend.setItems([], cfg.unassigned_html);
     if (cfg.homes && cfg.homes.length) {
@@ -291,7 +491,11 @@
       codes = p.code_bytes === 2 ? new Uint16Array(bytes.buffer) : bytes;
     }
     var selected = p.selected ? b64Bytes(p.selected) : null;
+    // Emphasis first without painting: setStyle paints once with everything.
+    st.points._dimmed = p.dimmed ? b64Bytes(p.dimmed) : null;
+    st.points._sizes = p.sizes ? b64Bytes(p.sizes) : null;
     st.points.setStyle(codes, p.colors, selected);
+    st.owners = p.owners || [];
 
     st.shapes.clearLayers();
     if (p.shapes) {
@@ -342,6 +546,12 @@
       st.selection.clearLayers();
     }
     st.legend.setItems(p.legend || [], st.unassignedLabel);
+    declutter(st);
+    if (p.focus && p.focus.id !== st.focusId) {
+      st.focusId = p.focus.id;
+      var at = [st.points.latAt(p.focus.i), st.points.lonAt(p.focus.i)];
+      map.setView(at, Math.max(map.getZoom(), p.focus.zoom), { animate: false });
+    }
     T.lastUpdate = { token: p.token, ms: performance.now() - t0, at: performance.now() };
     document.documentElement.setAttribute("data-terrmap-update", String(p.token));
   };

@@ -81,6 +81,9 @@
       this._fill32 = new Uint32Array(0);
       this._edge32 = new Uint32Array(0);
       this._selected = null;
+      this._dimmed = null;
+      this._sizes = null;
+      this._dimColor = rgba32("#c9c9c9", 1);
       this._unassignedEdge = rgba32(this.options.unassignedColor, 1);
       this._haloOuter = rgba32("#111111", 1);
       this._haloInner = rgba32("#ffffff", 1);
@@ -100,6 +103,11 @@
         this._paint();
       }
       return this;
+    },
+
+    isDimmed: function (i) {
+      var d = this._dimmed;
+      return d !== null && ((d[i >> 3] >> (i & 7)) & 1) === 1;
     },
 
     _initContainer: function () {
@@ -163,9 +171,17 @@
       var ox = (origin.x + this._bounds.min.x) * m;
       var oy = (origin.y + this._bounds.min.y) * m;
       var radius = radiusForZoom(zoom) * m;
-      var dot = stamp(radius, W);
-      var halo = stamp(radius + 2.5 * m, W);
-      var inner = stamp(radius + 1.2 * m, W);
+      var sizes = this._sizes;
+      var dimmed = this._dimmed;
+      // Size classes scale the disc: smallest to largest measure quartile.
+      var scales = [0.75, 1.0, 1.35, 1.8];
+      var dots = scales.map(function (k) {
+        return stamp(radius * k, W);
+      });
+      var dimDot = stamp(Math.max(1.5 * m, radius * 0.6), W);
+      var dot = dots[1];
+      var halo = stamp(radius * (sizes ? 1.8 : 1) + 2.5 * m, W);
+      var inner = stamp(radius * (sizes ? 1.8 : 1) + 1.2 * m, W);
       var n = this._n;
       var px = this._px;
       var py = this._py;
@@ -183,14 +199,30 @@
         y = Math.round(py[i] * scale - oy);
         onCanvas[i] = x >= reach && y >= reach && x < W - reach && y < H - reach ? y * W + x : -1;
       }
-      // Unassigned first so assigned points are painted over them, selected last.
+      // Filtered-out points first, faint, then unassigned so assigned points are
+      // painted over them, selected last.
+      if (dimmed !== null) {
+        for (i = 0; i < n; i++) {
+          at = onCanvas[i];
+          if (at < 0 || !((dimmed[i >> 3] >> (i & 7)) & 1)) {
+            continue;
+          }
+          for (j = 0; j < dimDot.fill.length; j++) {
+            buf[at + dimDot.fill[j]] = this._dimColor;
+          }
+        }
+      }
       for (var pass = 0; pass < 3; pass++) {
         for (i = 0; i < n; i++) {
           at = onCanvas[i];
           if (at < 0) {
             continue;
           }
+          if (dimmed !== null && (dimmed[i >> 3] >> (i & 7)) & 1) {
+            continue;
+          }
           code = codes ? codes[i] : 0;
+          dot = sizes ? dots[sizes[i] & 3] : dots[1];
           var isSel = sel !== null && (sel[i >> 3] >> (i & 7)) & 1;
           if (pass === 0 && (code !== 0 || isSel)) {
             continue;
@@ -237,10 +269,13 @@
       var scale = Math.pow(2, map.getZoom());
       var gx = lp.x + origin.x;
       var gy = lp.y + origin.y;
-      var reach = radiusForZoom(map.getZoom()) + tolerance;
+      var reach = radiusForZoom(map.getZoom()) * (this._sizes ? 1.8 : 1) + tolerance;
       var best = -1;
       var bestD = reach * reach;
       for (var i = 0; i < this._n; i++) {
+        if (this._dimmed !== null && (this._dimmed[i >> 3] >> (i & 7)) & 1) {
+          continue;
+        }
         var dx = this._px[i] * scale - gx;
         var dy = this._py[i] * scale - gy;
         var d = dx * dx + dy * dy;
