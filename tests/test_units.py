@@ -167,7 +167,9 @@ class TestH3:
         centre = h3.latlng_to_cell(40.0, -100.0, 6)
         cells = list(h3.grid_disk(centre, 1))
         points = np.array([h3.cell_to_latlng(c) for c in cells])
-        layer = h3_units(points[:, 1], points[:, 0], 6)
+        # cover only the cells' centres: a tiny area around the centre cell
+        area = shapely.Point(points[0, 1], points[0, 0]).buffer(1e-4)
+        layer = h3_units(points[:, 1], points[:, 0], 6, area=area)
         assert sorted(layer.unit_ids) == sorted(cells)
         # 6 spokes from the centre + 6 edges around the ring
         assert len(layer.adjacency().pairs) == 12
@@ -175,6 +177,23 @@ class TestH3:
     def test_points_elsewhere_are_white_space(self):
         layer = h3_units(np.array([-100.0]), np.array([40.0]), 5)
         assert layer.locate(np.array([10.0, np.nan]), np.array([50.0, 1.0])).tolist() == [-1, -1]
+
+    def test_default_cover_fills_the_accounts_area(self):
+        lon = np.array([-100.0, -99.0])
+        lat = np.array([40.0, 40.0])
+        layer = h3_units(lon, lat, 6)
+        # two far-apart accounts; the cover joins them into one piece
+        assert layer.n_units > 2
+        indptr, indices = layer.adjacency().csr()
+        from scipy.sparse import csr_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        graph = csr_matrix((np.ones(len(indices)), indices, indptr), shape=(layer.n_units,) * 2)
+        assert connected_components(graph)[0] == 1
+
+    def test_too_many_cells_names_a_resolution_that_fits(self):
+        with pytest.raises(ValueError, match="resolution 12 needs .* use resolution \\d+"):
+            h3_units(np.array([-100.0, -99.0]), np.array([40.0, 41.0]), 12)
 
     def test_bad_resolution(self):
         with pytest.raises(ValueError, match="16"):

@@ -250,6 +250,20 @@ class Plan:
         return pd.Series(values, index=self.context.account_ids, name="unit_id", dtype="string")
 
     @property
+    def placed_by(self) -> pd.Series:
+        """Why each account is where it is: ``rule``, ``exception`` or ``unit``.
+
+        ``<NA>`` for white space by geography (in no unit, or in a unit of no
+        territory).
+        """
+        if self.layout is None:
+            raise ValueError("this plan has no units; build it with Plan.from_definition")
+        reason = np.where(self.codes >= 0, "unit", None).astype(object)
+        reason[self.exception_codes != NO_EXCEPTION] = "exception"
+        reason[self.layout.rule_codes >= 0] = "rule"
+        return pd.Series(reason, index=self.context.account_ids, name="placed_by", dtype="string")
+
+    @property
     def exceptions(self) -> pd.Series:
         """Territory id per excepted account (``<NA>``: held in white space)."""
         if self.layout is None:

@@ -42,15 +42,18 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from terrmap.core.definition import UNIT_KINDS, labelled
+from terrmap.core.definition import UNIT_KINDS, Definition, labelled
 from terrmap.core.schema import CRS
 from terrmap.geo.assign import assign_accounts, overlapping_territories
+from terrmap.geo.shapes import study_area
 from terrmap.geo.zipgeo import zip_table
 
 __all__ = [
     "Adjacency",
     "UnitLayer",
     "approximate_zip_units",
+    "definition_from_polygons",
+    "dissolved",
     "h3_units",
     "read_units",
     "territory_units",
@@ -61,6 +64,12 @@ logger = logging.getLogger(__name__)
 
 #: Polygon type ids in shapely (Polygon, MultiPolygon).
 _POLYGONAL = (3, 6)
+
+#: Equal-area projection for areas in square kilometres.
+_EQUAL_AREA_CRS = "EPSG:6933"
+
+#: Most H3 cells :func:`h3_units` builds unless told otherwise.
+MAX_H3_CELLS = 200_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -350,16 +359,29 @@ def territory_units(territories: gpd.GeoDataFrame) -> UnitLayer:
 
 
 def h3_units(
-    lon: np.ndarray | pd.Series, lat: np.ndarray | pd.Series, resolution: int
+    lon: np.ndarray | pd.Series,
+    lat: np.ndarray | pd.Series,
+    resolution: int,
+    *,
+    area: shapely.Geometry | None = None,
+    max_cells: int = MAX_H3_CELLS,
 ) -> UnitLayer:
-    """H3 cells at ``resolution`` holding at least one of the given points.
+    """H3 cells at ``resolution`` covering the accounts' area.
 
     Parameters
     ----------
     lon, lat : array-like
         Account positions (WGS84); NaN positions are skipped.
     resolution : int
-        H3 resolution 0..15 (5: ~250 km², 7: ~5 km², 9: ~0.1 km²).
+        H3 resolution 0..15 (5: ~250 km², 6: ~36 km², 7: ~5 km², 9: ~0.1 km²).
+    area : shapely.Geometry, optional
+        Area to cover (EPSG:4326); defaults to the accounts' buffered hull
+        (:func:`terrmap.geo.shapes.study_area`), so that territories of
+        cells are contiguous and next month's accounts nearby find a cell.
+        The cells holding an account are always included.
+    max_cells : int
+        Refuse to build more cells than this (a fine resolution over a
+        large area).
 
     Returns
     -------
@@ -369,18 +391,39 @@ def h3_units(
     Raises
     ------
     ValueError
-        For a resolution outside 0..15.
+        For a resolution outside 0..15, or when the cover would exceed
+        ``max_cells`` (naming a resolution that fits).
     """
     if not 0 <= int(resolution) <= 15:
         raise ValueError(f"H3 resolution must be in 0..15, got {resolution}")
-    cells = _h3_cells(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float), int(resolution))
-    unique = sorted(set(cells) - {None})
+    resolution = int(resolution)
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    finite = np.isfinite(lon) & np.isfinite(lat)
+    if area is None and finite.sum() >= 1:
+        area = study_area(np.column_stack([lon[finite], lat[finite]]))
+    cells = set(_h3_cells(lon, lat, resolution)) - {None}
+    if area is not None:
+        km2 = float(gpd.GeoSeries([area], crs=CRS).to_crs(_EQUAL_AREA_CRS).area.iloc[0]) / 1e6
+        expected = km2 / h3.average_hexagon_area(resolution, unit="km^2")
+        if expected > max_cells:
+            fits = next(
+                r
+                for r in range(resolution, -1, -1)
+                if km2 / h3.average_hexagon_area(r, unit="km^2") <= max_cells
+            )
+            raise ValueError(
+                f"H3 resolution {resolution} needs about {expected:,.0f} cells for this area "
+                f"(limit {max_cells:,}); use resolution {fits} or coarser"
+            )
+        cells |= set(h3.geo_to_cells(area, resolution))
+    unique = sorted(cells)
     geoms = [shapely.Polygon([(x, y) for y, x in h3.cell_to_boundary(c)]) for c in unique]
     index = pd.Index(unique, name="unit_id", dtype=object)
     units = gpd.GeoDataFrame(
         {"name": unique}, geometry=gpd.GeoSeries(geoms, index=index, crs=CRS), index=index
     )
-    return UnitLayer(kind="h3", units=units, params={"resolution": int(resolution)})
+    return UnitLayer(kind="h3", units=units, params={"resolution": resolution})
 
 
 def approximate_zip_units(
@@ -449,6 +492,82 @@ def approximate_zip_units(
         approximate=True,
         params={"clipped_to": "counties" if counties is not None else "study area"},
     )
+
+
+def definition_from_polygons(units: UnitLayer, territories: gpd.GeoDataFrame | None) -> Definition:
+    """Place each unit in the territory polygon that holds it.
+
+    Parameters
+    ----------
+    units : UnitLayer
+        The building blocks.
+    territories : geopandas.GeoDataFrame or None
+        Territory polygons indexed by territory id (EPSG:4326); ``None``
+        leaves every unit in white space.
+
+    Returns
+    -------
+    Definition
+        No exceptions or rules. A layer made of the territory polygons
+        themselves (:func:`territory_units`) maps each unit to itself; other
+        units go to the territory holding a point inside them (so a unit
+        split by a territory line goes to one side only).
+    """
+    if territories is None or territories.empty:
+        unit_territory = pd.Series(dtype="string")
+    elif units.params.get("source") == "territories":
+        ids = units.unit_ids[units.unit_ids.isin(territories.index.astype(str))]
+        unit_territory = pd.Series(list(ids), index=ids, dtype="string")
+    else:
+        inside = shapely.point_on_surface(np.asarray(units.units.geometry.values))
+        points = pd.DataFrame(
+            {"lon": shapely.get_x(inside), "lat": shapely.get_y(inside)}, index=units.unit_ids
+        )
+        unit_territory = assign_accounts(points, territories[["geometry"]]).assignment.dropna()
+    names = territories[["name"]] if territories is not None and "name" in territories else None
+    return Definition(
+        unit_kind=units.kind,
+        unit_territory=unit_territory,
+        territories=names,
+        unit_params=dict(units.params),
+    )
+
+
+def dissolved(
+    units: UnitLayer, unit_territory: pd.Series, territory_ids: Sequence[str]
+) -> gpd.GeoSeries:
+    """Territory shapes as the union of their units.
+
+    Parameters
+    ----------
+    units : UnitLayer
+        The building blocks.
+    unit_territory : pandas.Series
+        Territory id per unit id (units left out or ``<NA>`` are in none).
+    territory_ids : sequence of str
+        The territories to draw, in the order wanted.
+
+    Returns
+    -------
+    geopandas.GeoSeries
+        Indexed by territory id; an empty polygon for a territory without
+        units. A territory of one unit is that unit's geometry unchanged (an
+        uploaded territory is drawn exactly as uploaded).
+    """
+    wanted = pd.Index([str(t) for t in territory_ids], name="territory_id")
+    owner = unit_territory.astype(object).reindex(units.unit_ids).to_numpy()
+    codes = wanted.get_indexer(pd.Series(owner).fillna("\0").astype(str))
+    geoms = np.asarray(units.units.geometry.values, dtype=object)
+    shapes = np.full(len(wanted), shapely.Polygon(), dtype=object)
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(len(wanted) + 1))
+    for i in range(len(wanted)):
+        members = geoms[order[starts[i] : starts[i + 1]]]
+        if len(members) == 1:
+            shapes[i] = members[0]
+        elif len(members) > 1:
+            shapes[i] = _polygonal_part(shapely.union_all(members))
+    return gpd.GeoSeries(shapes, index=wanted, crs=CRS)
 
 
 # -- helpers -------------------------------------------------------------------

@@ -94,7 +94,10 @@ def assignment_frame(plan: Plan, workspace: Workspace) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns :data:`ASSIGNMENT_COLUMNS`, accounts in the context's order;
-        territory and rep fields are missing for white space.
+        territory and rep fields are missing for white space. A plan built
+        from units adds ``unit_id`` (the building block holding the account,
+        missing outside every unit) and ``placed_by`` (``rule``,
+        ``exception``, ``unit`` or missing for white space).
     """
     _check(plan, workspace)
     context = plan.context
@@ -106,7 +109,7 @@ def assignment_frame(plan: Plan, workspace: Workspace) -> pd.DataFrame:
     territory_reps = np.asarray(context.territory_reps, dtype=object)
     rep_ids = np.where(assigned, territory_reps[safe], None)
     rep_ids = np.where(pd.isna(rep_ids), None, rep_ids).astype(object)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             ACCOUNT_ID: context.account_ids.to_numpy(dtype=object),
             "name": _account_names(workspace),
@@ -118,6 +121,10 @@ def assignment_frame(plan: Plan, workspace: Workspace) -> pd.DataFrame:
             "rep_name": _rep_names(workspace, rep_ids),
         }
     )
+    if plan.layout is not None:
+        frame["unit_id"] = plan.account_unit.to_numpy(dtype=object, na_value=None)
+        frame["placed_by"] = plan.placed_by.to_numpy(dtype=object, na_value=None)
+    return frame
 
 
 def assignment_csv(plan: Plan, workspace: Workspace) -> bytes:
