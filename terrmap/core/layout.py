@@ -50,6 +50,9 @@ class UnitLayout:
         How the unit layer was built.
     regions : pandas.Series
         Region per territory id.
+    absent_exceptions : pandas.Series
+        Exceptions of the definition naming accounts not in the data: kept,
+        so a definition saved again loses none of them.
     """
 
     unit_kind: str
@@ -60,6 +63,7 @@ class UnitLayout:
     pairs: np.ndarray | None = field(default=None, repr=False)
     unit_params: dict = field(default_factory=dict)
     regions: pd.Series = field(default_factory=lambda: pd.Series(dtype="string"))
+    absent_exceptions: pd.Series = field(default_factory=lambda: pd.Series(dtype="string"))
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:

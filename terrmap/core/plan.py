@@ -201,6 +201,9 @@ class Plan:
             pairs=pairs,
             unit_params=dict(definition.unit_params),
             regions=definition.regions,
+            absent_exceptions=definition.exceptions[
+                ~definition.exceptions.index.isin(context.account_ids)
+            ],
         )
         return cls(
             context=context,
@@ -287,7 +290,7 @@ class Plan:
         return Definition(
             unit_kind=self.layout.unit_kind,
             unit_territory=self.unit_assignment.dropna(),
-            exceptions=self.exceptions,
+            exceptions=pd.concat([self.exceptions, self.layout.absent_exceptions]),
             rules=self.layout.rules,
             regions=self.layout.regions,
             territories=territories,

@@ -52,6 +52,7 @@ __all__ = [
     "Adjacency",
     "UnitLayer",
     "approximate_zip_units",
+    "boundary_units",
     "definition_from_polygons",
     "dissolved",
     "h3_units",
@@ -364,6 +365,7 @@ def h3_units(
     resolution: int,
     *,
     area: shapely.Geometry | None = None,
+    include: Sequence[str] = (),
     max_cells: int = MAX_H3_CELLS,
 ) -> UnitLayer:
     """H3 cells at ``resolution`` covering the accounts' area.
@@ -379,6 +381,9 @@ def h3_units(
         (:func:`terrmap.geo.shapes.study_area`), so that territories of
         cells are contiguous and next month's accounts nearby find a cell.
         The cells holding an account are always included.
+    include : sequence of str
+        Cells to include whatever the area (e.g. the cells a saved
+        definition names, so that it applies to next month's accounts).
     max_cells : int
         Refuse to build more cells than this (a fine resolution over a
         large area).
@@ -417,7 +422,10 @@ def h3_units(
                 f"(limit {max_cells:,}); use resolution {fits} or coarser"
             )
         cells |= set(h3.geo_to_cells(area, resolution))
-    unique = sorted(cells)
+    bad = [c for c in include if not h3.is_valid_cell(c) or h3.get_resolution(c) != resolution]
+    if bad:
+        raise ValueError(f"not H3 cells of resolution {resolution}: {bad[:5]}")
+    unique = sorted(cells | set(include))
     geoms = [shapely.Polygon([(x, y) for y, x in h3.cell_to_boundary(c)]) for c in unique]
     index = pd.Index(unique, name="unit_id", dtype=object)
     units = gpd.GeoDataFrame(
@@ -490,8 +498,41 @@ def approximate_zip_units(
         name_field="name",
         kind="zip-approximate",
         approximate=True,
-        params={"clipped_to": "counties" if counties is not None else "study area"},
+        params={
+            "clipped_to": "counties" if counties is not None else "study area",
+            "area_wkt": shapely.to_wkt(area, rounding_precision=6),
+        },
     )
+
+
+def boundary_units(kind: str) -> UnitLayer:
+    """US counties or states, offline, from the package's boundary data.
+
+    Parameters
+    ----------
+    kind : {"county", "state"}
+
+    Returns
+    -------
+    UnitLayer
+        Unit ids are FIPS codes (5 digits for counties, 2 for states).
+
+    Raises
+    ------
+    ValueError
+        For another kind, or when this installation has no boundary data.
+    """
+    if kind not in ("county", "state"):
+        raise ValueError(f"boundary units are 'county' or 'state', not {kind!r}")
+    try:
+        from terrmap.geo import boundaries
+    except ImportError:
+        raise ValueError(
+            f"{kind} units need the offline US boundaries (terrmap.geo.boundaries), "
+            "which this installation lacks"
+        ) from None
+    frame = boundaries.us_counties() if kind == "county" else boundaries.us_states()
+    return units_from_polygons(frame, None, name_field="name", kind=kind)
 
 
 def definition_from_polygons(units: UnitLayer, territories: gpd.GeoDataFrame | None) -> Definition:
