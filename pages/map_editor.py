@@ -64,6 +64,7 @@ def _clear() -> None:
 
 
 st.title("Map editor")
+_state.show_autosave_error()
 map_col, side_col = st.columns([3, 2], gap="medium")
 
 with map_col:

@@ -8,8 +8,11 @@ registry through ``static/package.json`` and its lock file, are installed with
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,7 @@ __all__ = [
     "check_assets",
     "default_static_dir",
     "missing_assets",
+    "prune_points",
     "publish_points",
 ]
 
@@ -185,10 +189,54 @@ def publish_points(
     name = f"points-{hashlib.sha1(data).hexdigest()[:16]}.bin"
     folder = Path(static_dir) if static_dir is not None else default_static_dir()
     target = folder / "cache" / name
-    if not target.exists():
+    if target.exists():
+        os.utime(target)  # in use: :func:`prune_points` keeps it
+    else:
         from terrmap.io.exports import write_export  # write then rename: never half a file
 
         target.parent.mkdir(parents=True, exist_ok=True)
         write_export(data, target)
         logger.info("published %d positions to %s", len(lon), target)
     return f"{asset_base.rstrip('/')}/cache/{name}"
+
+
+def prune_points(
+    max_age: timedelta, static_dir: str | Path | None = None, *, now: datetime | None = None
+) -> list[Path]:
+    """Delete position files (:func:`publish_points`) not published for longer than ``max_age``.
+
+    Every publication of a file refreshes its modification time, so a file
+    older than ``max_age`` belongs to no data set a session opened since.
+
+    Parameters
+    ----------
+    max_age : datetime.timedelta
+        How long an unused file is kept.
+    static_dir : str or pathlib.Path, optional
+        Folder Streamlit serves; defaults to :func:`default_static_dir`.
+    now : datetime, optional
+        The present; the clock by default.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files deleted.
+
+    Raises
+    ------
+    ValueError
+        For a negative age.
+    """
+    if max_age < timedelta(0):
+        raise ValueError(f"max_age must not be negative, got {max_age}")
+    folder = (Path(static_dir) if static_dir is not None else default_static_dir()) / "cache"
+    cutoff = ((now or datetime.now(UTC)) - max_age).timestamp()
+    removed = []
+    for path in sorted(folder.glob("points-*.bin")):
+        with contextlib.suppress(FileNotFoundError):  # another server pruned it first
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(path)
+    if removed:
+        logger.info("pruned %d unused position files", len(removed))
+    return removed
