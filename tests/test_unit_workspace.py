@@ -217,3 +217,23 @@ class TestReimport:
             ]
             or len(result.outside) >= 0
         )
+
+
+def test_scenario_with_unit_moves_replays_them(h3_workspace, tmp_path):
+    from terrmap.store.scenarios import ScenarioStore
+
+    ws = h3_workspace
+    plan = ws.initial_plan
+    unit = plan.unit_assignment[plan.unit_assignment == "T02"].index[0]
+    account = plan.members("T04")[0]
+    moved = plan.reassign_units([unit], "T01", author="Ann").reassign([account], "T05")
+    store = ScenarioStore(tmp_path / "s.sqlite")
+    try:
+        info = store.save(moved, dataset_id=store.save_dataset(ws), name="units")
+        opened = store.open(info.scenario_id, workspace=ws).plan
+    finally:
+        store.close()
+    pd.testing.assert_series_equal(opened.unit_assignment, moved.unit_assignment)
+    pd.testing.assert_series_equal(opened.assignment, moved.assignment)
+    assert opened.exceptions.to_dict() == {account: "T05"}
+    assert [m.unit_ids for m in opened.moves] == [(unit,), ()]
