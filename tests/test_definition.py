@@ -338,3 +338,20 @@ def test_unit_and_exception_moves_equal_full_recompute(initial, moves):
         inside = free & (_UNITS >= 0)
         expected = plan.unit_assignment.to_numpy()[_UNITS[inside]]
         assert plan.assignment[inside].tolist() == pd.array(expected, dtype="string").tolist()
+
+
+def test_text_rules_skip_missing_values_and_compare_folded():
+    accounts = pd.DataFrame({"segment": [" Enterprise", None, "smb", "Mid"]}, index=list("abcd"))
+    assert Rule("T", "segment", ">=", "m").matches(accounts).tolist() == [False, False, True, True]
+    assert Rule("T", "segment", "==", "ENTERPRISE").matches(accounts).tolist() == [
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert Rule("T", "segment", "!=", "smb").matches(accounts).tolist() == [
+        True,
+        False,
+        False,
+        True,
+    ]

@@ -122,17 +122,23 @@ class Rule:
             )
         column = accounts[self.field]
         present = column.notna().to_numpy().copy()
-        if self.op == "in":
-            wanted = {_folded(v) for v in self.value}  # type: ignore[union-attr]
-            hits = column.map(_folded).isin(wanted).to_numpy()
-        elif isinstance(self.value, int | float) and not isinstance(self.value, bool):
+        if self.op != "in" and _is_number(self.value):
             numbers = pd.to_numeric(column, errors="coerce")
             present &= numbers.notna().to_numpy()
             hits = _OPERATORS[self.op](numbers.fillna(0).to_numpy(float), float(self.value))
+            return present & hits
+        # Text compares trimmed and case-folded; folding the distinct values
+        # only keeps a million rows fast (a column has few distinct values).
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        folded = pd.Series([_folded(str(v)) for v in uniques], dtype=object)
+        if self.op == "in":
+            wanted = [_folded(v) if isinstance(v, str) else str(v).casefold() for v in self.value]
+            matched = folded.isin(wanted).to_numpy()
         else:
-            text = column.map(_folded)
-            hits = _OPERATORS[self.op](text, _folded(self.value)).to_numpy(dtype=bool)
-        return present & np.asarray(hits, dtype=bool)
+            value = _folded(self.value) if isinstance(self.value, str) else str(self.value)
+            matched = _OPERATORS[self.op](folded, value).to_numpy(dtype=bool)
+        hits = np.append(matched, False)[np.where(codes < 0, len(matched), codes)]
+        return present & hits
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
@@ -366,6 +372,8 @@ def resolve_codes(
     account_units: np.ndarray,
     unit_ids: pd.Index,
     accounts: pd.DataFrame | None = None,
+    *,
+    lookup: Mapping[str, int] | None = None,
 ) -> Codes:
     """Apply a definition as integer codes: the one home of its precedence.
 
@@ -383,6 +391,9 @@ def resolve_codes(
     accounts : pandas.DataFrame, optional
         Aligned with ``account_ids``; the columns the rules read. Required
         when the definition has rules.
+    lookup : mapping, optional
+        Account id -> position, when the caller has one (e.g. a context's):
+        spares hashing every account id to find the exceptions.
 
     Returns
     -------
@@ -403,7 +414,14 @@ def resolve_codes(
     per_unit[where] = _territory_codes(territory_ids, named, "unit_territory")
 
     exceptions = np.full(len(account_ids), NO_EXCEPTION, dtype=np.int32)
-    excepted = account_ids.get_indexer(definition.exceptions.index)
+    if lookup is not None:
+        excepted = np.fromiter(
+            (lookup.get(a, -1) for a in definition.exceptions.index),
+            dtype=np.int64,
+            count=len(definition.exceptions),
+        )
+    else:
+        excepted = account_ids.get_indexer(definition.exceptions.index)
     present = excepted >= 0
     exceptions[excepted[present]] = _territory_codes(
         territory_ids, definition.exceptions[present], "exceptions", white_space=-1
@@ -555,6 +573,10 @@ def labelled(ids: pd.Index, codes: np.ndarray) -> np.ndarray:
     """
     labels = np.append(ids.to_numpy(dtype=object), None)
     return labels[np.where(codes < 0, len(ids), codes)]
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _folded(value: object) -> object:

@@ -184,6 +184,7 @@ class Plan:
             raise ValueError(
                 f"account_units has {len(account_units)} entries for {context.n_accounts} accounts"
             )
+        lookup = context._position_lookup()
         coded = resolve_codes(
             definition,
             context.territory_ids,
@@ -191,6 +192,7 @@ class Plan:
             account_units,
             unit_ids,
             accounts,
+            lookup=lookup,
         )
         layout = UnitLayout(
             unit_kind=definition.unit_kind,
@@ -202,7 +204,7 @@ class Plan:
             unit_params=dict(definition.unit_params),
             regions=definition.regions,
             absent_exceptions=definition.exceptions[
-                ~definition.exceptions.index.isin(context.account_ids)
+                [a not in lookup for a in definition.exceptions.index]
             ],
         )
         return cls(

@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -471,6 +471,11 @@ def approximate_zip_units(
     table = table[inside].drop_duplicates("zip").reset_index(drop=True)
     if table.empty:
         raise ValueError("no ZIP code centroid lies in the study area")
+    # ZIP codes sharing a centroid cannot have cells of their own; the first
+    # keeps the cell and an account in it is placed in that one.
+    shared = table.duplicated(["lon", "lat"]).to_numpy()
+    merged = table["zip"][shared].tolist()
+    table = table[~shared].reset_index(drop=True)
     lon = table["lon"].to_numpy(float)
     lat = table["lat"].to_numpy(float)
     cells = _voronoi_cells(lon, lat, area)
@@ -492,7 +497,7 @@ def approximate_zip_units(
         {"zip": table["zip"].astype(str)[keep].to_numpy(), "name": names[keep].to_numpy()},
         geometry=gpd.GeoSeries(geoms[keep], crs=CRS),
     )
-    return units_from_polygons(
+    layer = units_from_polygons(
         frame,
         "zip",
         name_field="name",
@@ -503,6 +508,14 @@ def approximate_zip_units(
             "area_wkt": shapely.to_wkt(area, rounding_precision=6),
         },
     )
+    if merged:
+        note = (
+            f"{len(merged)} ZIP code(s) share their centroid with another and have no area "
+            f"of their own: {_listing(np.asarray(merged, dtype=object))}"
+        )
+        logger.info("unit layer: %s", note)
+        layer = replace(layer, warnings=(*layer.warnings, note))
+    return layer
 
 
 def boundary_units(kind: str) -> UnitLayer:
@@ -532,7 +545,12 @@ def boundary_units(kind: str) -> UnitLayer:
             "which this installation lacks"
         ) from None
     frame = boundaries.us_counties() if kind == "county" else boundaries.us_states()
-    return units_from_polygons(frame, None, name_field="name", kind=kind)
+    # The 1:10m source has no shape for a few tiny county equivalents; an
+    # account there is found in the county around it.
+    empty = frame.geometry.isna() | frame.geometry.is_empty
+    if empty.any():
+        logger.info("%s units without a shape left out: %s", kind, list(frame.index[empty]))
+    return units_from_polygons(frame[~empty], None, name_field="name", kind=kind)
 
 
 def definition_from_polygons(units: UnitLayer, territories: gpd.GeoDataFrame | None) -> Definition:
