@@ -33,6 +33,7 @@ from terrmap.store.scenarios import (
     default_db_target,
     history_of,
 )
+from terrmap.web.basemap import publish_basemap
 from terrmap.web.static_assets import publish_points
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ DATA_DIR_ENV = "TERRMAP_DATA_DIR"
 _map_data: weakref.WeakKeyDictionary[Workspace, MapData] = weakref.WeakKeyDictionary()
 _map_data_lock = threading.Lock()
 _points_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKeyDictionary()
+_basemap_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKeyDictionary()
 
 
 @st.cache_resource(show_spinner="Loading the demo data…")
@@ -124,18 +126,28 @@ def _map_for(ws: Workspace) -> MapData:
     return data
 
 
-def points_url() -> str | None:
-    """URL the map loads the working data set's positions from (None: inline them)."""
+def _published(urls: weakref.WeakKeyDictionary, publish, what: str) -> str | None:
+    """URL of a file made from the working data set's positions, written once per data set."""
     ws = workspace()
     with _map_data_lock:
-        if ws not in _points_urls:
+        if ws not in urls:
             data = _map_for(ws)
             try:
-                _points_urls[ws] = publish_points(data.lon, data.lat)
+                urls[ws] = publish(data.lon, data.lat)
             except OSError as error:
-                logger.warning("cannot publish positions, the map carries them: %s", error)
-                _points_urls[ws] = None
-        return _points_urls[ws]
+                logger.warning("cannot publish %s: %s", what, error)
+                urls[ws] = None
+        return urls[ws]
+
+
+def points_url() -> str | None:
+    """URL the map loads the working data set's positions from (None: inline them)."""
+    return _published(_points_urls, publish_points, "positions, the map carries them")
+
+
+def basemap_url() -> str | None:
+    """URL of the offline outlines around the working data set (None: no outlines)."""
+    return _published(_basemap_urls, publish_basemap, "the base map, the map has none")
 
 
 def history() -> History:
