@@ -518,12 +518,15 @@ def approximate_zip_units(
     return layer
 
 
-def boundary_units(kind: str) -> UnitLayer:
+def boundary_units(kind: str, *, within: shapely.Geometry | None = None) -> UnitLayer:
     """US counties or states, offline, from the package's boundary data.
 
     Parameters
     ----------
     kind : {"county", "state"}
+    within : shapely.Geometry, optional
+        Keep only the units meeting this area (EPSG:4326): a region's
+        counties build in a fraction of the time of the whole country's.
 
     Returns
     -------
@@ -550,7 +553,10 @@ def boundary_units(kind: str) -> UnitLayer:
     empty = frame.geometry.isna() | frame.geometry.is_empty
     if empty.any():
         logger.info("%s units without a shape left out: %s", kind, list(frame.index[empty]))
-    return units_from_polygons(frame[~empty], None, name_field="name", kind=kind)
+    frame = frame[~empty]
+    if within is not None:
+        frame = frame[shapely.intersects(np.asarray(frame.geometry.values), within)]
+    return units_from_polygons(frame, None, name_field="name", kind=kind)
 
 
 def definition_from_polygons(units: UnitLayer, territories: gpd.GeoDataFrame | None) -> Definition:
@@ -568,9 +574,9 @@ def definition_from_polygons(units: UnitLayer, territories: gpd.GeoDataFrame | N
     -------
     Definition
         No exceptions or rules. A layer made of the territory polygons
-        themselves (:func:`territory_units`) maps each unit to itself; other
-        units go to the territory holding a point inside them (so a unit
-        split by a territory line goes to one side only).
+        themselves (:func:`territory_units`) maps each unit to itself; any
+        other unit goes to the territory covering the largest part of it
+        (a unit outside every territory is in none).
     """
     if territories is None or territories.empty:
         unit_territory = pd.Series(dtype="string")
@@ -578,11 +584,18 @@ def definition_from_polygons(units: UnitLayer, territories: gpd.GeoDataFrame | N
         ids = units.unit_ids[units.unit_ids.isin(territories.index.astype(str))]
         unit_territory = pd.Series(list(ids), index=ids, dtype="string")
     else:
-        inside = shapely.point_on_surface(np.asarray(units.units.geometry.values))
-        points = pd.DataFrame(
-            {"lon": shapely.get_x(inside), "lat": shapely.get_y(inside)}, index=units.unit_ids
+        unit_geoms = np.asarray(units.units.geometry.values, dtype=object)
+        territory_geoms = np.asarray(territories.geometry.values, dtype=object)
+        unit, territory = shapely.STRtree(territory_geoms).query(unit_geoms, predicate="intersects")
+        shared = shapely.area(shapely.intersection(unit_geoms[unit], territory_geoms[territory]))
+        order = np.lexsort((-shared, unit))
+        unit, territory, shared = unit[order], territory[order], shared[order]
+        first = np.r_[True, unit[1:] != unit[:-1]] & (shared > 0)
+        unit_territory = pd.Series(
+            territories.index.astype(str)[territory[first]],
+            index=units.unit_ids[unit[first]],
+            dtype="string",
         )
-        unit_territory = assign_accounts(points, territories[["geometry"]]).assignment.dropna()
     names = territories[["name"]] if territories is not None and "name" in territories else None
     return Definition(
         unit_kind=units.kind,
