@@ -305,12 +305,17 @@ class TestFiles:
         assert size < 600_000
 
 
+@pytest.fixture(scope="module")
+def county_demo():
+    return demo.demo_workspace()
+
+
 class TestCountyDemo:
     """The embedded demo: county territories, named-account exceptions, two regions."""
 
-    @pytest.fixture(scope="class")
-    def workspace(self):
-        return demo.demo_workspace()
+    @pytest.fixture
+    def workspace(self, county_demo):
+        return county_demo
 
     def test_embedded_definition_equals_the_generator(self):
         # Fails when the generator or the rule changed: rerun scripts/make_demo_data.py.

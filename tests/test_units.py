@@ -237,3 +237,55 @@ def test_territory_polygons_as_units(grid_territories):
     assert list(layer.unit_ids) == ["SW", "SE", "NW", "NE"]
     assert layer.units["name"].tolist() == ["South-West", "South-East", "North-West", "North-East"]
     assert layer.units.geometry.geom_equals(grid_territories.geometry).all()
+
+
+@pytest.fixture(scope="module")
+def new_england():
+    return shapely.box(-73.8, 41.0, -69.8, 43.0)
+
+
+class TestBoundaries:
+    """US counties and states shipped with terrmap, checked against well-known geography."""
+
+    def test_counties_hold_their_cities(self, new_england):
+        from terrmap.geo.units import boundary_units
+
+        counties = boundary_units("county", within=new_england)
+        assert counties.kind == "county"
+        # Boston City Hall, Harvard Yard, Providence
+        codes = counties.locate(
+            np.array([-71.0589, -71.1167, -71.4128]), np.array([42.3601, 42.3744, 41.8240])
+        )
+        assert counties.unit_ids[codes].tolist() == ["25025", "25017", "44007"]
+
+    def test_county_neighbours(self, new_england):
+        from terrmap.geo.units import boundary_units
+
+        counties = boundary_units("county", within=new_england)
+        ids = counties.unit_ids
+        pairs = {frozenset((ids[a], ids[b])) for a, b in counties.adjacency().pairs.tolist()}
+        assert frozenset(("25025", "25017")) in pairs  # Suffolk - Middlesex
+        assert frozenset(("25025", "25021")) in pairs  # Suffolk - Norfolk
+        assert frozenset(("25025", "25027")) not in pairs  # Suffolk - Worcester
+
+    def test_state_neighbours(self):
+        from terrmap.geo.units import boundary_units
+
+        states = boundary_units("state")
+        ids = states.unit_ids
+        pairs = states.adjacency().pairs.tolist()
+        massachusetts = {
+            ids[b] if ids[a] == "25" else ids[a] for a, b in pairs if "25" in (ids[a], ids[b])
+        }
+        assert massachusetts == {"09", "33", "36", "44", "50"}  # CT, NH, NY, RI, VT; not ME
+
+    def test_zip_areas_clipped_to_counties(self):
+        from terrmap.geo.units import boundary_units
+
+        area = shapely.box(-71.2, 42.25, -70.95, 42.45)
+        counties = boundary_units("county", within=area).units
+        layer = approximate_zip_units(area, counties=counties)
+        assert layer.params["clipped_to"] == "counties"
+        for geom in layer.units.geometry:
+            spill = min(geom.difference(c).area for c in counties.geometry)
+            assert spill < 1e-9

@@ -164,7 +164,11 @@ def unit_layer_for(
     if kind == "zip-approximate":
         if "area_wkt" not in params:
             raise ValueError("the definition's approximate ZIP areas lack their area ('area_wkt')")
-        return approximate_zip_units(shapely.from_wkt(params["area_wkt"]))
+        area = shapely.from_wkt(params["area_wkt"])
+        counties = None
+        if params.get("clipped_to") == "counties":
+            counties = boundary_units("county", within=area).units
+        return approximate_zip_units(area, counties=counties)
     if kind in ("county", "state"):
         return boundary_units(kind)
     if params.get("source") == "territories":
