@@ -237,3 +237,26 @@ def test_scenario_with_unit_moves_replays_them(h3_workspace, tmp_path):
     pd.testing.assert_series_equal(opened.assignment, moved.assignment)
     assert opened.exceptions.to_dict() == {account: "T05"}
     assert [m.unit_ids for m in opened.moves] == [(unit,), ()]
+
+
+def test_workbook_and_territory_exports_carry_regions(tmp_path):
+    from terrmap.demo import demo_workspace
+    from terrmap.io.exports import workbook_xlsx
+
+    ws = demo_workspace()
+    plan = ws.initial_plan
+    path = tmp_path / "plan.xlsx"
+    path.write_bytes(workbook_xlsx(plan, ws))
+    sheets = pd.read_excel(path, sheet_name=None)
+    assert list(sheets) == ["Summary", "Regions", "Accounts", "Reps"]
+    summary, regions = sheets["Summary"], sheets["Regions"].set_index("region")
+    # the regions sheet adds up the summary rows of its territories
+    expected = summary.groupby("region")[["accounts", "revenue", "net_profit"]].sum()
+    pd.testing.assert_frame_equal(
+        regions[["accounts", "revenue", "net_profit"]].sort_index(),
+        expected.sort_index(),
+        check_dtype=False,
+    )
+    assert regions["territories"].sum() == len(summary) == 10
+    exported = gpd.read_file(io.BytesIO(territories_geojson(plan, ws)))
+    assert set(exported["region"]) == {"North", "South"}
