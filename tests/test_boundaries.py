@@ -135,6 +135,7 @@ class TestWorld:
         geom = land.geometry.iloc[0]
         assert geom.contains(shapely.Point(-100.0, 40.0))  # Kansas
         assert not geom.contains(shapely.Point(-40.0, 30.0))  # mid-Atlantic
+        assert not geom.contains(shapely.Point(51.0, 42.0))  # Caspian Sea
         coast = bd.coastlines()
         assert (coast.geom_type == "LineString").all()
         # Every coastline runs along the land's edge.

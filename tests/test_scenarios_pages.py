@@ -6,11 +6,14 @@ instances on the same database are two browser sessions.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from mounts import read_only_view
 from streamlit.testing.v1 import AppTest
 
+from terrmap.demo import demo_workspace
 from terrmap.io.importing import escape_markdown
 from terrmap.playbook.compare import compare_plans
 from terrmap.store.scenarios import ScenarioStore
@@ -248,3 +251,31 @@ class TestUnusableDatabase:
         texts = _texts(at)
         assert f"Database: {escape_markdown('app.sqlite')}" in texts
         assert not any(str(db.parent) in text for text in texts)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a read-only mount needs root")
+def test_a_read_only_database_lists_and_opens_but_says_why_it_cannot_save(tmp_path, monkeypatch):
+    source = tmp_path / "shared"
+    store = ScenarioStore(source / "team.sqlite")
+    workspace = demo_workspace()
+    dataset = store.save_dataset(workspace)
+    plan = workspace.initial_plan.reassign(list(workspace.context.account_ids[:4]), None)
+    info = store.save(plan, dataset_id=dataset, name="Team plan", author="Lee")
+    store.close()
+    with read_only_view(source) as mounted:
+        monkeypatch.setenv("TERRMAP_DB", str(mounted / "team.sqlite"))
+        at = _session()
+        assert list(at.dataframe[0].value["Name"]) == ["Team plan"]
+        at.selectbox(key="scenario_pick").select(info.scenario_id)
+        at.button(key="open_scenario").click().run()
+        _ok(at)
+        assert _plan(at).assignment.equals(plan.assignment)
+        _make_moves(at, n=2)
+        _save_new(at, "Mine")
+        assert [e.value for e in at.error] == [
+            escape_markdown(
+                "The scenario database team.sqlite is read-only: scenarios can be opened "
+                "but not saved."
+            )
+        ]
+        assert not any(str(mounted) in text for text in _texts(at))

@@ -137,8 +137,9 @@ def coastlines() -> gpd.GeoDataFrame:
     Returns
     -------
     geopandas.GeoDataFrame
-        LineString ``geometry`` in EPSG:4326 (lakes' shores included, as in
-        the source), default integer index.
+        LineString ``geometry`` in EPSG:4326, default integer index. Inland
+        seas that are holes in the land (the Caspian) have shores; lakes, such
+        as the Great Lakes, are land in the source and have none.
     """
     land = _load("world_land.parquet").geometry.to_numpy()
     lines = shapely.get_parts(shapely.boundary(shapely.get_parts(land)))

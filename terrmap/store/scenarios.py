@@ -887,7 +887,7 @@ class ScenarioStore(WorkflowMixin):
         except sa.exc.IntegrityError as error:
             # Two sessions creating the same name at once: the database's
             # unique constraint decides; the loser is told like any other.
-            raise ValueError(f"a scenario named {name!r} exists already") from error
+            raise _name_taken(error, name) from error
         logger.info("saved scenario %s version %d", scenario_id, version)
         return self.info(scenario_id)
 
@@ -1036,7 +1036,7 @@ class ScenarioStore(WorkflowMixin):
                     {"name": name, "from": scenario_id, "from_version": current["version"]},
                 )
         except sa.exc.IntegrityError as error:
-            raise ValueError(f"a scenario named {name!r} exists already") from error
+            raise _name_taken(error, name) from error
         return self.info(new_id)
 
     def rename(self, scenario_id: str, name: str, *, author: str | None = None) -> ScenarioInfo:
@@ -1058,7 +1058,7 @@ class ScenarioStore(WorkflowMixin):
                     {"from": current["name"], "to": name},
                 )
         except sa.exc.IntegrityError as error:
-            raise ValueError(f"a scenario named {name!r} exists already") from error
+            raise _name_taken(error, name) from error
         return self.info(scenario_id)
 
     def delete(
@@ -1370,6 +1370,14 @@ class ScenarioStore(WorkflowMixin):
         ).first()
         if row is not None and row[0] != scenario_id:
             raise ValueError(f"a scenario named {name!r} exists already")
+
+
+def _name_taken(error: sa.exc.IntegrityError, name: str | None) -> Exception:
+    """Return the error for a unique violation: a taken name, or a collision not caught before."""
+    text = str(error.orig)
+    if "scenarios.name" in text or "scenarios_name_key" in text:
+        return ValueError(f"a scenario named {name!r} exists already")
+    return ScenarioError(f"the save collided with another one and wrote nothing: {error.orig}")
 
 
 def _writable(path: Path) -> bool:
