@@ -113,7 +113,9 @@ class TestExportPage:
             assert shapes["revenue"].tolist() == pytest.approx(metrics["revenue"].tolist())
 
         sheets = pd.read_excel(files["terrmap-territories.xlsx"], sheet_name=None)
-        assert list(sheets) == ["Summary", "Accounts", "Reps"]
+        # the demo puts its territories in two regions: their sums get a sheet
+        assert list(sheets) == ["Summary", "Regions", "Accounts", "Reps"]
+        assert sheets["Regions"]["accounts"].sum() == metrics["accounts"].sum()
         assert len(sheets["Accounts"]) == demo.context.n_accounts
 
         _check_report(files["terrmap-report.html"], demo)
