@@ -46,13 +46,19 @@ class Move:
         The territory each account came from, aligned with ``account_ids``;
         ``None`` for white space.
     target : str or None
-        The receiving territory; ``None`` to release accounts to white space.
+        The receiving territory; ``None`` to release accounts to white space
+        (and for a move with per-account ``targets``).
     at : datetime
         When the move was made (UTC).
     author : str or None
         Who made it.
     note : str or None
         Why.
+    targets : tuple of (str or None), optional
+        A receiving territory per account, aligned with ``account_ids``, for a
+        move that hands accounts to several territories at once (one plan
+        step, one undo: :meth:`Plan.reassign_many`). ``None`` when every
+        account goes to ``target``.
     unit_ids : tuple of str
         For a unit move (:meth:`Plan.reassign_units`), the units handed to the
         target; empty for an account move.
@@ -64,10 +70,18 @@ class Move:
     at: datetime
     author: str | None = None
     note: str | None = None
+    targets: tuple[str | None, ...] | None = None
     unit_ids: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.account_ids)
+
+    @property
+    def destinations(self) -> tuple[str | None, ...]:
+        """The receiving territory of each account, aligned with ``account_ids``."""
+        if self.targets is not None:
+            return self.targets
+        return (self.target,) * len(self.account_ids)
 
 
 @dataclass(frozen=True)
@@ -405,24 +419,29 @@ class Plan:
         positions = positions[self.codes[positions] != target_code]
         if positions.size == 0:
             return self
-        exception_codes = self.exception_codes
-        if self.layout is not None:
-            claimed = positions[self.layout.rule_codes[positions] >= 0]
-            if claimed.size:
-                raise ValueError(
-                    f"account(s) {self.context.id_array[claimed[:5]].tolist()} are placed by an "
-                    "attribute rule; change the rule to move them"
-                )
-            # An account moved on its own becomes an exception, unless it goes
-            # back to its unit's territory.
-            unit = self.layout.account_units[positions]
-            by_unit = np.where(unit >= 0, self.unit_codes[np.maximum(unit, 0)], -1)
-            exception_codes = self.exception_codes.copy()
-            exception_codes[positions] = np.where(by_unit == target_code, NO_EXCEPTION, target_code)
-            exception_codes.setflags(write=False)
+        exception_codes = self._moved_exceptions(positions, target_code)
         return self._child(
             positions, target_code, exception_codes=exception_codes, author=author, note=note, at=at
         )
+
+    def _moved_exceptions(self, positions: np.ndarray, targets) -> np.ndarray | None:
+        """Exception codes after accounts moved on their own (plans with units)."""
+        if self.layout is None:
+            return self.exception_codes
+        claimed = positions[self.layout.rule_codes[positions] >= 0]
+        if claimed.size:
+            raise ValueError(
+                f"account(s) {self.context.id_array[claimed[:5]].tolist()} are placed by an "
+                "attribute rule; change the rule to move them"
+            )
+        # An account moved on its own becomes an exception, unless it goes
+        # back to its unit's territory.
+        unit = self.layout.account_units[positions]
+        by_unit = np.where(unit >= 0, self.unit_codes[np.maximum(unit, 0)], -1)
+        exception_codes = self.exception_codes.copy()
+        exception_codes[positions] = np.where(by_unit == targets, NO_EXCEPTION, targets)
+        exception_codes.setflags(write=False)
+        return exception_codes
 
     def reassign_units(
         self,
@@ -545,6 +564,127 @@ class Plan:
         child._cache["moved_from"] = old
         return child
 
+    def reassign_many(
+        self,
+        positions: np.ndarray,
+        targets: np.ndarray,
+        *,
+        author: str | None = None,
+        note: str | None = None,
+        at: datetime | None = None,
+    ) -> Plan:
+        """Hand accounts to several territories in one step, returning a new plan.
+
+        One move, one undo step and one change-log entry for the whole
+        reassignment (an accepted optimiser proposal, say); the figures are
+        updated incrementally as for :meth:`reassign_positions`.
+
+        Parameters
+        ----------
+        positions : numpy.ndarray
+            Integer positions in ``context.account_ids``; each at most once.
+        targets : numpy.ndarray
+            Territory code per position (``-1`` releases to white space).
+        author, note : str, optional
+            Recorded in the change log.
+        at : datetime, optional
+            Time of the move; now (UTC) when omitted.
+
+        Returns
+        -------
+        Plan
+            A new plan whose parent is this one, or this very plan when no
+            account changes territory.
+
+        Raises
+        ------
+        ValueError
+            For repeated positions, mismatched lengths or a code outside the
+            territories.
+        IndexError
+            For a position outside the account arrays.
+        """
+        positions = np.asarray(positions, dtype=np.int64).ravel()
+        targets = np.asarray(targets, dtype=np.int64).ravel()
+        n, k = self.context.n_accounts, self.context.n_territories
+        if positions.shape != targets.shape:
+            raise ValueError(
+                f"positions and targets differ in length: {len(positions)} vs {len(targets)}"
+            )
+        if positions.size and (positions.min() < 0 or positions.max() >= n):
+            bad = positions.min() if positions.min() < 0 else positions.max()
+            raise IndexError(f"position {bad} outside 0..{n - 1}")
+        if targets.size and (targets.min() < -1 or targets.max() >= k):
+            bad = targets.min() if targets.min() < -1 else targets.max()
+            raise ValueError(f"territory code {bad} outside -1..{k - 1}")
+        order = np.argsort(positions, kind="stable")
+        positions, targets = positions[order], targets[order]
+        if positions.size > 1 and (positions[1:] == positions[:-1]).any():
+            repeated = positions[1:][positions[1:] == positions[:-1]][0]
+            raise ValueError(f"position {repeated} given twice")
+        keep = self.codes[positions] != targets
+        positions, targets = positions[keep], targets[keep]
+        if positions.size == 0:
+            return self
+        labels = np.append(self.context.territory_ids.to_numpy(dtype=object), None)
+        old = self.codes[positions]
+        move = Move(
+            account_ids=tuple(self.context.id_array[positions].tolist()),
+            sources=tuple(labels[np.where(old < 0, k, old)]),
+            target=None,
+            at=at or datetime.now(UTC),
+            author=author,
+            note=note,
+            targets=tuple(labels[np.where(targets < 0, k, targets)]),
+        )
+        exception_codes = self._moved_exceptions(positions, targets)
+        codes = self.codes.copy()
+        codes[positions] = targets
+        codes.setflags(write=False)
+        child = Plan(
+            context=self.context,
+            codes=codes,
+            parent=self,
+            move=move,
+            layout=self.layout,
+            unit_codes=self.unit_codes,
+            exception_codes=exception_codes,
+        )
+        child._cache["moved_positions"] = positions
+        child._cache["moved_from"] = old
+        return child
+
+    def replay(self, move: Move) -> Plan:
+        """Apply a recorded move (from a saved change log) to this plan.
+
+        Returns
+        -------
+        Plan
+            As :meth:`reassign`, :meth:`reassign_many` or :meth:`reassign_units`.
+
+        Raises
+        ------
+        KeyError
+            For an account or territory this plan's context does not have.
+        """
+        if move.unit_ids:
+            # A unit move replays as one: its accounts follow from the units.
+            return self.reassign_units(
+                move.unit_ids, move.target, author=move.author, note=move.note, at=move.at
+            )
+        if move.targets is None:
+            return self.reassign(
+                move.account_ids, move.target, author=move.author, note=move.note, at=move.at
+            )
+        codes = np.array([self.context.territory_code(t) for t in move.targets], dtype=np.int64)
+        return self.reassign_many(
+            self.context.positions(move.account_ids),
+            codes,
+            author=move.author,
+            note=move.note,
+            at=move.at,
+        )
+
     # -- history -----------------------------------------------------------
     @property
     def lineage(self) -> list[Plan]:
@@ -564,9 +704,11 @@ class Plan:
     def changelog(self) -> pd.DataFrame:
         """One row per account moved: when, who, account, from, to, note."""
         rows = [
-            (move.at, move.author, account, source, move.target, move.note)
+            (move.at, move.author, account, source, target, move.note)
             for move in self.moves
-            for account, source in zip(move.account_ids, move.sources, strict=True)
+            for account, source, target in zip(
+                move.account_ids, move.sources, move.destinations, strict=True
+            )
         ]
         return pd.DataFrame(
             rows, columns=["at", "author", "account_id", "from_territory", "to_territory", "note"]
@@ -579,9 +721,11 @@ class Plan:
             return {}
         inflow: dict[str | None, list[str]] = {}
         outflow: dict[str | None, list[str]] = {}
-        for account, source in zip(self.move.account_ids, self.move.sources, strict=True):
+        for account, source, target in zip(
+            self.move.account_ids, self.move.sources, self.move.destinations, strict=True
+        ):
             outflow.setdefault(source, []).append(account)
-            inflow.setdefault(self.move.target, []).append(account)
+            inflow.setdefault(target, []).append(account)
         touched = list(dict.fromkeys([*outflow, *inflow]))
         return {t: Flow(tuple(inflow.get(t, ())), tuple(outflow.get(t, ()))) for t in touched}
 

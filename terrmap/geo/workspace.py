@@ -54,6 +54,10 @@ class Workspace:
         White space, overlaps and ambiguous accounts found while assigning.
     notes : tuple of str
         Things the user should know about the load (rejected rows, ...).
+    currency : str or None
+        ISO 4217 code of the money figures (revenue, cost), e.g. ``"EUR"``;
+        None when the data does not say. Pages show it instead of assuming
+        dollars.
     units : UnitLayer or None
         The building blocks when territories are defined by units (the
         initial plan then comes from a definition); ``None`` when
@@ -68,6 +72,7 @@ class Workspace:
     initial_plan: Plan = field(repr=False)
     assignment: AssignmentResult = field(repr=False)
     notes: tuple[str, ...] = ()
+    currency: str | None = None
     units: UnitLayer | None = field(default=None, repr=False)
 
 
@@ -79,6 +84,7 @@ def build_workspace(
     name: str = "Imported data",
     params: TravelParams | None = None,
     notes: tuple[str, ...] = (),
+    currency: str | None = None,
     units: UnitLayer | None = None,
     definition: Definition | None = None,
 ) -> Workspace:
@@ -104,6 +110,10 @@ def build_workspace(
         Travel model parameters.
     notes : tuple of str
         Load notes to carry along.
+    currency : str, optional
+        ISO 4217 code of the money figures; by default
+        ``accounts.attrs["currency"]`` (set by
+        :func:`terrmap.io.loaders.load_accounts`), else None.
     units : UnitLayer, optional
         Building blocks of the territories.
     definition : Definition, optional
@@ -148,6 +158,7 @@ def build_workspace(
         initial_plan=plan,
         assignment=result,
         notes=tuple(notes) + tuple(extra),
+        currency=currency if currency is not None else accounts.attrs.get("currency"),
         units=units,
     )
 
@@ -386,10 +397,7 @@ def rebase_history(history: History, context: Context) -> History:
                     move.unit_ids, move.target, author=move.author, note=move.note, at=move.at
                 )
             else:
-                move = step.move
-                new = rebuilt[id(step.parent)].reassign(
-                    move.account_ids, move.target, author=move.author, note=move.note, at=move.at
-                )
+                new = rebuilt[id(step.parent)].replay(step.move)
             rebuilt[id(step)] = new
         return rebuilt[id(plan)]
 

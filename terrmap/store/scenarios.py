@@ -336,6 +336,7 @@ def _moves_blob(moves: list[Move] | tuple[Move, ...]) -> bytes:
             "target": move.target,
             "account_ids": list(move.account_ids),
             "sources": list(move.sources),
+            **({} if move.targets is None else {"targets": list(move.targets)}),
             **({"unit_ids": list(move.unit_ids)} if move.unit_ids else {}),
         }
         for move in moves
@@ -353,6 +354,7 @@ def _read_moves(blob: bytes) -> tuple[Move, ...]:
             at=_time(record["at"]),
             author=record["author"],
             note=record["note"],
+            targets=None if record.get("targets") is None else tuple(record["targets"]),
             unit_ids=tuple(record.get("unit_ids", ())),
         )
         for record in records
@@ -391,15 +393,7 @@ def _replay(
             plan = workspace.initial_plan
         for move in moves:
             before = plan
-            if move.unit_ids:
-                # A unit move replays as one: its accounts follow from the units.
-                plan = plan.reassign_units(
-                    move.unit_ids, move.target, author=move.author, note=move.note, at=move.at
-                )
-            else:
-                plan = plan.reassign(
-                    move.account_ids, move.target, author=move.author, note=move.note, at=move.at
-                )
+            plan = plan.replay(move)
             if plan is before or plan.move is None or plan.move.sources != move.sources:
                 raise ScenarioError(f"move at {move.at.isoformat()} does not replay")
     except (KeyError, ValueError, ScenarioError) as error:
