@@ -687,9 +687,8 @@ def _export(args) -> int:
 
 def _read_assignment_file(path: Path, plan):
     from terrmap.core.plan import Plan
-    from terrmap.io.exports import read_assignment
-
     from terrmap.io.definition import apply_assignment
+    from terrmap.io.exports import read_assignment
 
     if not path.exists():
         raise CliError(f"{path}: no such file")

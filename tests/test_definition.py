@@ -355,3 +355,15 @@ def test_text_rules_skip_missing_values_and_compare_folded():
         False,
         True,
     ]
+
+
+def test_many_targets_at_once_keep_the_units_and_record_exceptions(plan, context):
+    positions = context.positions(["ACC-c", "ACC-e"])
+    codes = np.array([context.territory_code("NW"), context.territory_code("SE")])
+    child = plan.reassign_many(positions, codes)
+    assert child.layout is plan.layout
+    assert child.exceptions.to_dict() == {"ACC-b": "NE", "ACC-c": "NW", "ACC-e": "SE"}
+    again = Plan.from_assignment(context, child.assignment)
+    pd.testing.assert_frame_equal(child.metrics(), again.metrics(), check_exact=True)
+    # replaying the recorded move gives the same plan
+    assert plan.replay(child.move).exceptions.to_dict() == child.exceptions.to_dict()
