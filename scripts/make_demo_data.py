@@ -1,5 +1,9 @@
 """Regenerate the embedded demo data in ``data/`` from ``terrmap.demo.generate``.
 
+Besides the accounts, reps and territories, it writes ``definition.json``: the
+demo's territories as counties, with a few named-account exceptions and two
+regions (:func:`terrmap.demo.demo_definition`).
+
 Run from anywhere: ``python scripts/make_demo_data.py [OUTDIR]``. The output is
 deterministic, and ``tests/test_demo.py`` fails when ``data/`` drifts from
 ``generate()`` with its defaults, so rerun this after changing the generator.
@@ -8,10 +12,11 @@ deterministic, and ``tests/test_demo.py`` fails when ``data/`` drifts from
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
 
-from terrmap.demo import DATA_DIR, generate, write_demo
+from terrmap.demo import DATA_DIR, DEFINITION_FILE, demo_definition, generate, write_demo
 
 logger = logging.getLogger("make_demo_data")
 
@@ -33,7 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("outdir", nargs="?", type=Path, default=DATA_DIR)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    paths = write_demo(generate(), args.outdir)
+    data = generate()
+    paths = write_demo(data, args.outdir)
+    paths["definition"] = args.outdir / DEFINITION_FILE
+    text = json.dumps(demo_definition(data).to_dict(), indent=1, ensure_ascii=False) + "\n"
+    paths["definition"].write_text(text, encoding="utf-8")
     for path in paths.values():
         logger.info("wrote %s (%d bytes)", path, path.stat().st_size)
     return 0

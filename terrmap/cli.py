@@ -84,11 +84,21 @@ def _parser() -> argparse.ArgumentParser:
         "metrics", help="per-territory figures of accounts over territory polygons"
     )
     metrics.add_argument("accounts", type=Path)
-    metrics.add_argument("--territories", type=Path, required=True)
+    metrics.add_argument(
+        "--territories", type=Path, default=None, help="territory polygons (or give --definition)"
+    )
     metrics.add_argument(
         "--territory-field", default=None, help="territory property naming the territory"
     )
     metrics.add_argument("--reps", type=Path, default=None)
+    _add_unit_arguments(metrics)
+    metrics.add_argument(
+        "--previous",
+        type=Path,
+        default=None,
+        help="last month's accounts file: report what the new file changed per territory "
+        "(needs --definition)",
+    )
     metrics.add_argument(
         "--mapping", type=Path, help="JSON file {canonical column: file column} for the accounts"
     )
@@ -352,13 +362,66 @@ def _clean(value):
     return value
 
 
+def _add_unit_arguments(parser) -> None:
+    parser.add_argument(
+        "--definition",
+        type=Path,
+        default=None,
+        help="territory definition (JSON, from 'terrmap export definition') to apply",
+    )
+    parser.add_argument(
+        "--units",
+        type=Path,
+        default=None,
+        help="unit polygons (any GIS file) territories are made of",
+    )
+    parser.add_argument("--unit-id", default=None, help="field of --units holding the unit id")
+    parser.add_argument(
+        "--h3", type=int, default=None, metavar="RES", help="H3 cells of this resolution as units"
+    )
+
+
+def _unit_workspace(args, accounts: pd.DataFrame, territories, reps, *, default_units: bool):
+    """Workspace of ``accounts`` on the units the arguments name (None: no units)."""
+    from terrmap.geo.units import h3_units, read_units, territory_units
+    from terrmap.geo.workspace import build_workspace
+    from terrmap.io.definition import read_definition, unit_layer_for
+
+    name = args.accounts.name
+    if args.units is not None and args.h3 is not None:
+        raise CliError("give either --units or --h3, not both")
+    if args.units is not None and not args.units.exists():
+        raise CliError(f"{args.units}: no such file")
+    if args.definition is not None:
+        definition = read_definition(args.definition)
+        units = unit_layer_for(definition, accounts, territories=territories, units_file=args.units)
+        return build_workspace(
+            accounts, territories, reps, name=name, units=units, definition=definition
+        )
+    if args.units is not None:
+        if args.unit_id is None:
+            raise CliError("--units needs --unit-id (the field holding the unit id)")
+        units = read_units(args.units, args.unit_id)
+    elif args.h3 is not None:
+        units = h3_units(accounts["lon"], accounts["lat"], args.h3)
+    elif default_units and territories is not None:
+        units = territory_units(territories)
+    else:
+        return None
+    return build_workspace(accounts, territories, reps, name=name, units=units)
+
+
 def _load_territories_and_reps(args):
     """Load the ``--territories`` file and the optional ``--reps`` file of a command."""
     from terrmap.io.loaders import load_reps, load_territories
 
-    if not args.territories.exists():
-        raise CliError(f"{args.territories}: no such file")
-    territories = load_territories(args.territories, id_field=args.territory_field).territories
+    territories = None
+    if args.territories is not None:
+        if not args.territories.exists():
+            raise CliError(f"{args.territories}: no such file")
+        territories = load_territories(args.territories, id_field=args.territory_field).territories
+    elif args.definition is None:
+        raise CliError("give --territories or --definition")
     reps = None
     if args.reps is not None:
         if not args.reps.exists():
@@ -379,9 +442,16 @@ def _metrics(args) -> int:
             f"(run 'terrmap check {args.accounts}' for the list)",
             file=sys.stderr,
         )
-    plan, result = build_plan(load.accounts, territories, reps)
+    workspace = _unit_workspace(args, load.accounts, territories, reps, default_units=False)
+    if workspace is None:
+        plan, result = build_plan(load.accounts, territories, reps)
+    else:
+        plan, result = workspace.initial_plan, workspace.assignment
+        for note in workspace.notes:
+            print(f"terrmap metrics: {note}", file=sys.stderr)
     if args.assignment is not None:
         plan = _read_assignment_file(args.assignment, plan)
+    reimport = _reimported(args, workspace, load.accounts)
     if len(result.overlaps):
         pairs = ", ".join(
             f"{a}/{b}"
@@ -414,6 +484,12 @@ def _metrics(args) -> int:
             "display.width", 200, "display.max_rows", 500, "display.float_format", "{:,.0f}".format
         ):
             print(shown.to_string())
+            if reimport is not None:
+                print(f"\nChanges against {args.previous.name}:")
+                print(reimport.report.to_string())
+                if len(reimport.lost_exceptions):
+                    lost = ", ".join(reimport.lost_exceptions)
+                    print(f"Exceptions whose account is gone: {lost}")
         return EXIT_OK
     records = []
     for territory, row in table.iterrows():
@@ -438,8 +514,45 @@ def _metrics(args) -> int:
             for row in result.overlaps.to_dict(orient="records")
         ],
     }
+    if reimport is not None:
+        payload["reimport"] = {
+            "territories": {
+                str(t): {k: int(v) for k, v in row.items()} for t, row in reimport.report.iterrows()
+            },
+            "lost_exceptions": list(reimport.lost_exceptions),
+            "outside": list(reimport.outside),
+        }
     print(json.dumps(payload, indent=2))
     return EXIT_OK
+
+
+def _reimported(args, workspace, accounts: pd.DataFrame):
+    """Report the changes against ``--previous`` (None without it)."""
+    from terrmap.geo.workspace import build_workspace
+    from terrmap.io.definition import read_definition, reimport
+
+    if args.previous is None:
+        return None
+    if workspace is None or args.definition is None:
+        raise CliError("--previous needs --definition")
+    previous = _load_accounts(argparse.Namespace(**{**vars(args), "accounts": args.previous}))
+    previous = previous.accounts
+    before = build_workspace(
+        previous,
+        workspace.territories,
+        workspace.reps,
+        units=_units_for(workspace, previous),
+        definition=read_definition(args.definition),
+    )
+    return reimport(before.initial_plan, before, accounts)
+
+
+def _units_for(workspace, accounts: pd.DataFrame):
+    from terrmap.io.definition import unit_layer_for
+
+    if workspace.units.kind != "h3":
+        return workspace.units
+    return unit_layer_for(workspace.initial_plan.definition(), accounts)
 
 
 #: File written for each export kind by ``terrmap export all``.
@@ -458,7 +571,7 @@ def _add_export_parser(sub) -> None:
         help="write the assignment CSV, territory GeoJSON/GeoPackage, Excel workbook or report",
         description="Exports of the embedded demo data, or of the given files.",
     )
-    export.add_argument("kind", choices=(*EXPORT_FILES, "all"))
+    export.add_argument("kind", choices=(*EXPORT_FILES, "definition", "all"))
     export.add_argument(
         "--out", type=Path, required=True, help="file to write (a folder for 'all')"
     )
@@ -476,6 +589,7 @@ def _add_export_parser(sub) -> None:
         default=None,
         help="assignment CSV (as exported) to use instead of the territory polygons",
     )
+    _add_unit_arguments(export)
     export.add_argument(
         "--measure",
         default="revenue",
@@ -494,13 +608,19 @@ def _export_workspace(args):
     from terrmap.geo.workspace import build_workspace
 
     if args.accounts is None:
-        if args.territories is not None or args.reps is not None:
-            raise CliError("--territories and --reps need --accounts")
+        given = (args.territories, args.reps, args.definition, args.units, args.h3)
+        if any(g is not None for g in given):
+            raise CliError("--territories, --reps and the unit options need --accounts")
         return demo_workspace()
-    if args.territories is None:
-        raise CliError("--accounts needs --territories")
+    if args.territories is None and args.definition is None:
+        raise CliError("--accounts needs --territories or --definition")
     load = _load_accounts(args)
     territories, reps = _load_territories_and_reps(args)
+    workspace = _unit_workspace(
+        args, load.accounts, territories, reps, default_units=args.kind == "definition"
+    )
+    if workspace is not None:
+        return workspace
     return build_workspace(load.accounts, territories, reps, name=args.accounts.name)
 
 
@@ -529,6 +649,7 @@ def _parse_measure(text: str):
 def _export(args) -> int:
     from terrmap.core.plan import Plan
     from terrmap.io import exports
+    from terrmap.io.definition import apply_assignment, definition_json
     from terrmap.io.report import report_html
 
     measure = _parse_measure(args.measure)
@@ -537,15 +658,20 @@ def _export(args) -> int:
     if args.assignment is not None:
         if not args.assignment.exists():
             raise CliError(f"{args.assignment}: no such file")
-        plan = Plan.from_assignment(
-            workspace.context, exports.read_assignment(args.assignment, plan)
-        )
+        assignment = exports.read_assignment(args.assignment, plan)
+        if plan.layout is not None:
+            plan = apply_assignment(plan, assignment)
+        else:
+            plan = Plan.from_assignment(workspace.context, assignment)
+    if args.kind == "definition" and plan.layout is None:
+        raise CliError("this data has no units to define territories by; give --territories")
     writers = {
         "csv": lambda: exports.assignment_csv(plan, workspace),
         "geojson": lambda: exports.territories_geojson(plan, workspace),
         "gpkg": lambda: exports.territories_gpkg(plan, workspace),
         "xlsx": lambda: exports.workbook_xlsx(plan, workspace),
         "html": lambda: report_html(plan, workspace, measure=measure, tolerance_pct=args.tolerance),
+        "definition": lambda: definition_json(plan),
     }
     if args.kind == "all":
         if not args.out.is_dir():
@@ -561,11 +687,16 @@ def _export(args) -> int:
 
 def _read_assignment_file(path: Path, plan):
     from terrmap.core.plan import Plan
+    from terrmap.io.definition import apply_assignment
     from terrmap.io.exports import read_assignment
 
     if not path.exists():
         raise CliError(f"{path}: no such file")
-    return Plan.from_assignment(plan.context, read_assignment(path, plan))
+    assignment = read_assignment(path, plan)
+    if plan.layout is not None:
+        # On units, an account placed elsewhere is a named-account exception.
+        return apply_assignment(plan, assignment)
+    return Plan.from_assignment(plan.context, assignment)
 
 
 def _add_balance_parser(sub) -> None:

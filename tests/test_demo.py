@@ -303,3 +303,67 @@ class TestFiles:
     def test_embedded_files_stay_small(self):
         size = sum(p.stat().st_size for p in demo.DATA_DIR.iterdir())
         assert size < 600_000
+
+
+@pytest.fixture(scope="module")
+def county_demo():
+    return demo.demo_workspace()
+
+
+class TestCountyDemo:
+    """The embedded demo: county territories, named-account exceptions, two regions."""
+
+    @pytest.fixture
+    def workspace(self, county_demo):
+        return county_demo
+
+    def test_embedded_definition_equals_the_generator(self):
+        # Fails when the generator or the rule changed: rerun scripts/make_demo_data.py.
+        import json
+
+        saved = json.loads((demo.DATA_DIR / demo.DEFINITION_FILE).read_text(encoding="utf-8"))
+        assert saved == demo.demo_definition(demo.load_embedded()).to_dict()
+
+    def test_territories_are_counties(self, workspace):
+        plan = workspace.initial_plan
+        assert workspace.units.kind == "county"
+        units = plan.unit_assignment.dropna()
+        assert set(units) == set(workspace.context.territory_ids)
+        # 5-digit FIPS codes of the region's states (VT, ME, NY, MA, NH, CT, RI, NJ, PA)
+        assert units.index.str.fullmatch(r"\d{5}").all()
+        assert {"25025", "36061"} <= set(units.index)  # Suffolk MA (Boston), New York County
+
+    def test_accounts_follow_their_county_but_for_the_exceptions(self, workspace):
+        plan = workspace.initial_plan
+        accounts = workspace.accounts
+        exceptions = plan.exceptions
+        assert len(exceptions) == demo.DEMO_EXCEPTIONS
+        counties = workspace.units.unit_of(accounts)
+        by_county = plan.unit_assignment.reindex(counties.fillna("").to_numpy()).to_numpy()
+        expected = pd.Series(by_county, index=plan.context.account_ids, dtype="string")
+        expected[exceptions.index] = exceptions
+        pd.testing.assert_series_equal(plan.assignment, expected, check_names=False)
+        # each excepted account is its home territory's biggest by revenue
+        for account, holder in exceptions.items():
+            assert plan.assignment[account] == holder
+            home = plan.unit_assignment[counties[account]]
+            held = accounts.loc[expected.eq(home).fillna(False).to_numpy(), "revenue"]
+            held = pd.concat([held, accounts.loc[[account], "revenue"]])
+            assert accounts.loc[account, "revenue"] == held.max()
+
+    def test_two_regions_roll_up(self, workspace):
+        from terrmap.core.definition import region_rollup
+
+        plan = workspace.initial_plan
+        regions = plan.definition().regions
+        assert sorted(set(regions)) == ["North", "South"]
+        rolled = region_rollup(plan.metrics(), regions, ["accounts", "revenue"])
+        assert rolled["territories"].sum() == 10
+        assert rolled["accounts"].sum() == len(workspace.accounts) - len(plan.unassigned)
+        assert rolled["revenue"].sum() == pytest.approx(plan.metrics()["revenue"].sum())
+
+    def test_accounts_in_water_are_listed_white_space(self, workspace):
+        plan = workspace.initial_plan
+        outside = workspace.units.locate(workspace.accounts["lon"], workspace.accounts["lat"]) < 0
+        assert list(plan.unassigned) == list(workspace.accounts.index[outside])
+        assert any("no unit" in note for note in workspace.notes)

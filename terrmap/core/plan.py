@@ -22,9 +22,15 @@ import numpy as np
 import pandas as pd
 
 from terrmap.core.context import Context
+from terrmap.core.definition import NO_EXCEPTION, Definition, labelled, resolve_codes
+from terrmap.core.layout import UnitLayout, territory_pieces
 from terrmap.core.metrics import Totals, full_totals, metrics_frame, moved_totals, selection_summary
 
-__all__ = ["Flow", "History", "Move", "Plan"]
+__all__ = ["ContiguityError", "Flow", "History", "Move", "Plan"]
+
+
+class ContiguityError(ValueError):
+    """A unit move refused because it would split a territory."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,9 @@ class Move:
         move that hands accounts to several territories at once (one plan
         step, one undo: :meth:`Plan.reassign_many`). ``None`` when every
         account goes to ``target``.
+    unit_ids : tuple of str
+        For a unit move (:meth:`Plan.reassign_units`), the units handed to the
+        target; empty for an account move.
     """
 
     account_ids: tuple[str, ...]
@@ -62,6 +71,7 @@ class Move:
     author: str | None = None
     note: str | None = None
     targets: tuple[str | None, ...] | None = None
+    unit_ids: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.account_ids)
@@ -86,13 +96,22 @@ class Flow:
 class Plan:
     """An assignment of accounts to territories over a fixed :class:`Context`.
 
-    Create one with :meth:`from_assignment`; change it with :meth:`reassign`.
+    Create one with :meth:`from_assignment` (a list of accounts per
+    territory) or :meth:`from_definition` (units per territory plus
+    exceptions and rules); change it with :meth:`reassign` (accounts) or
+    :meth:`reassign_units`. A plan built from a definition carries its
+    :class:`~terrmap.core.layout.UnitLayout` and, per plan, the territory code
+    of each unit and the exception code of each account (-2: none, -1: white
+    space); ``codes`` always equals what those imply.
     """
 
     context: Context
     codes: np.ndarray = field(repr=False)
     parent: Plan | None = field(default=None, repr=False)
     move: Move | None = None
+    layout: UnitLayout | None = field(default=None, repr=False)
+    unit_codes: np.ndarray | None = field(default=None, repr=False)
+    exception_codes: np.ndarray | None = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -131,12 +150,90 @@ class Plan:
         codes.setflags(write=False)
         return cls(context=context, codes=codes)
 
+    @classmethod
+    def from_definition(
+        cls,
+        context: Context,
+        definition: Definition,
+        unit_ids: pd.Index,
+        account_units: np.ndarray,
+        *,
+        accounts: pd.DataFrame | None = None,
+        pairs: np.ndarray | None = None,
+    ) -> Plan:
+        """Start a plan from a territory definition (units, exceptions, rules).
+
+        Parameters
+        ----------
+        context : Context
+            Accounts and territories; its territories include every
+            territory the definition names.
+        definition : Definition
+            Unit -> territory, exceptions, rules, regions.
+        unit_ids : pandas.Index
+            Ids of the units of the layer (a unit's position is its code).
+        account_units : numpy.ndarray
+            Unit code per account of the context, -1 outside every unit
+            (e.g. :meth:`terrmap.geo.units.UnitLayer.locate`).
+        accounts : pandas.DataFrame, optional
+            The accounts with the columns the rules use (indexed like the
+            context); needed when the definition has rules.
+        pairs : numpy.ndarray, optional
+            ``(m, 2)`` neighbouring unit codes, for contiguity.
+
+        Returns
+        -------
+        Plan
+            Each account's territory is its rule's (first match), else its
+            exception's, else its unit's.
+
+        Raises
+        ------
+        ValueError
+            If the definition names a territory the context lacks, names a
+            unit the layer lacks, or has rules and no accounts are given.
+        """
+        unit_ids = pd.Index(pd.Index(unit_ids).astype(str), name="unit_id")
+        if len(account_units) != context.n_accounts:
+            raise ValueError(
+                f"account_units has {len(account_units)} entries for {context.n_accounts} accounts"
+            )
+        lookup = context._position_lookup()
+        coded = resolve_codes(
+            definition,
+            context.territory_ids,
+            context.account_ids,
+            account_units,
+            unit_ids,
+            accounts,
+            lookup=lookup,
+        )
+        layout = UnitLayout(
+            unit_kind=definition.unit_kind,
+            unit_ids=unit_ids,
+            account_units=account_units,
+            rule_codes=coded.rules,
+            rules=definition.rules,
+            pairs=pairs,
+            unit_params=dict(definition.unit_params),
+            regions=definition.regions,
+            absent_exceptions=definition.exceptions[
+                [a not in lookup for a in definition.exceptions.index]
+            ],
+        )
+        return cls(
+            context=context,
+            codes=coded.codes,
+            layout=layout,
+            unit_codes=coded.units,
+            exception_codes=coded.exceptions,
+        )
+
     # -- reading -----------------------------------------------------------
     @property
     def assignment(self) -> pd.Series:
         """Territory id per account id (``<NA>`` for white space)."""
-        labels = np.append(self.context.territory_ids.to_numpy(dtype=object), None)
-        values = labels[np.where(self.codes < 0, self.context.n_territories, self.codes)]
+        values = labelled(self.context.territory_ids, self.codes)
         return pd.Series(
             values, index=self.context.account_ids, name="territory_id", dtype="string"
         )
@@ -154,6 +251,86 @@ class Plan:
     def unassigned(self) -> pd.Index:
         """Account ids in no territory: the white space."""
         return self.members(None)
+
+    @property
+    def unit_assignment(self) -> pd.Series:
+        """Territory id per unit id (``<NA>``: in no territory)."""
+        if self.layout is None:
+            raise ValueError("this plan has no units; build it with Plan.from_definition")
+        values = labelled(self.context.territory_ids, self.unit_codes)
+        return pd.Series(values, index=self.layout.unit_ids, name="territory_id", dtype="string")
+
+    @property
+    def account_unit(self) -> pd.Series:
+        """Unit id per account id (``<NA>`` outside every unit)."""
+        if self.layout is None:
+            raise ValueError("this plan has no units; build it with Plan.from_definition")
+        values = labelled(self.layout.unit_ids, self.layout.account_units)
+        return pd.Series(values, index=self.context.account_ids, name="unit_id", dtype="string")
+
+    @property
+    def placed_by(self) -> pd.Series:
+        """Why each account is where it is: ``rule``, ``exception`` or ``unit``.
+
+        ``<NA>`` for white space by geography (in no unit, or in a unit of no
+        territory).
+        """
+        if self.layout is None:
+            raise ValueError("this plan has no units; build it with Plan.from_definition")
+        reason = np.where(self.codes >= 0, "unit", None).astype(object)
+        reason[self.exception_codes != NO_EXCEPTION] = "exception"
+        reason[self.layout.rule_codes >= 0] = "rule"
+        return pd.Series(reason, index=self.context.account_ids, name="placed_by", dtype="string")
+
+    @property
+    def exceptions(self) -> pd.Series:
+        """Territory id per excepted account (``<NA>``: held in white space)."""
+        if self.layout is None:
+            return pd.Series(dtype="string", name="territory_id")
+        held = np.flatnonzero(self.exception_codes != NO_EXCEPTION)
+        return pd.Series(
+            labelled(self.context.territory_ids, self.exception_codes[held]),
+            index=self.context.account_ids[held],
+            name="territory_id",
+            dtype="string",
+        )
+
+    def definition(self) -> Definition:
+        """Return the plan as a territory definition (to save, and apply to other accounts)."""
+        if self.layout is None:
+            raise ValueError("this plan has no units; build it with Plan.from_definition")
+        territories = pd.DataFrame(
+            {"name": self.context.territory_names, "rep_id": self.context.territory_reps},
+            index=self.context.territory_ids,
+        )
+        return Definition(
+            unit_kind=self.layout.unit_kind,
+            unit_territory=self.unit_assignment.dropna(),
+            exceptions=pd.concat([self.exceptions, self.layout.absent_exceptions]),
+            rules=self.layout.rules,
+            regions=self.layout.regions,
+            territories=territories,
+            unit_params=dict(self.layout.unit_params),
+        )
+
+    def contiguity(self) -> pd.DataFrame:
+        """Pieces per territory from the unit adjacency graph.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by territory id: ``units``, ``pieces`` (1: contiguous)
+            and ``exclaves`` (pieces beyond the first).
+        """
+        if self.layout is None or self.layout.pairs is None:
+            raise ValueError("contiguity needs a plan with units and their adjacency")
+        k = self.context.n_territories
+        pieces = territory_pieces(self.unit_codes, self.layout.pairs, k)
+        units = np.bincount(self.unit_codes[self.unit_codes >= 0], minlength=k)
+        return pd.DataFrame(
+            {"units": units, "pieces": pieces, "exclaves": np.maximum(pieces - 1, 0)},
+            index=self.context.territory_ids,
+        )
 
     # -- changing ----------------------------------------------------------
     def reassign(
@@ -242,20 +419,147 @@ class Plan:
         positions = positions[self.codes[positions] != target_code]
         if positions.size == 0:
             return self
-        labels = np.append(self.context.territory_ids.to_numpy(dtype=object), None)
+        exception_codes = self._moved_exceptions(positions, target_code)
+        return self._child(
+            positions, target_code, exception_codes=exception_codes, author=author, note=note, at=at
+        )
+
+    def _moved_exceptions(self, positions: np.ndarray, targets) -> np.ndarray | None:
+        """Exception codes after accounts moved on their own (plans with units)."""
+        if self.layout is None:
+            return self.exception_codes
+        claimed = positions[self.layout.rule_codes[positions] >= 0]
+        if claimed.size:
+            raise ValueError(
+                f"account(s) {self.context.id_array[claimed[:5]].tolist()} are placed by an "
+                "attribute rule; change the rule to move them"
+            )
+        # An account moved on its own becomes an exception, unless it goes
+        # back to its unit's territory.
+        unit = self.layout.account_units[positions]
+        by_unit = np.where(unit >= 0, self.unit_codes[np.maximum(unit, 0)], -1)
+        exception_codes = self.exception_codes.copy()
+        exception_codes[positions] = np.where(by_unit == targets, NO_EXCEPTION, targets)
+        exception_codes.setflags(write=False)
+        return exception_codes
+
+    def reassign_units(
+        self,
+        unit_ids: Iterable[str],
+        target: str | None,
+        *,
+        keep_contiguous: bool = False,
+        author: str | None = None,
+        note: str | None = None,
+        at: datetime | None = None,
+    ) -> Plan:
+        """Hand units to a territory, with their accounts except the excepted ones.
+
+        Parameters
+        ----------
+        unit_ids : iterable of str
+            Units to move; units already in ``target`` are left alone.
+        target : str or None
+            Receiving territory id; ``None`` releases the units to white space.
+        keep_contiguous : bool, default False
+            Refuse a move after which a territory it touches is in more
+            pieces than before (split, or given an exclave).
+        author, note : str, optional
+            Recorded in the change log.
+        at : datetime, optional
+            Time of the move; now (UTC) when omitted.
+
+        Returns
+        -------
+        Plan
+            A new plan whose parent is this one, or this plan when no unit
+            changes territory. Accounts with an exception or claimed by a
+            rule stay where they are.
+
+        Raises
+        ------
+        ValueError
+            If the plan has no units (built with :meth:`from_assignment`).
+        ContiguityError
+            With ``keep_contiguous``, naming the territory the move would split.
+        KeyError
+            For an unknown unit or territory id.
+        """
+        if self.layout is None:
+            raise ValueError("this plan has no units; build it with Plan.from_definition")
+        target_code = self.context.territory_code(target)
+        units = np.unique(self.layout.unit_positions(unit_ids))
+        units = units[self.unit_codes[units] != target_code]
+        if units.size == 0:
+            return self
+        unit_codes = self.unit_codes.copy()
+        touched = np.unique(np.append(unit_codes[units], target_code))
+        unit_codes[units] = target_code
+        unit_codes.setflags(write=False)
+        if keep_contiguous and self.layout.pairs is not None:
+            self._check_contiguity(unit_codes, touched[touched >= 0])
+        positions = self.layout.accounts_in(units)
+        free = (self.exception_codes[positions] == NO_EXCEPTION) & (
+            self.layout.rule_codes[positions] < 0
+        )
+        positions = positions[free & (self.codes[positions] != target_code)]
+        return self._child(
+            positions,
+            target_code,
+            unit_codes=unit_codes,
+            unit_ids=tuple(self.layout.unit_ids[units].astype(str)),
+            author=author,
+            note=note,
+            at=at,
+        )
+
+    def _check_contiguity(self, unit_codes: np.ndarray, territories: np.ndarray) -> None:
+        k = self.context.n_territories
+        before = territory_pieces(self.unit_codes, self.layout.pairs, k)
+        after = territory_pieces(unit_codes, self.layout.pairs, k)
+        worse = territories[after[territories] > np.maximum(before[territories], 1)]
+        if worse.size:
+            code = int(worse[0])
+            name = self.context.territory_names[code]
+            raise ContiguityError(
+                f"moving these units would split territory {name!r} "
+                f"({self.context.territory_ids[code]}) into {after[code]} pieces"
+            )
+
+    def _child(
+        self,
+        positions: np.ndarray,
+        target_code: int,
+        *,
+        unit_codes: np.ndarray | None = None,
+        exception_codes: np.ndarray | None = None,
+        unit_ids: tuple[str, ...] = (),
+        author: str | None,
+        note: str | None,
+        at: datetime | None,
+    ) -> Plan:
         old = self.codes[positions]
         move = Move(
             account_ids=tuple(self.context.id_array[positions].tolist()),
-            sources=tuple(labels[np.where(old < 0, self.context.n_territories, old)]),
+            sources=tuple(labelled(self.context.territory_ids, old)),
             target=None if target_code < 0 else str(self.context.territory_ids[target_code]),
             at=at or datetime.now(UTC),
             author=author,
             note=note,
+            unit_ids=unit_ids,
         )
         codes = self.codes.copy()
         codes[positions] = target_code
         codes.setflags(write=False)
-        child = Plan(context=self.context, codes=codes, parent=self, move=move)
+        child = Plan(
+            context=self.context,
+            codes=codes,
+            parent=self,
+            move=move,
+            layout=self.layout,
+            unit_codes=self.unit_codes if unit_codes is None else unit_codes,
+            exception_codes=self.exception_codes if exception_codes is None else exception_codes,
+        )
         child._cache["moved_positions"] = positions
         child._cache["moved_from"] = old
         return child
@@ -333,10 +637,19 @@ class Plan:
             note=note,
             targets=tuple(labels[np.where(targets < 0, k, targets)]),
         )
+        exception_codes = self._moved_exceptions(positions, targets)
         codes = self.codes.copy()
         codes[positions] = targets
         codes.setflags(write=False)
-        child = Plan(context=self.context, codes=codes, parent=self, move=move)
+        child = Plan(
+            context=self.context,
+            codes=codes,
+            parent=self,
+            move=move,
+            layout=self.layout,
+            unit_codes=self.unit_codes,
+            exception_codes=exception_codes,
+        )
         child._cache["moved_positions"] = positions
         child._cache["moved_from"] = old
         return child
@@ -347,13 +660,18 @@ class Plan:
         Returns
         -------
         Plan
-            As :meth:`reassign` or :meth:`reassign_many`.
+            As :meth:`reassign`, :meth:`reassign_many` or :meth:`reassign_units`.
 
         Raises
         ------
         KeyError
             For an account or territory this plan's context does not have.
         """
+        if move.unit_ids:
+            # A unit move replays as one: its accounts follow from the units.
+            return self.reassign_units(
+                move.unit_ids, move.target, author=move.author, note=move.note, at=move.at
+            )
         if move.targets is None:
             return self.reassign(
                 move.account_ids, move.target, author=move.author, note=move.note, at=move.at

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 import shapely
 from scipy.spatial import cKDTree
 
+from terrmap.core.definition import Definition
 from terrmap.core.schema import (
     ACCOUNT_COLUMNS,
     ACCOUNT_ID,
@@ -40,12 +41,16 @@ from terrmap.core.schema import (
     TERRITORY_ID,
     TIER_VISITS,
 )
+from terrmap.geo.units import UnitLayer, boundary_units, definition_from_polygons
 from terrmap.geo.workspace import Workspace, build_workspace
 from terrmap.geo.zipgeo import zip_table
+from terrmap.io.definition import read_definition
 
 __all__ = [
     "demo_workspace",
+    "demo_definition",
     "DATA_DIR",
+    "DEFINITION_FILE",
     "DemoData",
     "generate",
     "load_embedded",
@@ -68,6 +73,14 @@ def _data_dir() -> Path:
 #: Directory holding the embedded demo files: ``terrmap/_data`` in an installed
 #: wheel, ``data/`` at the root of a checkout.
 DATA_DIR: Path = _data_dir()
+
+#: The embedded demo's territory definition (counties, exceptions, regions),
+#: next to the data files; written by ``scripts/make_demo_data.py``.
+DEFINITION_FILE = "definition.json"
+
+#: Named-account exceptions of the demo: so many territories each hand their
+#: biggest account to the next territory (a key account kept by another rep).
+DEMO_EXCEPTIONS = 3
 
 _FILE_NAMES: dict[str, str] = {
     "accounts": "accounts.csv",
@@ -846,9 +859,62 @@ def _reps(
     )
 
 
+def demo_definition(data: DemoData) -> Definition:
+    """County-based territories for a demo data set, with exceptions and regions.
+
+    Each county of the data's region goes to the territory covering most of
+    it; the first :data:`DEMO_EXCEPTIONS` territories each hand their biggest
+    account (by revenue) to the next territory as a named-account exception;
+    territories roll up into the regions of the ``region`` column.
+
+    Parameters
+    ----------
+    data : DemoData
+        What :func:`generate` or :func:`load_embedded` returned.
+
+    Returns
+    -------
+    Definition
+        On ``county`` units.
+    """
+    territories = data.territories
+    units = _demo_counties(territories)
+    geography = definition_from_polygons(units, territories)
+    located = units.unit_of(data.accounts)
+    by_unit = geography.unit_territory.reindex(located.fillna("").to_numpy()).to_numpy()
+    owner = pd.Series(by_unit, index=data.accounts.index, dtype=object)
+    ids = list(territories.index)
+    exceptions = {}
+    for here, there in zip(ids[:DEMO_EXCEPTIONS], ids[1 : DEMO_EXCEPTIONS + 1], strict=False):
+        held = data.accounts.loc[owner[owner == here].index, "revenue"]
+        if len(held):
+            exceptions[str(held.idxmax())] = there
+    return Definition(
+        unit_kind="county",
+        unit_territory=geography.unit_territory,
+        exceptions=pd.Series(exceptions, dtype=object),
+        regions=territories["region"].astype(object),
+        territories=territories[["name", "rep_id"]].astype(object),
+    )
+
+
+def _demo_counties(territories: gpd.GeoDataFrame) -> UnitLayer:
+    return boundary_units("county", within=shapely.union_all(territories.geometry.to_numpy()))
+
+
 def demo_workspace() -> Workspace:
-    """Build the workspace of the embedded demo data set in ``data/``."""
+    """Build the workspace of the embedded demo data set in ``data/``.
+
+    Territories are made of counties (``data/definition.json``), with a few
+    named-account exceptions and two regions.
+    """
     data = load_embedded()
+    definition = read_definition(DATA_DIR / DEFINITION_FILE)
     return build_workspace(
-        data.accounts, data.territories, data.reps, name="Demo data (New England & New York)"
+        data.accounts,
+        data.territories,
+        data.reps,
+        name="Demo data (New England & New York)",
+        units=_demo_counties(data.territories),
+        definition=definition,
     )

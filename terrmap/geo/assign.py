@@ -27,7 +27,7 @@ from pyproj import CRS as ProjCRS
 
 from terrmap.core.schema import ACCOUNT_ID, CRS, TERRITORY_ID
 
-__all__ = ["AssignmentResult", "assign_accounts", "overlapping_territories"]
+__all__ = ["AssignmentResult", "assign_accounts", "assignment_result", "overlapping_territories"]
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +137,32 @@ def assign_accounts(
     overlaps = _overlap_frame(geoms, ids, pairs, codes, amb_points, amb_codes, min_overlap_km2)
     return AssignmentResult(
         assignment=assignment, unassigned=unassigned, overlaps=overlaps, ambiguous=ambiguous
+    )
+
+
+def assignment_result(assignment: pd.Series) -> AssignmentResult:
+    """Wrap an assignment found otherwise (from units) as an :class:`AssignmentResult`.
+
+    Parameters
+    ----------
+    assignment : pandas.Series
+        Territory id per account id, ``<NA>`` for white space.
+
+    Returns
+    -------
+    AssignmentResult
+        With the white space listed and no overlapping territories or
+        ambiguous accounts (territories built from units cannot overlap).
+    """
+    empty = np.empty(0, dtype=np.int64)
+    ids = np.empty(0, dtype=object)
+    return AssignmentResult(
+        assignment=assignment.astype("string").rename(TERRITORY_ID),
+        unassigned=assignment.index[assignment.isna().to_numpy()],
+        overlaps=_overlap_frame(
+            np.empty(0, dtype=object), ids, (empty, empty), empty, empty, empty, 0.0
+        ),
+        ambiguous=_ambiguous_frame(assignment.index, ids, empty, empty, empty),
     )
 
 

@@ -32,6 +32,7 @@ from terrmap.core.schema import CRS
 from terrmap.geo.palette import territory_colors
 from terrmap.geo.selection import PointIndex
 from terrmap.geo.shapes import CellIndex, build_cells, study_area, territory_shapes, update_shapes
+from terrmap.geo.units import UnitLayer, dissolved
 from terrmap.geo.workspace import Workspace
 
 __all__ = ["MapData", "map_data", "plan_shapes"]
@@ -57,8 +58,10 @@ class MapData:
     colors : list of str
         Colour per territory, fixed for the data set so that territories keep
         their colour while accounts move.
-    cells : CellIndex
-        Voronoi cells of the account locations.
+    cells : CellIndex or None
+        Voronoi cells of the account locations; built on first use by
+        :meth:`account_cells` when the workspace has units (plans built
+        from units are drawn as dissolved units and never need them).
     home_bases : pandas.DataFrame or None
         Reps with ``home_lat``, ``home_lon``, ``name`` for the map.
     names : numpy.ndarray
@@ -68,6 +71,11 @@ class MapData:
         id, else the owner as given, else None.
     points : PointIndex
         The positions sorted for fast selections.
+    units : UnitLayer or None
+        The workspace's building blocks; territories of plans built on them
+        are drawn as the union of their units.
+    area : shapely.Geometry or None
+        The area the Voronoi cells are clipped to.
     """
 
     account_ids: pd.Index
@@ -75,11 +83,27 @@ class MapData:
     lat: np.ndarray = field(repr=False)
     territories: gpd.GeoDataFrame = field(repr=False)
     colors: list[str] = field(repr=False)
-    cells: CellIndex = field(repr=False)
+    cells: CellIndex | None = field(repr=False)
     home_bases: pd.DataFrame | None = field(repr=False)
     names: np.ndarray = field(repr=False)
     owners: np.ndarray = field(repr=False)
     points: PointIndex = field(repr=False)
+    units: UnitLayer | None = field(default=None, repr=False)
+    area: shapely.Geometry | None = field(default=None, repr=False)
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def account_cells(self) -> CellIndex:
+        """Voronoi cells of the accounts (built once, on first use)."""
+        if self.cells is not None:
+            return self.cells
+        if "cells" not in self._cache:
+            self._cache["cells"] = build_cells(
+                np.asarray(self.lon, dtype=float),
+                np.asarray(self.lat, dtype=float),
+                self.account_ids,
+                self.area,
+            )
+        return self._cache["cells"]
 
 
 def map_data(workspace: Workspace) -> MapData:
@@ -105,7 +129,10 @@ def map_data(workspace: Workspace) -> MapData:
     if usable.any():
         areas.append(study_area(polygons[usable]))
     area = shapely.union_all(areas)
-    cells = build_cells(lon, lat, context.account_ids, area)
+    # A workspace of units draws dissolved units; cells only if ever needed.
+    cells = (
+        None if workspace.units is not None else build_cells(lon, lat, context.account_ids, area)
+    )
     names = pd.Series(context.territory_names, index=context.territory_ids, name="name")
     territories = gpd.GeoDataFrame({"name": names}, geometry=polygons.geometry.values, crs=CRS)
     territories.index.name = "territory_id"
@@ -142,6 +169,8 @@ def map_data(workspace: Workspace) -> MapData:
         names=names,
         owners=owners,
         points=PointIndex.build(lon, lat, context.account_ids),
+        units=workspace.units,
+        area=area,
     )
 
 
@@ -149,7 +178,12 @@ def plan_shapes(plan: Plan, data: MapData) -> gpd.GeoDataFrame:
     """Territory shapes of a plan, with names, in code order.
 
     Shapes are cached on the plan. A plan whose parent has shapes is drawn
-    from them, redrawing only the territories its move touched.
+    from them, redrawing only the territories its move touched. A plan built
+    from units (:meth:`~terrmap.core.plan.Plan.from_definition`) is drawn as
+    its dissolved units, so an uploaded territory is drawn exactly as
+    uploaded and only unit moves change shapes (an excepted account stays
+    inside its unit's territory's shape); any other plan as the union of its
+    accounts' Voronoi cells.
 
     Parameters
     ----------
@@ -167,11 +201,12 @@ def plan_shapes(plan: Plan, data: MapData) -> gpd.GeoDataFrame:
     cached = plan._cache.get(_SHAPES)
     if cached is not None and cached[0] is data:
         return cached[1]
+    by_units = _drawn_by_units(plan, data)
     # Walk up to the nearest ancestor that has shapes, then replay downwards.
     chain = [plan]
     node = plan.parent
     base = None
-    while node is not None:
+    while node is not None and (not by_units or _drawn_by_units(node, data)):
         hit = node._cache.get(_SHAPES)
         if hit is not None and hit[0] is data:
             base = hit[1]
@@ -181,15 +216,47 @@ def plan_shapes(plan: Plan, data: MapData) -> gpd.GeoDataFrame:
     ids = data.territories.index
     if base is None:
         root = chain.pop()
-        base = _framed(territory_shapes(data.cells, root.assignment, ids), data)
+        if by_units:
+            shapes = gpd.GeoDataFrame(geometry=dissolved(data.units, root.unit_assignment, ids))
+        else:
+            shapes = territory_shapes(data.account_cells(), root.assignment, ids)
+        base = _framed(shapes, data)
         root._cache[_SHAPES] = (data, base)
     for step in reversed(chain):
-        changed = step.changed_territories
-        if changed:
-            redrawn = update_shapes(data.cells, base, step.assignment, changed)
+        # Units: only unit moves change shapes (an excepted account stays
+        # inside its unit's territory); accounts: every move does.
+        changed = _unit_move_territories(step) if by_units else step.changed_territories
+        if changed and by_units:
+            redrawn = dissolved(data.units, step.unit_assignment, changed)
+            geometry = base.geometry.copy()
+            geometry.loc[redrawn.index] = redrawn.to_numpy()
+            base = _framed(gpd.GeoDataFrame(geometry=geometry), data)
+        elif changed:
+            redrawn = update_shapes(data.account_cells(), base, step.assignment, changed)
             base = _framed(redrawn, data)
         step._cache[_SHAPES] = (data, base)
     return base
+
+
+def _drawn_by_units(plan: Plan, data: MapData) -> bool:
+    return (
+        plan.layout is not None
+        and data.units is not None
+        and plan.layout.unit_ids.equals(data.units.unit_ids)
+    )
+
+
+def _unit_move_territories(plan: Plan) -> list[str]:
+    """Territories whose units the plan's move changed (none for account moves)."""
+    if plan.move is None or not plan.move.unit_ids or plan.parent is None:
+        return []
+    codes = np.unique(
+        np.append(
+            plan.parent.unit_codes[plan.layout.unit_positions(plan.move.unit_ids)],
+            plan.context.territory_code(plan.move.target),
+        )
+    )
+    return plan.context.territory_ids[codes[codes >= 0]].tolist()
 
 
 def _framed(shapes: gpd.GeoDataFrame, data: MapData) -> gpd.GeoDataFrame:

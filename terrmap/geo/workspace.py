@@ -17,9 +17,11 @@ import numpy as np
 import pandas as pd
 
 from terrmap.core.context import Context
+from terrmap.core.definition import Definition
 from terrmap.core.plan import History, Plan
 from terrmap.core.travel import TravelParams
-from terrmap.geo.assign import AssignmentResult, assign_accounts
+from terrmap.geo.assign import AssignmentResult, assign_accounts, assignment_result
+from terrmap.geo.units import UnitLayer, definition_from_polygons, dissolved
 
 __all__ = [
     "Workspace",
@@ -56,6 +58,10 @@ class Workspace:
         ISO 4217 code of the money figures (revenue, cost), e.g. ``"EUR"``;
         None when the data does not say. Pages show it instead of assuming
         dollars.
+    units : UnitLayer or None
+        The building blocks when territories are defined by units (the
+        initial plan then comes from a definition); ``None`` when
+        territories are lists of accounts.
     """
 
     name: str
@@ -67,6 +73,7 @@ class Workspace:
     assignment: AssignmentResult = field(repr=False)
     notes: tuple[str, ...] = ()
     currency: str | None = None
+    units: UnitLayer | None = field(default=None, repr=False)
 
 
 def build_workspace(
@@ -78,8 +85,16 @@ def build_workspace(
     params: TravelParams | None = None,
     notes: tuple[str, ...] = (),
     currency: str | None = None,
+    units: UnitLayer | None = None,
+    definition: Definition | None = None,
 ) -> Workspace:
     """Assign accounts to territory polygons and build the starting plan.
+
+    Without ``units`` a territory is the accounts inside its polygon. With
+    ``units``, a territory is its units plus exceptions and rules (a
+    :class:`~terrmap.core.definition.Definition`): the one given, or each
+    unit in the territory polygon that holds it
+    (:func:`~terrmap.geo.units.definition_from_polygons`).
 
     Parameters
     ----------
@@ -99,23 +114,41 @@ def build_workspace(
         ISO 4217 code of the money figures; by default
         ``accounts.attrs["currency"]`` (set by
         :func:`terrmap.io.loaders.load_accounts`), else None.
+    units : UnitLayer, optional
+        Building blocks of the territories.
+    definition : Definition, optional
+        Units -> territory, exceptions, rules, regions (needs ``units``).
+        Territories it names that ``territories`` lacks are added, drawn as
+        their dissolved units.
 
     Returns
     -------
     Workspace
+
+    Raises
+    ------
+    ValueError
+        When a definition is given without units, or is built on another
+        kind of unit layer.
     """
-    result = assign_accounts(accounts, territories)
-    context = Context.build(accounts, territories, reps, params)
-    plan = Plan.from_assignment(context, result.assignment)
-    extra = []
-    if len(result.unassigned):
-        extra.append(f"{len(result.unassigned):,} accounts lie in no territory (white space).")
-    if len(result.overlaps):
-        pairs = ", ".join(
-            f"{a}/{b}"
-            for a, b in result.overlaps[["territory_a", "territory_b"]].itertuples(index=False)
+    if units is not None or definition is not None:
+        territories, context, plan, extra = _from_units(
+            accounts, territories, reps, units, definition, params
         )
-        extra.append(f"Overlapping territory polygons: {pairs}.")
+        result = assignment_result(plan.assignment)
+    else:
+        result = assign_accounts(accounts, territories)
+        context = Context.build(accounts, territories, reps, params)
+        plan = Plan.from_assignment(context, result.assignment)
+        extra = []
+        if len(result.unassigned):
+            extra.append(f"{len(result.unassigned):,} accounts lie in no territory (white space).")
+        if len(result.overlaps):
+            pairs = ", ".join(
+                f"{a}/{b}"
+                for a, b in result.overlaps[["territory_a", "territory_b"]].itertuples(index=False)
+            )
+            extra.append(f"Overlapping territory polygons: {pairs}.")
     return Workspace(
         name=name,
         accounts=accounts,
@@ -126,14 +159,99 @@ def build_workspace(
         assignment=result,
         notes=tuple(notes) + tuple(extra),
         currency=currency if currency is not None else accounts.attrs.get("currency"),
+        units=units,
     )
+
+
+def _from_units(
+    accounts: pd.DataFrame,
+    territories: gpd.GeoDataFrame | None,
+    reps: pd.DataFrame | None,
+    units: UnitLayer | None,
+    definition: Definition | None,
+    params: TravelParams | None,
+) -> tuple[gpd.GeoDataFrame, Context, Plan, list[str]]:
+    """Territories, context, plan and notes of a workspace built on units."""
+    if units is None:
+        raise ValueError("a territory definition needs the unit layer it is built on")
+    if definition is None:
+        definition = definition_from_polygons(units, territories)
+    elif definition.unit_kind != units.kind:
+        raise ValueError(
+            f"the definition is built on {definition.unit_kind!r} units, not {units.kind!r}"
+        )
+    territories = _defined_territories(territories, definition, units)
+    account_units = units.locate(accounts["lon"], accounts["lat"])
+    context = Context.build(accounts, territories, reps, params)
+    plan = Plan.from_definition(
+        context,
+        definition,
+        units.unit_ids,
+        account_units,
+        accounts=accounts,
+        pairs=units.adjacency().pairs,
+    )
+    extra = [f"Unit layer: {w}" for w in units.warnings]
+    outside = context.account_ids[account_units < 0]
+    if len(outside):
+        shown = ", ".join(map(str, outside[:8])) + (" ..." if len(outside) > 8 else "")
+        extra.append(f"{len(outside):,} accounts lie in no unit (white space): {shown}.")
+    lost = definition.exceptions.index.difference(context.account_ids)
+    if len(lost):
+        extra.append(
+            f"{len(lost):,} exception(s) name accounts not in the data: {', '.join(lost[:8])}."
+        )
+    return territories, context, plan, extra
+
+
+def _defined_territories(
+    territories: gpd.GeoDataFrame | None, definition: Definition, units: UnitLayer
+) -> gpd.GeoDataFrame:
+    """Complete the territories frame with the territories only the definition names."""
+    ids = definition.territory_ids
+    if territories is None:
+        territories = gpd.GeoDataFrame(
+            {"name": pd.Series(dtype=object)}, geometry=[], crs=units.units.crs
+        )
+    known = pd.Index(territories.index.astype(str))
+    missing = ids.difference(known, sort=False)
+    if not len(missing):
+        return territories
+    listed = definition.territories
+    extra = gpd.GeoDataFrame(
+        {
+            column: (
+                listed[column].reindex(missing).to_numpy(dtype=object)
+                if listed is not None and column in listed.columns
+                else np.full(len(missing), None, dtype=object)
+            )
+            for column in ("name", "rep_id")
+        },
+        geometry=dissolved(units, definition.unit_territory, missing).to_numpy(),
+        index=pd.Index(missing, name="territory_id"),
+        crs=units.units.crs,
+    )
+    frame = pd.concat([territories.set_axis(known), extra])
+    frame.index.name = "territory_id"
+    return gpd.GeoDataFrame(frame, geometry="geometry", crs=units.units.crs)
 
 
 def _rebuilt(workspace: Workspace, accounts: pd.DataFrame, territories) -> Workspace:
     # Same accounts in the same territories: the point-in-polygon result is
     # reused, only the context (and the initial plan over it) is rebuilt.
     context = Context.build(accounts, territories, workspace.reps, workspace.context.params)
-    initial = Plan.from_assignment(context, workspace.initial_plan.assignment)
+    old = workspace.initial_plan
+    if old.layout is not None:
+        initial = Plan.from_definition(
+            context,
+            old.definition(),
+            old.layout.unit_ids,
+            old.layout.account_units,
+            accounts=accounts,
+            pairs=old.layout.pairs,
+        )
+    else:
+        initial = Plan.from_assignment(context, old.assignment)
     return replace(
         workspace,
         accounts=accounts,
@@ -272,10 +390,28 @@ def rebase_history(history: History, context: Context) -> History:
             node = node.parent
         for step in reversed(chain):
             if step.parent is None or step.move is None:
-                new = Plan.from_assignment(context, step.assignment)
+                new = _rebased_root(step, context)
+            elif step.move.unit_ids:
+                move = step.move
+                new = rebuilt[id(step.parent)].reassign_units(
+                    move.unit_ids, move.target, author=move.author, note=move.note, at=move.at
+                )
             else:
                 new = rebuilt[id(step.parent)].replay(step.move)
             rebuilt[id(step)] = new
         return rebuilt[id(plan)]
 
     return History(plans=tuple(rebase(p) for p in history.plans), position=history.position)
+
+
+def _rebased_root(plan: Plan, context: Context) -> Plan:
+    if plan.layout is None:
+        return Plan.from_assignment(context, plan.assignment)
+    # Rules were evaluated when the layout was built; keep their codes.
+    return Plan(
+        context=context,
+        codes=plan.codes,
+        layout=plan.layout,
+        unit_codes=plan.unit_codes,
+        exception_codes=plan.exception_codes,
+    )

@@ -337,6 +337,7 @@ def _moves_blob(moves: list[Move] | tuple[Move, ...]) -> bytes:
             "account_ids": list(move.account_ids),
             "sources": list(move.sources),
             **({} if move.targets is None else {"targets": list(move.targets)}),
+            **({"unit_ids": list(move.unit_ids)} if move.unit_ids else {}),
         }
         for move in moves
     ]
@@ -354,6 +355,7 @@ def _read_moves(blob: bytes) -> tuple[Move, ...]:
             author=record["author"],
             note=record["note"],
             targets=None if record.get("targets") is None else tuple(record["targets"]),
+            unit_ids=tuple(record.get("unit_ids", ())),
         )
         for record in records
     )

@@ -113,7 +113,9 @@ class TestExportPage:
             assert shapes["revenue"].tolist() == pytest.approx(metrics["revenue"].tolist())
 
         sheets = pd.read_excel(files["terrmap-territories.xlsx"], sheet_name=None)
-        assert list(sheets) == ["Summary", "Accounts", "Reps", "Changes"]
+        # the demo puts its territories in two regions: their sums get a sheet
+        assert list(sheets) == ["Summary", "Regions", "Accounts", "Reps", "Changes"]
+        assert sheets["Regions"]["Accounts"].sum() == metrics["accounts"].sum()
         assert len(sheets["Accounts"]) == demo.context.n_accounts
 
         _check_report(files["terrmap-report.html"], demo)
