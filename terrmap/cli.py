@@ -306,9 +306,9 @@ def _add_export_parser(sub) -> None:
         help="write the assignment CSV, territory GeoJSON/GeoPackage, Excel workbook or report",
         description="Exports of the embedded demo data, or of the given files.",
     )
-    export.add_argument("kind", choices=(*EXPORT_FILES, "all"))
+    export.add_argument("kind", choices=(*EXPORT_FILES, "all", "crm"))
     export.add_argument(
-        "--out", type=Path, required=True, help="file to write (a folder for 'all')"
+        "--out", type=Path, required=True, help="file to write (a folder for 'all' and 'crm')"
     )
     export.add_argument("--accounts", type=Path, default=None, help="accounts file (default: demo)")
     export.add_argument("--territories", type=Path, default=None)
@@ -333,6 +333,28 @@ def _add_export_parser(sub) -> None:
         type=float,
         default=10.0,
         help="balance band around the mean, in %% (default 10)",
+    )
+    crm = export.add_argument_group("crm", "write-back files for a CRM (kind 'crm')")
+    crm.add_argument("--target", choices=("salesforce", "hubspot"), help="the CRM")
+    crm.add_argument(
+        "--since",
+        type=Path,
+        default=None,
+        help="assignment CSV of the previous publication: the delta files hold what changed",
+    )
+    crm.add_argument("--sf-model-id", default=None, help="Salesforce Territory2Model id")
+    crm.add_argument("--sf-type-id", default=None, help="Salesforce Territory2Type id")
+    crm.add_argument(
+        "--sf-territory-ids",
+        type=Path,
+        default=None,
+        help="Data Loader export of Territory2 (Id, DeveloperName) once the territories exist",
+    )
+    crm.add_argument(
+        "--user-ids",
+        type=Path,
+        default=None,
+        help="CSV rep_id,user: the rep's Salesforce User Id or HubSpot user email",
     )
 
 
@@ -394,6 +416,8 @@ def _export(args) -> int:
         "xlsx": lambda: exports.workbook_xlsx(plan, workspace),
         "html": lambda: report_html(plan, workspace, measure=measure, tolerance_pct=args.tolerance),
     }
+    if args.kind == "crm":
+        return _export_crm(args, plan, workspace)
     if args.kind == "all":
         if not args.out.is_dir():
             raise CliError(f"{args.out}: not a folder (export all writes one file per kind)")
@@ -404,6 +428,42 @@ def _export(args) -> int:
         path = exports.write_export(writers[kind](), target)
         print(f"{kind}: {path}")
     return EXIT_OK
+
+
+def _export_crm(args, plan, workspace) -> int:
+    from terrmap.io import crm, exports
+
+    if args.target is None:
+        raise CliError("export crm needs --target salesforce or --target hubspot")
+    if not args.out.is_dir():
+        raise CliError(f"{args.out}: not a folder (export crm writes several files)")
+    for option in ("since", "sf_territory_ids", "user_ids"):
+        path = getattr(args, option)
+        if path is not None and not path.exists():
+            raise CliError(f"{path}: no such file")
+    previous = crm.read_owners(args.since) if args.since is not None else None
+    options = {}
+    if args.user_ids is not None:
+        options["user_ids"] = _read_user_ids(args.user_ids)
+    if args.target == "salesforce":
+        options["model_id"] = args.sf_model_id
+        options["type_id"] = args.sf_type_id
+        if args.sf_territory_ids is not None:
+            options["territory_ids"] = crm.read_salesforce_ids(args.sf_territory_ids)
+    elif args.sf_model_id or args.sf_type_id or args.sf_territory_ids:
+        raise CliError("--sf-* options are for --target salesforce")
+    files = crm.crm_files(plan, workspace, args.target, previous=previous, **options)
+    for file in files.values():
+        path = exports.write_export(file.data, args.out / file.name)
+        print(f"{file.name}: {file.rows} row(s) -> {path}")
+    return EXIT_OK
+
+
+def _read_user_ids(path: Path) -> dict[str, str]:
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if list(frame.columns[:2]) != ["rep_id", "user"]:
+        raise CliError(f"{path}: expected the columns rep_id,user; found {list(frame.columns)}")
+    return dict(zip(frame["rep_id"].str.strip(), frame["user"].str.strip(), strict=True))
 
 
 if __name__ == "__main__":  # pragma: no cover
