@@ -82,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
         help="balance band around the mean, in %% (default 10)",
     )
     _add_export_parser(sub)
+    _add_users_parser(sub)
     return parser
 
 
@@ -90,7 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="terrmap: %(message)s")
     args = _parser().parse_args(argv)
     try:
-        commands = {"demo": _demo, "check": _check, "metrics": _metrics, "export": _export}
+        commands = {
+            "demo": _demo,
+            "check": _check,
+            "metrics": _metrics,
+            "export": _export,
+            "users": _users,
+        }
         return commands[args.command](args)
     except CliError as error:
         print(f"terrmap {args.command}: {error}", file=sys.stderr)
@@ -464,6 +471,81 @@ def _read_user_ids(path: Path) -> dict[str, str]:
     if list(frame.columns[:2]) != ["rep_id", "user"]:
         raise CliError(f"{path}: expected the columns rep_id,user; found {list(frame.columns)}")
     return dict(zip(frame["rep_id"].str.strip(), frame["user"].str.strip(), strict=True))
+
+
+def _add_users_parser(sub) -> None:
+    from terrmap.playbook.roles import ROLES
+
+    users = sub.add_parser(
+        "users",
+        help="manage the local user file (sign-in without an identity provider)",
+        description="The user file is TERRMAP_USERS unless --file names another.",
+    )
+    actions = users.add_subparsers(dest="action", required=True)
+    add = actions.add_parser(
+        "add",
+        help="add or replace a user; the password is read from standard input",
+        description="Reads the password from standard input (asked twice on a terminal).",
+    )
+    add.add_argument("name", help="username (the email address for OIDC sign-in)")
+    add.add_argument("--role", choices=ROLES, required=True)
+    add.add_argument("--rep", default=None, help="rep id of the user (required for --role rep)")
+    add.add_argument("--display-name", default=None, help="name shown and signed on changes")
+    add.add_argument("--file", type=Path, default=None, help="user file (default: TERRMAP_USERS)")
+    add.add_argument(
+        "--no-password",
+        action="store_true",
+        help="no password: the user signs in through the identity provider (OIDC) only",
+    )
+    listing = actions.add_parser("list", help="list the users (never the hashes)")
+    listing.add_argument("--file", type=Path, default=None)
+
+
+def _users_file(args) -> Path:
+    from terrmap.store.users import USERS_ENV, users_path
+
+    path = args.file or users_path()
+    if path is None:
+        raise CliError(f"no user file: pass --file or set {USERS_ENV}")
+    return path
+
+
+def _read_password() -> str:
+    import getpass
+
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != first:
+            raise CliError("the passwords differ")
+        return first
+    line = sys.stdin.readline()
+    if not line:
+        raise CliError("no password on standard input")
+    return line.rstrip("\r\n")
+
+
+def _users(args) -> int:
+    from terrmap.store.users import add_user, load_users
+
+    path = _users_file(args)
+    if args.action == "list":
+        for record in load_users(path).values():
+            user = record.user
+            how = "password" if record.password_hash else "identity provider"
+            fields = (user.username, user.display_name, user.role, user.rep_id or "-", how)
+            print("\t".join(fields))
+        return EXIT_OK
+    password = None if args.no_password else _read_password()
+    user = add_user(
+        path,
+        args.name,
+        role=args.role,
+        password=password,
+        display_name=args.display_name,
+        rep_id=args.rep,
+    )
+    print(f"{user.username} ({user.role}) written to {path}")
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover
