@@ -7,6 +7,7 @@ never mutate it.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import sqlite3
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from pages import _auth
 from terrmap.core.metrics import MEASURES
 from terrmap.core.plan import History, Plan
 from terrmap.demo import demo_workspace
@@ -77,6 +79,7 @@ def page_setup() -> None:
 
         PagesManager.uses_pages_directory = False
         st.rerun()
+    _auth.require_page(inspect.stack()[1].filename)
 
 
 def mark_shell_run() -> None:
@@ -85,8 +88,13 @@ def mark_shell_run() -> None:
 
 
 def init_session() -> None:
-    """Load the demo data on first visit and set defaults."""
-    if WORKSPACE not in st.session_state and not restore_from_url():
+    """Load the demo data on first visit and set defaults.
+
+    A user who may not edit never restores a working copy named in the URL:
+    it is someone else's plan.
+    """
+    restore = _auth.may("edit") and restore_from_url
+    if WORKSPACE not in st.session_state and not (restore and restore()):
         set_workspace(_demo(os.environ.get(DATA_DIR_ENV)), autosave=False)
     st.session_state.setdefault(TOLERANCE, 10)
     st.session_state.setdefault(MEASURE, "revenue")
@@ -179,18 +187,30 @@ def sidebar() -> None:
         st.caption(
             f"Data: **{ws.name}** · {ws.context.n_accounts:,} accounts · {ws.context.n_territories} territories"
         )
-        h = history()
-        left, right = st.columns(2)
-        left.button("↶ Undo", disabled=not h.can_undo, width="stretch", key="undo", on_click=_undo)
-        right.button("↷ Redo", disabled=not h.can_redo, width="stretch", key="redo", on_click=_redo)
-        st.caption(f"{len(plan().moves)} move(s) in this plan")
+        if _auth.may("edit"):
+            h = history()
+            left, right = st.columns(2)
+            left.button(
+                "↶ Undo", disabled=not h.can_undo, width="stretch", key="undo", on_click=_undo
+            )
+            right.button(
+                "↷ Redo", disabled=not h.can_redo, width="stretch", key="redo", on_click=_redo
+            )
+            st.caption(f"{len(plan().moves)} move(s) in this plan")
         st.selectbox("Balance measure", list(MEASURES), format_func=MEASURES.get, key=MEASURE)
         st.slider("Balanced within ± %", min_value=1, max_value=50, key=TOLERANCE)
-        st.text_input("Name for the change log", key=USER, help="Recorded with each move you make.")
+        if _auth.current_user() is None:
+            st.text_input(
+                "Name for the change log", key=USER, help="Recorded with each move you make."
+            )
+        _auth.sidebar_block()
 
 
 def author() -> str | None:
-    """Who is making changes in this session (the sidebar's name), if given."""
+    """Who is making changes: the signed-in user, else the sidebar's name if given."""
+    user = _auth.current_user()
+    if user is not None:
+        return user.author
     name = str(st.session_state.get(USER) or "").strip()
     return name or None
 

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from pages import _review, _state
+from pages import _auth, _review, _state
 from terrmap.geo.drawing import plan_shapes
 from terrmap.io.importing import escape_markdown
 from terrmap.playbook.quality import account_quality
@@ -30,7 +30,13 @@ if figures.empty:
 rep_names = {}
 if ws.reps is not None and "name" in ws.reps.columns:
     rep_names = {str(k): str(v) for k, v in ws.reps["name"].items() if pd.notna(v)}
-reps = list(figures.index)
+# A rep signed in sees only themself, whatever the URL or the session says.
+reps = _auth.visible_reps(list(figures.index))
+if not reps:
+    st.info("The plan gives you no territory.")
+    st.stop()
+if st.session_state.get(REP) not in reps:
+    st.session_state.pop(REP, None)
 rep = st.selectbox("Rep", reps, format_func=lambda r: f"{rep_names.get(r, r)} ({r})", key=REP)
 held = rep_territories(plan, rep)
 territory_names = dict(zip(ctx.territory_ids, ctx.territory_names, strict=True))

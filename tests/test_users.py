@@ -179,3 +179,34 @@ class TestUsersCli:
         assert "argon2" not in out
         assert "lee@example.com\tlee@example.com\tleadership\t-\tidentity provider" in out
         assert "rita\trita\trep\tR1\tpassword" in out
+
+
+def test_identity_provider_users_get_their_role_by_email(users_file):
+    from terrmap.store.users import identity_user
+
+    users = load_users(users_file)
+    assert identity_user(users, "Lee@Example.com").role == "leadership"
+    assert identity_user(users, "stranger@example.com") is None
+    assert identity_user(users, None) is None
+
+
+class TestThrottle:
+    def test_refuses_after_max_failures_until_the_window_passes(self):
+        from terrmap.store.users import SignInThrottle
+
+        throttle = SignInThrottle(max_failures=3, window_s=60)
+        for t in (0, 10, 20):
+            assert throttle.wait_s("ann", t) == 0
+            throttle.failed("ann", t)
+        assert throttle.wait_s("ann", 30) == pytest.approx(30)
+        assert throttle.wait_s("bob", 30) == 0
+        assert throttle.wait_s("ann", 61) == 0  # the failure at 0 left the window
+
+    def test_success_forgets(self):
+        from terrmap.store.users import SignInThrottle
+
+        throttle = SignInThrottle(max_failures=2, window_s=60)
+        throttle.failed("ann", 0)
+        throttle.succeeded("ann")
+        throttle.failed("ann", 1)
+        assert throttle.wait_s("ann", 2) == 0

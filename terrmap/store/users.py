@@ -20,7 +20,8 @@ import io
 import logging
 import os
 import tempfile
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -31,10 +32,12 @@ from terrmap.playbook.roles import User, check_role
 __all__ = [
     "USERS_ENV",
     "USER_COLUMNS",
+    "SignInThrottle",
     "UserRecord",
     "add_user",
     "authenticate",
     "hash_password",
+    "identity_user",
     "load_users",
     "users_path",
 ]
@@ -60,6 +63,40 @@ class UserRecord:
 
     def __repr__(self) -> str:  # never show the hash
         return f"UserRecord({self.user!r})"
+
+
+@dataclass
+class SignInThrottle:
+    """Refuse a username for a while after too many wrong passwords.
+
+    One per server, shared by its sessions (it holds a lock). Counts failed
+    sign-ins per username within ``window_s`` seconds; at ``max_failures`` the
+    username is refused until the oldest failure leaves the window.
+    """
+
+    max_failures: int = 5
+    window_s: float = 900.0
+    _failures: dict[str, list[float]] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def wait_s(self, username: str, now: float) -> float:
+        """Seconds until ``username`` may try again (0 when it may now)."""
+        with self._lock:
+            recent = [t for t in self._failures.get(username, []) if now - t < self.window_s]
+            self._failures[username] = recent
+            if len(recent) < self.max_failures:
+                return 0.0
+            return recent[-self.max_failures] + self.window_s - now
+
+    def failed(self, username: str, now: float) -> None:
+        """Record a failed sign-in."""
+        with self._lock:
+            self._failures.setdefault(username, []).append(now)
+
+    def succeeded(self, username: str) -> None:
+        """Forget the failures of a username that signed in."""
+        with self._lock:
+            self._failures.pop(username, None)
 
 
 def users_path() -> Path | None:
@@ -186,6 +223,31 @@ def authenticate(users: dict[str, UserRecord], username: str, password: str) -> 
     if record is None or not record.password_hash:
         return None
     return record.user
+
+
+def identity_user(users: dict[str, UserRecord], email: str | None) -> User | None:
+    """Find the user an identity provider signed in, by email address (any case).
+
+    Parameters
+    ----------
+    users : dict
+        The user file (:func:`load_users`): it gives the roles.
+    email : str or None
+        The ``email`` claim of the identity token.
+
+    Returns
+    -------
+    User or None
+        ``None`` when the user file does not list the address: signed in at
+        the identity provider, but no role in terrmap.
+    """
+    if not email:
+        return None
+    wanted = email.strip().lower()
+    for username, record in users.items():
+        if username.lower() == wanted:
+            return record.user
+    return None
 
 
 def _write(path: Path, users: dict[str, UserRecord]) -> None:
