@@ -110,7 +110,7 @@ def gate() -> User | None:
 
 
 def _oidc_gate() -> User:
-    if not st.user.is_logged_in:
+    if not st.user.get("is_logged_in", False):
         st.title("terrmap")
         st.write("Sign in with your company account to plan territories.")
         st.button("Sign in", type="primary", on_click=st.login, key="oidc_sign_in")

@@ -385,3 +385,33 @@ def test_inputs_not_mutated(plan, workspace):
     hubspot_files(plan, workspace, previous=previous)
     pd.testing.assert_frame_equal(previous, kept)
     pd.testing.assert_frame_equal(workspace.accounts, accounts)
+
+
+def test_zip_holds_the_files_byte_for_byte(plan, workspace):
+    import zipfile
+
+    from terrmap.io.crm import crm_zip
+
+    files = salesforce_files(plan, workspace)
+    archive = zipfile.ZipFile(io.BytesIO(crm_zip(files)))
+    assert sorted(archive.namelist()) == sorted([*files, "README.txt"])
+    for name, file in files.items():
+        assert archive.read(name) == file.data
+    readme = archive.read("README.txt").decode()
+    assert "ObjectTerritory2Association.csv (7 rows)" in readme
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("0MA5g000000CaFe", True),
+        ("0MA5g000000CaFeGAK", True),
+        ("0MA5g000000CaFeGAK\n", False),
+        ("0MA5g000000CaF", False),
+        ("0MA5g000000CaFe-AK", False),
+    ],
+)
+def test_salesforce_id_shape(value, ok):
+    from terrmap.io.crm import is_salesforce_id
+
+    assert is_salesforce_id(value) is ok

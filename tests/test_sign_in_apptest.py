@@ -33,6 +33,7 @@ def users_file(tmp_path_factory):
     add_user(path, "ann", role="manager", password=PASSWORDS["ann"], display_name="Ann Lee")
     add_user(path, "lou", role="leadership", password=PASSWORDS["lou"])
     add_user(path, "rita", role="rep", password=PASSWORDS["rita"], rep_id="R01")
+    add_user(path, "Lee@Example.com", role="leadership", password=None, display_name="Lee")
     return path
 
 
@@ -193,3 +194,36 @@ def test_signed_in_user_is_the_author_of_a_saved_scenario(with_users):
     _run(at)
     saved = [s for s in ScenarioStore(default_db_path()).list() if s.name == "Signed-in save"]
     assert [s.author for s in saved] == ["Ann Lee (ann)"]
+
+
+def _oidc_app(user: dict) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
+    at.secrets["auth"] = {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "a test secret",
+        "client_id": "terrmap",
+        "client_secret": "test",
+        "server_metadata_url": "http://localhost:9/.well-known/openid-configuration",
+    }
+    at.user = user
+    return _run(at)
+
+
+class TestOidc:
+    def test_signed_out_sees_only_the_identity_provider_button(self, with_users):
+        at = _oidc_app({"is_logged_in": False})
+        assert [b.label for b in at.button] == ["Sign in"]
+        assert not [t for t in at.text_input if t.key == "sign_in_password"]
+        assert _titles(at) == ["terrmap"]
+
+    def test_signed_in_user_gets_the_role_of_their_email(self, with_users):
+        at = _oidc_app({"is_logged_in": True, "email": "lee@example.com"})
+        assert "Territories" in _titles(at)
+        assert at.session_state["signed_in_user"].role == "leadership"
+        assert any("Signed in as **Lee**" in m.value for m in at.sidebar.markdown)
+
+    def test_unknown_email_has_no_role(self, with_users):
+        at = _oidc_app({"is_logged_in": True, "email": "stranger@example.com"})
+        assert "has no role in terrmap" in at.error[0].value
+        assert [b.label for b in at.button] == ["Sign out"]
+        assert _titles(at) == ["terrmap"]

@@ -49,6 +49,7 @@ from __future__ import annotations
 import io
 import re
 import unicodedata
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -70,8 +71,10 @@ __all__ = [
     "CrmFile",
     "changed_accounts",
     "crm_files",
+    "crm_zip",
     "developer_names",
     "hubspot_files",
+    "is_salesforce_id",
     "owners_of",
     "read_hubspot",
     "read_owners",
@@ -100,7 +103,7 @@ MANUAL_ASSOCIATION = "Territory2Manual"
 ROLES_IN_TERRITORY: tuple[str, ...] = ("Owner", "Administrator", "Sales Rep")
 
 #: Salesforce record ids: 15 or 18 letters and digits.
-_SALESFORCE_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
+_SALESFORCE_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 #: Characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _DEVELOPER_NAME_MAX = 80
@@ -255,6 +258,11 @@ def developer_names(labels: pd.Series) -> pd.Series:
     return pd.Series(out, index=labels.index, dtype=object)
 
 
+def is_salesforce_id(value: str) -> bool:
+    """Whether a text has the shape of a Salesforce record id (15 or 18 letters and digits)."""
+    return _SALESFORCE_ID.fullmatch(str(value)) is not None
+
+
 def salesforce_files(
     plan: Plan,
     workspace: Workspace,
@@ -299,11 +307,11 @@ def salesforce_files(
         For a malformed Salesforce id (naming it) or an unknown role.
     """
     for label, value in (("model_id", model_id), ("type_id", type_id)):
-        if value is not None and not _SALESFORCE_ID.match(value):
+        if value is not None and not is_salesforce_id(value):
             raise ValueError(
                 f"{label} {value!r} is not a Salesforce id (15 or 18 letters and digits)"
             )
-    bad_ids = {k: v for k, v in (territory_ids or {}).items() if not _SALESFORCE_ID.match(str(v))}
+    bad_ids = {k: v for k, v in (territory_ids or {}).items() if not is_salesforce_id(v)}
     if bad_ids:
         name, value = next(iter(bad_ids.items()))
         raise ValueError(f"Territory2 id {value!r} of {name!r} is not a Salesforce id")
@@ -417,7 +425,7 @@ def read_salesforce_ids(source: Source) -> dict[str, str]:
     """
     frame = _read_csv(source, "Territory2 export")
     _require(frame, ("Id", "DeveloperName"), "Territory2 export")
-    bad = frame.loc[~frame["Id"].str.match(_SALESFORCE_ID), "Id"]
+    bad = frame.loc[~frame["Id"].str.fullmatch(_SALESFORCE_ID), "Id"]
     if len(bad):
         line = int(bad.index[0]) + 2
         raise ValueError(f"Territory2 export, line {line}: {bad.iloc[0]!r} is not a Salesforce id")
@@ -638,6 +646,28 @@ def crm_files(
     if target == "hubspot":
         return hubspot_files(plan, workspace, previous=previous, **options)
     raise ValueError(f"unknown CRM {target!r}; choose from {', '.join(CRM_TARGETS)}")
+
+
+def crm_zip(files: Mapping[str, CrmFile]) -> bytes:
+    """Pack write-back files into one ZIP archive (with a ``README.txt`` of what each is for).
+
+    Parameters
+    ----------
+    files : mapping
+        File name -> :class:`CrmFile`, as :func:`crm_files` returns.
+
+    Returns
+    -------
+    bytes
+        The archive; its files are the given ones, byte for byte.
+    """
+    buffer = io.BytesIO()
+    readme = "\n".join(f"{f.name} ({f.rows} rows): {f.description}" for f in files.values())
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for file in files.values():
+            archive.writestr(file.name, file.data)
+        archive.writestr("README.txt", readme + "\n")
+    return buffer.getvalue()
 
 
 # --------------------------------------------------------------------------- helpers
