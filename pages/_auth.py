@@ -16,7 +16,9 @@ from __future__ import annotations
 import inspect
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import streamlit as st
 
@@ -105,25 +107,37 @@ def gate() -> User | None:
         if record is not None and record.user == user:
             return user
         st.session_state.pop(SIGNED_IN, None)
-    _local_form()
+    _only(_local_form)
+
+
+def _only(render: Callable[[], None]) -> NoReturn:
+    # The only page there is until someone signs in: a navigation of one hidden
+    # page replaces the pages of the previous user, and no URL leads elsewhere.
+    st.navigation([st.Page(render, title="Sign in", url_path="sign_in")], position="hidden").run()
     st.stop()
+
+
+def _oidc_sign_in() -> None:
+    st.title("terrmap")
+    st.write("Sign in with your company account to plan territories.")
+    st.button("Sign in", type="primary", on_click=st.login, key="oidc_sign_in")
+
+
+def _oidc_no_role() -> None:
+    st.title("terrmap")
+    st.error(
+        f"{escape_markdown(st.user.get('email') or 'This account')} has no role in terrmap. "
+        "Ask an admin to add you (terrmap users add EMAIL --role ROLE --no-password)."
+    )
+    st.button("Sign out", on_click=st.logout, key="oidc_sign_out")
 
 
 def _oidc_gate() -> User:
     if not st.user.get("is_logged_in", False):
-        st.title("terrmap")
-        st.write("Sign in with your company account to plan territories.")
-        st.button("Sign in", type="primary", on_click=st.login, key="oidc_sign_in")
-        st.stop()
+        _only(_oidc_sign_in)
     user = identity_user(_user_file(), st.user.get("email"))
     if user is None:
-        st.title("terrmap")
-        st.error(
-            f"{escape_markdown(st.user.get('email') or 'This account')} has no role in terrmap. "
-            "Ask an admin to add you (terrmap users add EMAIL --role ROLE --no-password)."
-        )
-        st.button("Sign out", on_click=st.logout, key="oidc_sign_out")
-        st.stop()
+        _only(_oidc_no_role)
     if current_user() != user:
         st.session_state[SIGNED_IN] = user
         logger.info("signed in through the identity provider: %s", user.username)
@@ -187,8 +201,10 @@ def sidebar_block() -> None:
     if user is None:
         st.caption(SINGLE_USER_NOTE)
         return
-    st.markdown(f"Signed in as **{escape_markdown(user.display_name)}** · {user.role}")
-    st.button("Sign out", key="sign_out", on_click=sign_out)
+    left, right = st.columns([3, 2], vertical_alignment="center")
+    left.markdown(f"Signed in as **{escape_markdown(user.display_name)}** · {user.role}")
+    right.button("Sign out", key="sign_out", on_click=sign_out, width="stretch")
+    st.divider()
 
 
 def may(action: str) -> bool:

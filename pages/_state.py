@@ -183,6 +183,7 @@ def _redo() -> None:
 def sidebar() -> None:
     """Data set, undo/redo and the balance settings, on every page."""
     with st.sidebar:
+        _auth.sidebar_block()
         ws = workspace()
         st.caption(
             f"Data: **{ws.name}** · {ws.context.n_accounts:,} accounts · {ws.context.n_territories} territories"
@@ -203,7 +204,6 @@ def sidebar() -> None:
             st.text_input(
                 "Name for the change log", key=USER, help="Recorded with each move you make."
             )
-        _auth.sidebar_block()
 
 
 def author() -> str | None:
