@@ -111,9 +111,12 @@ def gate() -> User | None:
 
 
 def _only(render: Callable[[], None]) -> NoReturn:
-    # The only page there is until someone signs in: a navigation of one hidden
-    # page replaces the pages of the previous user, and no URL leads elsewhere.
-    st.navigation([st.Page(render, title="Sign in", url_path="sign_in")], position="hidden").run()
+    # The only page there is until someone signs in: a hidden navigation that
+    # replaces the pages of the previous user. Every page's address shows the
+    # sign-in too, so a bookmarked page opens once signed in (if the role has it).
+    pages = [st.Page(render, title="Sign in", url_path="sign_in", default=True)]
+    pages += [st.Page(render, title="Sign in", url_path=key) for key in PAGES]
+    st.navigation(pages, position="hidden").run()
     st.stop()
 
 
