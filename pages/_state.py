@@ -10,7 +10,6 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-import sqlite3
 import threading
 import uuid
 import weakref
@@ -24,15 +23,19 @@ from terrmap.core.plan import History, Plan
 from terrmap.demo import demo_workspace
 from terrmap.geo.drawing import MapData, map_data
 from terrmap.geo.workspace import Workspace, build_workspace
+from terrmap.io.importing import escape_markdown
 from terrmap.store.scenarios import (
     AutosaveInfo,
     ScenarioError,
     ScenarioInfo,
     ScenarioNotFoundError,
     ScenarioStore,
-    default_db_path,
+    StoreUnavailableError,
+    dataset_key,
+    default_db_target,
     history_of,
 )
+from terrmap.web.basemap import publish_basemap
 from terrmap.web.static_assets import publish_points
 
 logger = logging.getLogger(__name__)
@@ -50,6 +53,7 @@ DATA_DIR_ENV = "TERRMAP_DATA_DIR"
 _map_data: weakref.WeakKeyDictionary[Workspace, MapData] = weakref.WeakKeyDictionary()
 _map_data_lock = threading.Lock()
 _points_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKeyDictionary()
+_basemap_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKeyDictionary()
 
 
 @st.cache_resource(show_spinner="Loading the demo data…")
@@ -130,18 +134,28 @@ def _map_for(ws: Workspace) -> MapData:
     return data
 
 
-def points_url() -> str | None:
-    """URL the map loads the working data set's positions from (None: inline them)."""
+def _published(urls: weakref.WeakKeyDictionary, publish, what: str) -> str | None:
+    """URL of a file made from the working data set's positions, written once per data set."""
     ws = workspace()
     with _map_data_lock:
-        if ws not in _points_urls:
+        if ws not in urls:
             data = _map_for(ws)
             try:
-                _points_urls[ws] = publish_points(data.lon, data.lat)
+                urls[ws] = publish(data.lon, data.lat)
             except OSError as error:
-                logger.warning("cannot publish positions, the map carries them: %s", error)
-                _points_urls[ws] = None
-        return _points_urls[ws]
+                logger.warning("cannot publish %s: %s", what, error)
+                urls[ws] = None
+        return urls[ws]
+
+
+def points_url() -> str | None:
+    """URL the map loads the working data set's positions from (None: inline them)."""
+    return _published(_points_urls, publish_points, "positions, the map carries them")
+
+
+def basemap_url() -> str | None:
+    """URL of the offline outlines around the working data set (None: no outlines)."""
+    return _published(_basemap_urls, publish_basemap, "the base map, the map has none")
 
 
 def history() -> History:
@@ -311,20 +325,47 @@ KEY_PARAM = "wc"
 
 
 @st.cache_resource(show_spinner=False)
-def _store(path: str) -> ScenarioStore:
-    # Holds only its path; every call opens its own connection: safe to share.
-    return ScenarioStore(path)
+def _store(target: str) -> ScenarioStore:
+    # Holds its engine (a thread-safe connection pool): safe to share.
+    return ScenarioStore(target)
 
 
 @st.cache_resource(show_spinner="Loading the stored data set…")
-def _stored_workspace(path: str, dataset_id: str) -> Workspace:
+def _stored_workspace(target: str, dataset_id: str) -> Workspace:
     # A workspace is immutable: one per stored data set for everybody.
-    return _store(path).load_workspace(dataset_id)
+    return _store(target).load_workspace(dataset_id)
 
 
 def scenario_store() -> ScenarioStore:
-    """The scenario store of this server (``TERRMAP_DB``)."""
-    return _store(str(default_db_path()))
+    """The scenario store of this server (``TERRMAP_DB``).
+
+    Raises
+    ------
+    StoreUnavailableError
+        When the database cannot be opened (the message is for the user).
+    """
+    return _store(default_db_target())
+
+
+def store_or_stop() -> ScenarioStore:
+    """The scenario store, or the database's one-line error on the page and nothing below it."""
+    try:
+        return scenario_store()
+    except StoreUnavailableError as error:
+        st.error(escape_markdown(error.user_message))
+        st.caption("The map editor and the other pages keep working with the plan in memory.")
+        st.stop()
+
+
+def show_autosave_error() -> None:
+    """Warn that the working copy is not being autosaved (and why), if so."""
+    error = st.session_state.get(AUTOSAVE_ERROR)
+    if error:
+        st.warning(
+            f"Your changes are not being autosaved: {escape_markdown(error)} "
+            "Closing this tab would lose them.",
+            icon="⚠️",
+        )
 
 
 def session_key() -> str:
@@ -346,7 +387,14 @@ def dataset_id() -> str:
     ws = workspace()
     known = st.session_state.get(DATASET)
     if known is None or known[0] is not ws:
-        st.session_state[DATASET] = (ws, scenario_store().save_dataset(ws))
+        try:
+            dataset = scenario_store().save_dataset(ws)
+        except StoreUnavailableError as error:
+            if not error.can_read:
+                raise
+            # Read-only or full: the scenarios of this data set can still be listed.
+            dataset = dataset_key(ws)
+        st.session_state[DATASET] = (ws, dataset)
     return st.session_state[DATASET][1]
 
 
@@ -354,7 +402,7 @@ def workspace_of(dataset: str) -> Workspace:
     """The working workspace if it is ``dataset``, else the stored one."""
     if dataset_id() == dataset:
         return workspace()
-    return _stored_workspace(str(default_db_path()), dataset)
+    return _stored_workspace(default_db_target(), dataset)
 
 
 def _set_working(ws: Workspace, dataset: str, new_plan: Plan) -> None:
@@ -404,7 +452,7 @@ def autosave_working_copy() -> None:
         )
         st.session_state.pop(AUTOSAVE_ERROR, None)
         sync_session_key()  # from now on there is something to restore
-    except (sqlite3.Error, OSError, ValueError) as error:
+    except (ScenarioError, StoreUnavailableError, OSError, ValueError) as error:
         logger.warning("autosave failed: %s", error)
         st.session_state[AUTOSAVE_ERROR] = str(error)
 
@@ -418,7 +466,7 @@ def restore_working_copy(key: str) -> AutosaveInfo:
     ws = (
         workspace_of(found.dataset_id)
         if WORKSPACE in st.session_state
-        else _stored_workspace(str(store.path), found.dataset_id)
+        else _stored_workspace(store.target, found.dataset_id)
     )
     info, ws, restored = store.restore_autosave(key, ws)
     st.session_state[SESSION_KEY] = key
@@ -447,7 +495,7 @@ def restore_from_url() -> bool:
         return False
     try:
         st.session_state[RESTORED] = restore_working_copy(key)
-    except (ScenarioError, sqlite3.Error, OSError, ValueError) as error:
+    except (ScenarioError, StoreUnavailableError, OSError, ValueError) as error:
         logger.warning("could not restore working copy %r: %s", key, error)
         return False
     return True

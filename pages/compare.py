@@ -31,7 +31,7 @@ PLANS = "compare_plans_cache"  # {(workspace id, scenario id, version): Plan}
 COLORS = "compare_colors"  # (workspace, colours per territory)
 
 _state.page_setup()
-store = _state.scenario_store()
+store = _state.store_or_stop()
 ws = _state.workspace()
 ss = st.session_state
 dataset = _state.dataset_id()

@@ -12,6 +12,7 @@ from terrmap.core.balance import balance
 from terrmap.core.metrics import MEASURES
 from terrmap.core.schema import UNASSIGNED_LABEL
 from terrmap.geo.drawing import plan_shapes
+from terrmap.web.basemap import ONLINE_TILES, TILES_ATTRIBUTION, TILES_HELP, TILES_LABEL
 from terrmap.web.editor import account_callouts, selected_positions, selection_table
 from terrmap.web.mapview import (
     RETURNED_OBJECTS,
@@ -26,7 +27,6 @@ HANDLED = "map_handled_event"
 TARGET = "map_target"
 TILES = "map_tiles"
 UNASSIGN = "__unassign__"
-TILE_LAYER = "CartoDB Positron"
 
 _state.page_setup()
 
@@ -64,20 +64,23 @@ def _clear() -> None:
 
 
 st.title("Map editor")
+_state.show_autosave_error()
 map_col, side_col = st.columns([3, 2], gap="medium")
 
 with map_col:
     mask = np.zeros(ctx.n_accounts, dtype=bool)
     mask[selected] = True
     shapes = plan_shapes(plan, data)
-    tiles = TILE_LAYER if ss.get(TILES) else None
+    online = bool(ss.get(TILES))
     st_folium(
         build_base_map(
             data.lon,
             data.lat,
             home_bases=data.home_bases,
-            tiles=tiles,
+            tiles=ONLINE_TILES.build_url() if online else None,
+            tiles_attr=TILES_ATTRIBUTION,
             points_url=_state.points_url(),
+            basemap_url=None if online else _state.basemap_url(),
         ),
         key=MAP_KEY,
         feature_group_to_add=build_update_layer(
@@ -93,9 +96,9 @@ with map_col:
         use_container_width=True,
     )
     st.toggle(
-        "Street map background (loads map tiles from the internet)",
+        TILES_LABEL,
         key=TILES,
-        help="Without it the map works offline: territory outlines, names and accounts.",
+        help=TILES_HELP,
     )
 
 with side_col:

@@ -31,7 +31,7 @@ REPLACE_OK = "scenario_replace_ok"
 CONFLICT = "scenario_conflict"  # the ScenarioConflictError of the last save
 
 _state.page_setup()
-store = _state.scenario_store()
+store = _state.store_or_stop()
 ss = st.session_state
 
 
@@ -166,8 +166,7 @@ if restored is not None:
         f"Restored your working copy autosaved at {restored.saved_at:%Y-%m-%d %H:%M:%S} UTC "
         f"({restored.n_moves} moves)."
     )
-if ss.get(_state.AUTOSAVE_ERROR):
-    st.warning(f"Autosave failed: {escape_markdown(ss[_state.AUTOSAVE_ERROR])}")
+_state.show_autosave_error()
 
 opened = _state.opened()
 plan = _state.plan()
@@ -339,4 +338,4 @@ else:
 
 with st.expander(f"Change log of the working plan ({len(plan.changelog())} account moves)"):
     st.dataframe(plan.changelog(), width="stretch", hide_index=True)
-st.caption(f"Database: {escape_markdown(store.path)}")
+st.caption(f"Database: {escape_markdown(store.name)}")

@@ -2,7 +2,7 @@
 # Installs what terrmap needs into ./.venv (and the map assets into
 # static/node_modules). Idempotent: a second run only checks.
 #   scripts/setup.sh          app dependencies
-#   scripts/setup.sh --test   plus test tools and Debian's Chromium
+#   scripts/setup.sh --test   plus test tools, Debian's Chromium and PostgreSQL
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,6 +59,14 @@ if [ $want_test = 1 ] && [ ! -x /usr/bin/chromium ]; then
   # Browser tests drive Debian's Chromium; Playwright's own download is not used.
   apt_install chromium fonts-dejavu-core || {
     echo "terrmap setup: could not install Debian's chromium; browser tests need /usr/bin/chromium" >&2
+    exit 1
+  }
+fi
+
+if [ $want_test = 1 ] && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+  # The store's tests run a real PostgreSQL server (tests/pgserver.py starts it).
+  apt_install postgresql || {
+    echo "terrmap setup: could not install Debian's postgresql; the store tests need it" >&2
     exit 1
   }
 fi

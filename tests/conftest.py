@@ -115,3 +115,24 @@ def grid_accounts() -> pd.DataFrame:
         },
         index=pd.Index([f"ACC-{c}" for c in "abcdefgh"], name="account_id"),
     )
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server for the session (tests/pgserver.py); fails, never skips, if it cannot start."""
+    from pgserver import PostgresServer
+
+    try:
+        server = PostgresServer().start()
+    except Exception as error:  # noqa: BLE001 - whatever stops it, the tests must say so
+        pytest.fail(f"PostgreSQL could not start for the store tests: {error}", pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """URL of a new, empty PostgreSQL database, dropped after the test."""
+    name = pg_server.create_database()
+    yield pg_server.url(name)
+    pg_server.drop_database(name)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -40,9 +38,15 @@ def workspace(grid_accounts, grid_territories, grid_reps):
     return build_workspace(grid_accounts, grid_territories, grid_reps, name="Grid")
 
 
-@pytest.fixture
-def store(tmp_path):
-    return ScenarioStore(tmp_path / "scenarios.sqlite")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """The same tests on the embedded SQLite file and on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        store = ScenarioStore(tmp_path / "scenarios.sqlite")
+    else:
+        store = ScenarioStore(request.getfixturevalue("pg_url"))
+    yield store
+    store.close()
 
 
 @pytest.fixture
@@ -246,7 +250,7 @@ class TestConflicts:
     def test_second_session_is_told_and_writes_nothing(self, store, workspace, dataset):
         info = store.save(_moved(workspace, ("a", "NE")), dataset_id=dataset, name="Q3")
         # Two sessions (two store objects, two connections) open version 1.
-        ann, bo = ScenarioStore(store.path), ScenarioStore(store.path)
+        ann, bo = ScenarioStore(store.target), ScenarioStore(store.target)
         ann_plan = ann.open(info.scenario_id, workspace).plan.reassign(["ACC-b"], "NW")
         bo_plan = bo.open(info.scenario_id, workspace).plan.reassign(["ACC-c"], None)
         ann.save(
@@ -276,7 +280,7 @@ class TestConflicts:
 
         def save(author, letters):
             plan = _moved(workspace, (letters, "NE"))
-            session = ScenarioStore(store.path)
+            session = ScenarioStore(store.target)
             barrier.wait()
             try:
                 session.save(
@@ -407,7 +411,7 @@ print("SAVED", flush=True)
 class TestKilledMidSave:
     def _kill_during(self, store, scenario_id, dataset, step):
         child = subprocess.Popen(
-            [sys.executable, "-c", _KILLED_SAVE, str(store.path), scenario_id, dataset, step],
+            [sys.executable, "-c", _KILLED_SAVE, store.target, scenario_id, dataset, step],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,
@@ -426,7 +430,7 @@ class TestKilledMidSave:
         plan = _moved(workspace, ("ab", "NE"))
         info = store.save(plan, dataset_id=dataset, name="Q3", author="Ann")
         self._kill_during(store, info.scenario_id, dataset, step)
-        after = ScenarioStore(store.path)
+        after = ScenarioStore(store.target)
         assert after.info(info.scenario_id) == info
         assert list(after.versions(info.scenario_id)["version"]) == [1]
         _same_plan(after.open(info.scenario_id, workspace).plan, plan)
@@ -441,6 +445,6 @@ class TestKilledMidSave:
 
     def test_half_made_new_scenario_leaves_no_trace(self, store, workspace, dataset):
         self._kill_during(store, "new", dataset, "scenario")
-        assert ScenarioStore(store.path).list() == []
-        with contextlib.closing(sqlite3.connect(store.path)) as raw:
-            assert raw.execute("SELECT count(*) FROM scenarios").fetchone() == (0,)
+        assert ScenarioStore(store.target).list() == []
+        with store.engine.connect() as raw:
+            assert raw.exec_driver_sql("SELECT count(*) FROM scenarios").scalar() == 0

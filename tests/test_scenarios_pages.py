@@ -209,3 +209,42 @@ class TestComparePage:
         assert len(moved_table) == 4
         assert set(moved_table.index) == set(workspace.context.account_ids[changed])
         assert compare_plans(baseline, moved).disruption.accounts_moved == 4
+
+
+def _texts(at: AppTest) -> list[str]:
+    return [
+        str(e.value)
+        for kind in ("error", "warning", "caption", "markdown", "info", "success")
+        for e in getattr(at, kind)
+    ]
+
+
+class TestUnusableDatabase:
+    @pytest.mark.parametrize("page", [SCENARIOS, COMPARE])
+    def test_a_damaged_database_is_one_line_not_a_traceback(self, db, page):
+        db.write_bytes(b"not a database\n" * 100)
+        at = _session(page)
+        assert [e.value for e in at.error] == [
+            escape_markdown(
+                "The scenario database app.sqlite is unreadable (damaged or not a terrmap "
+                "database): scenarios cannot be opened or saved until it is restored from a "
+                "backup or TERRMAP_DB names another file."
+            )
+        ]
+        assert not any(str(db.parent) in text for text in _texts(at))
+
+    def test_the_map_editor_warns_that_autosave_failed(self, db):
+        db.write_bytes(b"not a database\n" * 100)
+        at = _session("pages/map_editor.py")
+        _make_moves(at, note="unsaved")
+        warnings = [w.value for w in at.warning]
+        assert any(
+            w.startswith("Your changes are not being autosaved: The scenario") for w in warnings
+        )
+        assert not any(str(db.parent) in w for w in warnings)
+
+    def test_the_scenarios_page_names_the_file_not_its_folder(self, db):
+        at = _session()
+        texts = _texts(at)
+        assert f"Database: {escape_markdown('app.sqlite')}" in texts
+        assert not any(str(db.parent) in text for text in texts)

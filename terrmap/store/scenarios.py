@@ -1,4 +1,4 @@
-"""Scenarios that persist: named plans, their change logs and their data, in SQLite.
+"""Scenarios that persist: named plans, their change logs and their data.
 
 A *scenario* is a plan saved under a name: who made it, a note, when it was
 created and last saved, a version counter, the data set it belongs to, its
@@ -7,17 +7,20 @@ set itself (accounts, territories, reps and the plan it starts from) is
 stored too, once per content hash, so a scenario on imported data can be
 reopened after a restart.
 
-Everything lives in one SQLite file (:func:`default_db_path`: the
-``TERRMAP_DB`` environment variable, else ``~/.terrmap/terrmap.sqlite``).
+Everything lives in one database (:func:`default_db_target`: the
+``TERRMAP_DB`` environment variable, a file path or a ``postgresql://`` URL,
+else the SQLite file ``~/.terrmap/terrmap.sqlite``), reached through
+:mod:`terrmap.store.database`, which upgrades an older schema on open.
 
 Guarantees
 ----------
-* **Atomic saves.** Every save is one ``BEGIN IMMEDIATE ... COMMIT``
-  transaction in write-ahead-log mode: a process killed in the middle of a
-  save leaves the previous version readable and intact.
+* **Atomic saves.** Every save is one transaction (``BEGIN IMMEDIATE`` in
+  write-ahead-log mode on SQLite): a process killed in the middle of a save
+  leaves the previous version readable and intact.
 * **No silent overwrite.** :meth:`ScenarioStore.save` with the version the
   caller opened raises :class:`ScenarioConflictError` (naming who saved and
-  when) if someone else saved the scenario since.
+  when) if someone else saved the scenario since, also between servers on
+  one PostgreSQL (the scenario's row is locked while its version is checked).
 * **Nothing saved is lost.** Each save adds a version; earlier versions stay
   readable (:meth:`ScenarioStore.versions`, ``load(..., version=)``) until
   the scenario is deleted.
@@ -25,10 +28,13 @@ Guarantees
   the moves; opening it replays the moves with :meth:`Plan.reassign`, so
   the opened plan's lineage, undo and change log are those of the plan saved.
   The replayed assignment is checked against the stored one.
+* **Said plainly.** A database that cannot be used raises
+  :class:`StoreUnavailableError` with one line for the user.
 
 The working copy of each browser session is kept in an *autosave* slot
 (:meth:`ScenarioStore.autosave`), one per session key, overwritten on every
-change, so a closed tab loses nothing.
+change, so a closed tab loses nothing. The review workflow and the audit log
+are in :mod:`terrmap.store.workflow`.
 
 Examples
 --------
@@ -51,153 +57,65 @@ import io
 import json
 import logging
 import os
-import sqlite3
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from terrmap.core.plan import History, Move, Plan
 from terrmap.core.travel import TravelParams
 from terrmap.geo.assign import AssignmentResult
 from terrmap.geo.workspace import Workspace, build_workspace
+from terrmap.store.audit import append_audit
+from terrmap.store.database import (
+    DB_ENV,
+    SCHEMA_VERSION,
+    StoreUnavailableError,
+    create_store_engine,
+    database_location,
+    default_db_path,
+    default_db_target,
+    describe,
+    migrate,
+    schema_version,
+    unavailable_error,
+)
+from terrmap.store.errors import (
+    ScenarioConflictError,
+    ScenarioError,
+    ScenarioNotFoundError,
+    WorkflowError,
+)
+from terrmap.store.workflow import WorkflowMixin
 
 __all__ = [
     "DB_ENV",
     "AutosaveInfo",
     "OpenedScenario",
+    "PruneReport",
     "Scenario",
     "ScenarioConflictError",
     "ScenarioError",
     "ScenarioInfo",
     "ScenarioNotFoundError",
     "ScenarioStore",
+    "StoreUnavailableError",
+    "WorkflowError",
+    "dataset_key",
     "default_db_path",
+    "default_db_target",
     "history_of",
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Environment variable naming the database file.
-DB_ENV = "TERRMAP_DB"
-_DEFAULT_DB = Path("~/.terrmap/terrmap.sqlite")
-_BUSY_TIMEOUT_S = 30.0
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS datasets (
-    dataset_id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    n_accounts INTEGER NOT NULL,
-    n_territories INTEGER NOT NULL,
-    accounts BLOB NOT NULL,
-    territories BLOB NOT NULL,
-    reps BLOB,
-    initial_assignment BLOB NOT NULL,
-    account_ids BLOB NOT NULL,
-    territory_ids TEXT NOT NULL,
-    ids_key TEXT NOT NULL,
-    params TEXT NOT NULL,
-    notes TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS scenarios (
-    scenario_id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    dataset_id TEXT NOT NULL REFERENCES datasets (dataset_id),
-    author TEXT,
-    note TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    updated_by TEXT,
-    version INTEGER NOT NULL,
-    parent_id TEXT
-);
-CREATE TABLE IF NOT EXISTS scenario_versions (
-    scenario_id TEXT NOT NULL REFERENCES scenarios (scenario_id) ON DELETE CASCADE,
-    version INTEGER NOT NULL,
-    saved_at TEXT NOT NULL,
-    saved_by TEXT,
-    note TEXT,
-    n_moves INTEGER NOT NULL,
-    n_changed INTEGER NOT NULL,
-    base_assignment BLOB NOT NULL,
-    assignment BLOB NOT NULL,
-    moves BLOB NOT NULL,
-    PRIMARY KEY (scenario_id, version)
-);
-CREATE TABLE IF NOT EXISTS autosaves (
-    session_key TEXT PRIMARY KEY,
-    dataset_id TEXT NOT NULL REFERENCES datasets (dataset_id),
-    saved_at TEXT NOT NULL,
-    scenario_id TEXT,
-    scenario_version INTEGER,
-    n_moves INTEGER NOT NULL,
-    n_changed INTEGER NOT NULL,
-    base_assignment BLOB NOT NULL,
-    assignment BLOB NOT NULL,
-    moves BLOB NOT NULL
-);
-"""
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class ScenarioError(Exception):
-    """A scenario cannot be saved or opened as asked."""
-
-
-class ScenarioNotFoundError(ScenarioError, KeyError):
-    """No scenario (or data set, or autosave) with that id."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; say it plainly
-        return str(self.args[0]) if self.args else ""
-
-
-class ScenarioConflictError(ScenarioError):
-    """The scenario was saved by someone else since it was opened.
-
-    Attributes
-    ----------
-    name : str
-        The scenario's name.
-    expected_version : int
-        The version the caller had opened.
-    current_version : int
-        The version in the database.
-    saved_by : str or None
-        Who saved the current version.
-    saved_at : datetime
-        When (UTC).
-    """
-
-    def __init__(
-        self,
-        name: str,
-        expected_version: int,
-        current_version: int,
-        saved_by: str | None,
-        saved_at: datetime,
-    ) -> None:
-        self.name = name
-        self.expected_version = expected_version
-        self.current_version = current_version
-        self.saved_by = saved_by
-        self.saved_at = saved_at
-        who = saved_by or "someone"
-        super().__init__(
-            f"Scenario {name!r} changed since you opened it: {who} saved version "
-            f"{current_version} at {saved_at:%Y-%m-%d %H:%M:%S} UTC (you opened version "
-            f"{expected_version}). Open it again to see their changes, or save yours "
-            "under a new name."
-        )
-
 
 # --------------------------------------------------------------------------- records
 
@@ -232,6 +150,9 @@ class ScenarioInfo:
         Moves in its change log.
     n_changed : int
         Accounts whose territory differs from the start of the change log.
+    status : str
+        Where it is in the review workflow: ``"draft"``, ``"proposed"``,
+        ``"approved"``, ``"rejected"`` or ``"published"``.
     """
 
     scenario_id: str
@@ -247,6 +168,7 @@ class ScenarioInfo:
     parent_id: str | None
     n_moves: int
     n_changed: int
+    status: str = "draft"
 
 
 @dataclass(frozen=True)
@@ -314,6 +236,8 @@ class AutosaveInfo:
         The version it was opened at (for the conflict check when saving).
     n_moves, n_changed : int
         Moves in its change log; accounts changed.
+    author : str or None
+        Who the working copy belongs to, when known.
     """
 
     session_key: str
@@ -324,15 +248,10 @@ class AutosaveInfo:
     scenario_version: int | None
     n_moves: int
     n_changed: int
+    author: str | None = None
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def default_db_path() -> Path:
-    """Database file from ``TERRMAP_DB``, else ``~/.terrmap/terrmap.sqlite``."""
-    configured = os.environ.get(DB_ENV, "").strip()
-    return Path(configured or _DEFAULT_DB).expanduser()
 
 
 def history_of(plan: Plan) -> History:
@@ -506,6 +425,11 @@ def _dataset_blobs(workspace: Workspace) -> dict[str, object]:
     return blobs
 
 
+def dataset_key(workspace: Workspace) -> str:
+    """Return the id :meth:`ScenarioStore.save_dataset` gives ``workspace``, without saving."""
+    return _dataset_blobs(workspace)["dataset_id"]
+
+
 def _clean_name(name: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"a scenario needs a non-empty name, got {name!r}")
@@ -519,23 +443,82 @@ def _clean_text(text: str | None) -> str | None:
     return text or None
 
 
-# --------------------------------------------------------------------------- store
+@dataclass(frozen=True)
+class PruneReport:
+    """What :meth:`ScenarioStore.prune` removed.
+
+    Attributes
+    ----------
+    autosaves : tuple of str
+        Session keys of the expired working copies.
+    datasets : tuple of str
+        Ids of the data sets no scenario or working copy used any more.
+    """
+
+    autosaves: tuple[str, ...]
+    datasets: tuple[str, ...]
 
 
-class ScenarioStore:
-    """Scenarios, their data sets and autosaved working copies in one SQLite file.
+_INFO_SQL = (
+    "SELECT s.scenario_id, s.name, s.dataset_id, d.name, s.author, s.note, s.created_at,"
+    " s.updated_at, s.updated_by, s.version, s.parent_id, v.n_moves, v.n_changed, s.status"
+    " FROM scenarios s JOIN datasets d ON d.dataset_id = s.dataset_id"
+    " JOIN scenario_versions v ON v.scenario_id = s.scenario_id AND v.version = s.version"
+)
 
-    Every method opens its own short-lived connection, so one store object
-    can be shared between threads (Streamlit sessions) and processes.
+
+def _info(row: tuple) -> ScenarioInfo:
+    return ScenarioInfo(
+        scenario_id=row[0],
+        name=row[1],
+        dataset_id=row[2],
+        dataset_name=row[3],
+        author=row[4],
+        note=row[5],
+        created_at=_time(row[6]),
+        updated_at=_time(row[7]),
+        updated_by=row[8],
+        version=int(row[9]),
+        parent_id=row[10],
+        n_moves=int(row[11]),
+        n_changed=int(row[12]),
+        status=row[13],
+    )
+
+
+class ScenarioStore(WorkflowMixin):
+    """Scenarios, their data sets and autosaved working copies in one database.
+
+    Every method takes a connection from the engine's pool for one short
+    transaction, so one store object can be shared between threads
+    (Streamlit sessions); processes and servers share the database.
 
     Parameters
     ----------
-    path : str or pathlib.Path, optional
-        Database file; :func:`default_db_path` when omitted. Its folder is
-        created if missing.
+    path : str or os.PathLike, optional
+        SQLite file (its folder is created if missing) or ``postgresql://``
+        URL; :func:`default_db_target` when omitted.
     on_write : callable, optional
         Called with a step name after each write inside a save transaction
         (fault-injection hook for tests: a test kills the process there).
+
+    Attributes
+    ----------
+    path : pathlib.Path or None
+        The SQLite file; ``None`` on a database server.
+    name : str
+        The database as shown to users: the file's name (never its folder),
+        or database and host.
+    backend : str
+        ``"sqlite"`` or ``"postgresql"``.
+    schema_upgrade : tuple of int
+        ``(version found, version now)`` of the schema when it was opened.
+
+    Raises
+    ------
+    StoreUnavailableError
+        When the database cannot be opened or upgraded (damaged, read-only
+        and too old, unreachable).
     """
 
     def __init__(
@@ -544,43 +527,93 @@ class ScenarioStore:
         *,
         on_write: Callable[[str], None] | None = None,
     ) -> None:
-        self.path = Path(path).expanduser() if path is not None else default_db_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.url, self.path = database_location(path)
+        self.name = describe(self.url, self.path)
+        self.backend = self.url.get_backend_name()
         self._on_write = on_write
-        with self._connect() as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(_SCHEMA)
+        self.read_only = self.path is not None and self.path.exists() and not _writable(self.path)
+        with self._guard():
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.read_only:
+                # Read-only media: open without the journal files SQLite would
+                # create next to it; every write then fails as "read-only".
+                self.url = sa.engine.URL.create(
+                    "sqlite",
+                    database=f"file:{self.path}?mode=ro&immutable=1",
+                    query={"uri": "true"},
+                )
+                logger.warning("scenario database %s is read-only", self.name)
+            self.engine = create_store_engine(self.url)
+            if self.read_only:
+                self.schema_upgrade = self._check_current()
+            else:
+                self.schema_upgrade = migrate(self.engine)
 
     def __repr__(self) -> str:
-        return f"ScenarioStore({str(self.path)!r})"
+        return f"ScenarioStore({self.name!r}, {self.backend})"
+
+    @property
+    def target(self) -> str:
+        """What opens this database again (file path or URL, credentials included): never shown."""
+        if self.path is not None:
+            return str(self.path)
+        return self.url.render_as_string(hide_password=False)
+
+    def close(self) -> None:
+        """Close the pooled connections (the store opens new ones if used again)."""
+        self.engine.dispose()
 
     # -- plumbing ----------------------------------------------------------
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        connection = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
-        try:
-            connection.execute("PRAGMA foreign_keys=ON")
-            connection.execute("PRAGMA synchronous=FULL")
-            yield connection
-        finally:
-            connection.close()
+    def _check_current(self) -> tuple[int, int]:
+        with self.engine.connect() as connection:
+            version = schema_version(connection)
+        if version != SCHEMA_VERSION:
+            raise StoreUnavailableError(
+                "read-only",
+                f"The scenario database {self.name} is read-only and was written by another "
+                "release of terrmap: it cannot be upgraded, so scenarios cannot be opened.",
+            )
+        return version, version
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as connection:
-            # IMMEDIATE takes the write lock first, so the version read inside
-            # the transaction cannot change before the write that depends on it.
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield connection
-            except BaseException:
-                connection.execute("ROLLBACK")
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except (sa.exc.DBAPIError, OSError) as error:
+            found = unavailable_error(error, self.name)
+            if found is None:
                 raise
-            connection.execute("COMMIT")
+            # The details (driver message, file path) go to the log, not the user.
+            logger.warning(
+                "scenario database %s unavailable: %s", self.name, getattr(error, "orig", error)
+            )
+            raise found from None
+
+    @contextlib.contextmanager
+    def _connect(self, snapshot: bool = False) -> Iterator[Connection]:
+        with self._guard(), self.engine.connect() as connection:
+            if snapshot and self.backend == "postgresql":
+                # Several reads that must see one state of the database.
+                connection.execution_options(isolation_level="REPEATABLE READ")
+            yield connection
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        with (
+            self._guard(),
+            self.engine.connect().execution_options(terrmap_write=True) as connection,
+            connection.begin(),
+        ):
+            yield connection
 
     def _step(self, name: str) -> None:
         if self._on_write is not None:
             self._on_write(name)
+
+    def _lock_clause(self) -> str:
+        # SQLite's BEGIN IMMEDIATE locks the database; a server locks the row.
+        return " FOR UPDATE" if self.backend == "postgresql" else ""
 
     # -- data sets ---------------------------------------------------------
     def save_dataset(self, workspace: Workspace) -> str:
@@ -600,26 +633,23 @@ class ScenarioStore:
         blobs = _dataset_blobs(workspace)
         with self._transaction() as connection:
             connection.execute(
-                "INSERT OR IGNORE INTO datasets (dataset_id, name, created_at, n_accounts,"
-                " n_territories, accounts, territories, reps, initial_assignment, account_ids,"
-                " territory_ids, ids_key, params, notes)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    blobs["dataset_id"],
-                    workspace.name,
-                    _now().isoformat(),
-                    workspace.context.n_accounts,
-                    workspace.context.n_territories,
-                    blobs["accounts"],
-                    blobs["territories"],
-                    blobs["reps"],
-                    blobs["initial_assignment"],
-                    blobs["account_ids"],
-                    blobs["territory_ids"],
-                    blobs["ids_key"],
-                    blobs["params"],
-                    json.dumps(list(workspace.notes)),
+                sa.text(
+                    "INSERT INTO datasets (dataset_id, name, created_at, n_accounts,"
+                    " n_territories, accounts, territories, reps, initial_assignment,"
+                    " account_ids, territory_ids, ids_key, params, notes)"
+                    " VALUES (:dataset_id, :name, :created_at, :n_accounts, :n_territories,"
+                    " :accounts, :territories, :reps, :initial_assignment, :account_ids,"
+                    " :territory_ids, :ids_key, :params, :notes)"
+                    " ON CONFLICT (dataset_id) DO NOTHING"
                 ),
+                {
+                    **blobs,
+                    "name": workspace.name,
+                    "created_at": _now().isoformat(),
+                    "n_accounts": workspace.context.n_accounts,
+                    "n_territories": workspace.context.n_territories,
+                    "notes": json.dumps(list(workspace.notes)),
+                },
             )
         return blobs["dataset_id"]
 
@@ -627,8 +657,8 @@ class ScenarioStore:
         """Whether a data set with this id is stored."""
         with self._connect() as connection:
             row = connection.execute(
-                "SELECT 1 FROM datasets WHERE dataset_id = ?", (dataset_id,)
-            ).fetchone()
+                sa.text("SELECT 1 FROM datasets WHERE dataset_id = :id"), {"id": dataset_id}
+            ).first()
         return row is not None
 
     def load_workspace(self, dataset_id: str) -> Workspace:
@@ -641,10 +671,12 @@ class ScenarioStore:
         """
         with self._connect() as connection:
             row = connection.execute(
-                "SELECT name, accounts, territories, reps, initial_assignment, params, notes,"
-                " account_ids, territory_ids FROM datasets WHERE dataset_id = ?",
-                (dataset_id,),
-            ).fetchone()
+                sa.text(
+                    "SELECT name, accounts, territories, reps, initial_assignment, params, notes,"
+                    " account_ids, territory_ids FROM datasets WHERE dataset_id = :id"
+                ),
+                {"id": dataset_id},
+            ).first()
         if row is None:
             raise ScenarioNotFoundError(f"no stored data set {dataset_id!r}")
         name, accounts, territories, reps, initial, params, notes, account_ids, territory_ids = row
@@ -671,31 +703,6 @@ class ScenarioStore:
         return dataclasses.replace(workspace, notes=tuple(json.loads(notes)))
 
     # -- scenarios ---------------------------------------------------------
-    _INFO_SQL = (
-        "SELECT s.scenario_id, s.name, s.dataset_id, d.name, s.author, s.note, s.created_at,"
-        " s.updated_at, s.updated_by, s.version, s.parent_id, v.n_moves, v.n_changed"
-        " FROM scenarios s JOIN datasets d USING (dataset_id)"
-        " JOIN scenario_versions v ON v.scenario_id = s.scenario_id AND v.version = s.version"
-    )
-
-    @staticmethod
-    def _info(row: tuple) -> ScenarioInfo:
-        return ScenarioInfo(
-            scenario_id=row[0],
-            name=row[1],
-            dataset_id=row[2],
-            dataset_name=row[3],
-            author=row[4],
-            note=row[5],
-            created_at=_time(row[6]),
-            updated_at=_time(row[7]),
-            updated_by=row[8],
-            version=int(row[9]),
-            parent_id=row[10],
-            n_moves=int(row[11]),
-            n_changed=int(row[12]),
-        )
-
     def info(self, scenario_id: str) -> ScenarioInfo:
         """Metadata of one scenario.
 
@@ -705,21 +712,27 @@ class ScenarioStore:
             If no scenario has this id.
         """
         with self._connect() as connection:
-            row = connection.execute(
-                f"{self._INFO_SQL} WHERE s.scenario_id = ?", (scenario_id,)
-            ).fetchone()
+            return self._info_in(connection, scenario_id)
+
+    @staticmethod
+    def _info_in(connection: Connection, scenario_id: str) -> ScenarioInfo:
+        row = connection.execute(
+            sa.text(f"{_INFO_SQL} WHERE s.scenario_id = :id"), {"id": scenario_id}
+        ).first()
         if row is None:
             raise ScenarioNotFoundError(f"no scenario {scenario_id!r}")
-        return self._info(row)
+        return _info(row)
 
     def list(self, dataset_id: str | None = None) -> list[ScenarioInfo]:
         """All scenarios (of one data set when given), latest save first."""
-        sql, args = self._INFO_SQL, ()
+        sql, args = _INFO_SQL, {}
         if dataset_id is not None:
-            sql, args = f"{sql} WHERE s.dataset_id = ?", (dataset_id,)
+            sql, args = f"{sql} WHERE s.dataset_id = :dataset", {"dataset": dataset_id}
         with self._connect() as connection:
-            rows = connection.execute(f"{sql} ORDER BY s.updated_at DESC, s.name", args).fetchall()
-        return [self._info(row) for row in rows]
+            rows = connection.execute(
+                sa.text(f"{sql} ORDER BY s.updated_at DESC, s.name"), args
+            ).fetchall()
+        return [_info(row) for row in rows]
 
     def save(
         self,
@@ -733,6 +746,9 @@ class ScenarioStore:
         expected_version: int | None = None,
     ) -> ScenarioInfo:
         """Save a plan as a new scenario, or as the next version of one.
+
+        A new version goes back to ``"draft"`` in the review workflow: an
+        approval or publication was of the version before.
 
         Parameters
         ----------
@@ -767,6 +783,8 @@ class ScenarioStore:
             For an unknown ``scenario_id`` or ``dataset_id``.
         ScenarioConflictError
             See ``expected_version``.
+        StoreUnavailableError
+            When the database cannot be written (nothing is saved).
         """
         author, note = _clean_text(author), _clean_text(note)
         if scenario_id is None:
@@ -775,60 +793,93 @@ class ScenarioStore:
             name = _clean_name(name)
         payload = _plan_payload(plan)
         now = _now().isoformat()
-        with self._transaction() as connection:
-            self._require_dataset(connection, dataset_id, plan)
-            if scenario_id is None:
-                scenario_id = uuid.uuid4().hex
-                version = 1
-                self._check_name_free(connection, name, None)
-                connection.execute(
-                    "INSERT INTO scenarios (scenario_id, name, dataset_id, author, note,"
-                    " created_at, updated_at, updated_by, version, parent_id)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, NULL)",
-                    (scenario_id, name, dataset_id, author, note, now, now, author),
-                )
-            else:
-                current = self._current(connection, scenario_id)
-                if current["dataset_id"] != dataset_id:
-                    raise ValueError(
-                        f"scenario {current['name']!r} belongs to data set "
-                        f"{current['dataset_id']!r}, not {dataset_id!r}"
+        try:
+            with self._transaction() as connection:
+                self._require_dataset(connection, dataset_id, plan)
+                if scenario_id is None:
+                    scenario_id = uuid.uuid4().hex
+                    version = 1
+                    self._check_name_free(connection, name, None)
+                    connection.execute(
+                        sa.text(
+                            "INSERT INTO scenarios (scenario_id, name, dataset_id, author, note,"
+                            " created_at, updated_at, updated_by, version, parent_id, status)"
+                            " VALUES (:id, :name, :dataset, :author, :note, :now, :now, :author,"
+                            " 1, NULL, 'draft')"
+                        ),
+                        {
+                            "id": scenario_id,
+                            "name": name,
+                            "dataset": dataset_id,
+                            "author": author,
+                            "note": note,
+                            "now": now,
+                        },
                     )
-                if expected_version is not None and current["version"] != expected_version:
-                    raise ScenarioConflictError(
-                        current["name"],
-                        expected_version,
-                        current["version"],
-                        current["updated_by"],
-                        _time(current["updated_at"]),
+                else:
+                    current = self._current(connection, scenario_id)
+                    if current["dataset_id"] != dataset_id:
+                        raise ValueError(
+                            f"scenario {current['name']!r} belongs to data set "
+                            f"{current['dataset_id']!r}, not {dataset_id!r}"
+                        )
+                    if expected_version is not None and current["version"] != expected_version:
+                        raise _conflict(current, expected_version)
+                    version = current["version"] + 1
+                    if name is not None and name != current["name"]:
+                        self._check_name_free(connection, name, scenario_id)
+                    updated = connection.execute(
+                        sa.text(
+                            "UPDATE scenarios SET name = :name, note = :note, updated_at = :now,"
+                            " updated_by = :author, version = :version, status = 'draft'"
+                            " WHERE scenario_id = :id AND version = :current"
+                        ),
+                        {
+                            "name": name or current["name"],
+                            "note": note,
+                            "now": now,
+                            "author": author,
+                            "version": version,
+                            "id": scenario_id,
+                            "current": current["version"],
+                        },
                     )
-                version = current["version"] + 1
-                if name is not None and name != current["name"]:
-                    self._check_name_free(connection, name, scenario_id)
+                    if updated.rowcount != 1:  # the row lock makes this unreachable; be sure
+                        raise _conflict(self._current(connection, scenario_id), current["version"])
+                self._step("scenario")
                 connection.execute(
-                    "UPDATE scenarios SET name = ?, note = ?, updated_at = ?, updated_by = ?,"
-                    " version = ? WHERE scenario_id = ?",
-                    (name or current["name"], note, now, author, version, scenario_id),
+                    sa.text(
+                        "INSERT INTO scenario_versions (scenario_id, version, saved_at, saved_by,"
+                        " note, n_moves, n_changed, base_assignment, assignment, moves)"
+                        " VALUES (:id, :version, :now, :author, :note, :n_moves, :n_changed,"
+                        " :base_assignment, :assignment, :moves)"
+                    ),
+                    {
+                        **payload,
+                        "id": scenario_id,
+                        "version": version,
+                        "now": now,
+                        "author": author,
+                        "note": note,
+                    },
                 )
-            self._step("scenario")
-            connection.execute(
-                "INSERT INTO scenario_versions (scenario_id, version, saved_at, saved_by, note,"
-                " n_moves, n_changed, base_assignment, assignment, moves)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
+                self._step("version")
+                append_audit(
+                    connection,
+                    author or "(anonymous)",
+                    "save",
                     scenario_id,
-                    version,
-                    now,
-                    author,
-                    note,
-                    payload["n_moves"],
-                    payload["n_changed"],
-                    payload["base_assignment"],
-                    payload["assignment"],
-                    payload["moves"],
-                ),
-            )
-            self._step("version")
+                    {
+                        "name": name,
+                        "version": version,
+                        "moves": payload["n_moves"],
+                        "accounts_changed": payload["n_changed"],
+                    },
+                )
+        except sa.exc.IntegrityError as error:
+            # Two sessions creating the same name at once: the database's
+            # unique constraint decides; the loser is told like any other.
+            raise ValueError(f"a scenario named {name!r} exists already") from error
         logger.info("saved scenario %s version %d", scenario_id, version)
         return self.info(scenario_id)
 
@@ -840,26 +891,19 @@ class ScenarioStore:
         ScenarioNotFoundError
             If the scenario or the version does not exist.
         """
-        with self._connect() as connection:
+        with self._connect(snapshot=True) as connection:
             # One read transaction: info and blobs of the same version.
-            connection.execute("BEGIN")
-            try:
-                row = connection.execute(
-                    f"{self._INFO_SQL} WHERE s.scenario_id = ?", (scenario_id,)
-                ).fetchone()
-                if row is None:
-                    raise ScenarioNotFoundError(f"no scenario {scenario_id!r}")
-                info = self._info(row)
-                wanted = info.version if version is None else int(version)
-                blobs = connection.execute(
+            info = self._info_in(connection, scenario_id)
+            wanted = info.version if version is None else int(version)
+            blobs = connection.execute(
+                sa.text(
                     "SELECT base_assignment, assignment, moves, saved_at, saved_by, note,"
                     " n_moves, n_changed FROM scenario_versions"
-                    " WHERE scenario_id = ? AND version = ?",
-                    (scenario_id, wanted),
-                ).fetchone()
-                ids = self._dataset_ids(connection, info.dataset_id)
-            finally:
-                connection.execute("COMMIT")
+                    " WHERE scenario_id = :id AND version = :version"
+                ),
+                {"id": scenario_id, "version": wanted},
+            ).first()
+            ids = self._dataset_ids(connection, info.dataset_id)
         if blobs is None:
             raise ScenarioNotFoundError(f"scenario {info.name!r} has no version {wanted}")
         if wanted != info.version:
@@ -910,12 +954,15 @@ class ScenarioStore:
         self.info(scenario_id)
         with self._connect() as connection:
             rows = connection.execute(
-                "SELECT version, saved_at, saved_by, note, n_moves, n_changed"
-                " FROM scenario_versions WHERE scenario_id = ? ORDER BY version",
-                (scenario_id,),
+                sa.text(
+                    "SELECT version, saved_at, saved_by, note, n_moves, n_changed"
+                    " FROM scenario_versions WHERE scenario_id = :id ORDER BY version"
+                ),
+                {"id": scenario_id},
             ).fetchall()
         frame = pd.DataFrame(
-            rows, columns=["version", "saved_at", "saved_by", "note", "moves", "accounts_changed"]
+            [tuple(row) for row in rows],
+            columns=["version", "saved_at", "saved_by", "note", "moves", "accounts_changed"],
         )
         frame["saved_at"] = pd.to_datetime(frame["saved_at"], utc=True, format="ISO8601")
         return frame
@@ -925,55 +972,95 @@ class ScenarioStore:
     ) -> ScenarioInfo:
         """Branch a new scenario from the current version of another.
 
-        The copy has the same change log and assignment, version 1, and
-        remembers where it came from (``parent_id``).
+        The copy has the same change log and assignment, version 1, status
+        ``"draft"``, and remembers where it came from (``parent_id``).
         """
         name = _clean_name(name)
         author = _clean_text(author)
         now = _now().isoformat()
         new_id = uuid.uuid4().hex
-        with self._transaction() as connection:
-            current = self._current(connection, scenario_id)
-            self._check_name_free(connection, name, None)
-            source_note = note if note is not None else f"Copy of {current['name']}"
-            connection.execute(
-                "INSERT INTO scenarios (scenario_id, name, dataset_id, author, note,"
-                " created_at, updated_at, updated_by, version, parent_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
-                (
+        try:
+            with self._transaction() as connection:
+                current = self._current(connection, scenario_id)
+                self._check_name_free(connection, name, None)
+                source_note = _clean_text(
+                    note if note is not None else f"Copy of {current['name']}"
+                )
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO scenarios (scenario_id, name, dataset_id, author, note,"
+                        " created_at, updated_at, updated_by, version, parent_id, status)"
+                        " VALUES (:id, :name, :dataset, :author, :note, :now, :now, :author, 1,"
+                        " :parent, 'draft')"
+                    ),
+                    {
+                        "id": new_id,
+                        "name": name,
+                        "dataset": current["dataset_id"],
+                        "author": author,
+                        "note": source_note,
+                        "now": now,
+                        "parent": scenario_id,
+                    },
+                )
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO scenario_versions (scenario_id, version, saved_at, saved_by,"
+                        " note, n_moves, n_changed, base_assignment, assignment, moves)"
+                        " SELECT :id, 1, :now, :author, :note, n_moves, n_changed,"
+                        " base_assignment, assignment, moves FROM scenario_versions"
+                        " WHERE scenario_id = :parent AND version = :version"
+                    ),
+                    {
+                        "id": new_id,
+                        "now": now,
+                        "author": author,
+                        "note": source_note,
+                        "parent": scenario_id,
+                        "version": current["version"],
+                    },
+                )
+                append_audit(
+                    connection,
+                    author or "(anonymous)",
+                    "duplicate",
                     new_id,
-                    name,
-                    current["dataset_id"],
-                    author,
-                    _clean_text(source_note),
-                    now,
-                    now,
-                    author,
-                    scenario_id,
-                ),
-            )
-            connection.execute(
-                "INSERT INTO scenario_versions (scenario_id, version, saved_at, saved_by, note,"
-                " n_moves, n_changed, base_assignment, assignment, moves)"
-                " SELECT ?, 1, ?, ?, ?, n_moves, n_changed, base_assignment, assignment, moves"
-                " FROM scenario_versions WHERE scenario_id = ? AND version = ?",
-                (new_id, now, author, _clean_text(source_note), scenario_id, current["version"]),
-            )
+                    {"name": name, "from": scenario_id, "from_version": current["version"]},
+                )
+        except sa.exc.IntegrityError as error:
+            raise ValueError(f"a scenario named {name!r} exists already") from error
         return self.info(new_id)
 
-    def rename(self, scenario_id: str, name: str) -> ScenarioInfo:
+    def rename(self, scenario_id: str, name: str, *, author: str | None = None) -> ScenarioInfo:
         """Give a scenario another (unused) name; its version does not change."""
         name = _clean_name(name)
-        with self._transaction() as connection:
-            self._current(connection, scenario_id)
-            self._check_name_free(connection, name, scenario_id)
-            connection.execute(
-                "UPDATE scenarios SET name = ? WHERE scenario_id = ?", (name, scenario_id)
-            )
+        try:
+            with self._transaction() as connection:
+                current = self._current(connection, scenario_id)
+                self._check_name_free(connection, name, scenario_id)
+                connection.execute(
+                    sa.text("UPDATE scenarios SET name = :name WHERE scenario_id = :id"),
+                    {"name": name, "id": scenario_id},
+                )
+                append_audit(
+                    connection,
+                    _clean_text(author) or "(anonymous)",
+                    "rename",
+                    scenario_id,
+                    {"from": current["name"], "to": name},
+                )
+        except sa.exc.IntegrityError as error:
+            raise ValueError(f"a scenario named {name!r} exists already") from error
         return self.info(scenario_id)
 
-    def delete(self, scenario_id: str, expected_version: int | None = None) -> None:
-        """Delete a scenario and all its versions.
+    def delete(
+        self,
+        scenario_id: str,
+        expected_version: int | None = None,
+        *,
+        author: str | None = None,
+    ) -> None:
+        """Delete a scenario, all its versions, comments and reviews.
 
         Raises
         ------
@@ -981,21 +1068,34 @@ class ScenarioStore:
             If there is no such scenario.
         ScenarioConflictError
             If ``expected_version`` is given and someone saved since.
+        WorkflowError
+            If the scenario was ever published (the history of plans in force
+            must stay restorable).
         """
         with self._transaction() as connection:
             current = self._current(connection, scenario_id)
             if expected_version is not None and current["version"] != expected_version:
-                raise ScenarioConflictError(
-                    current["name"],
-                    expected_version,
-                    current["version"],
-                    current["updated_by"],
-                    _time(current["updated_at"]),
+                raise _conflict(current, expected_version)
+            published = connection.execute(
+                sa.text("SELECT count(*) FROM publications WHERE scenario_id = :id"),
+                {"id": scenario_id},
+            ).scalar_one()
+            if published:
+                raise WorkflowError(
+                    f"scenario {current['name']!r} was published: it stays in the history of "
+                    "plans in force and cannot be deleted"
                 )
-            connection.execute(
-                "DELETE FROM scenario_versions WHERE scenario_id = ?", (scenario_id,)
+            for table in ("comments", "workflow_events", "scenario_versions", "scenarios"):
+                connection.execute(
+                    sa.text(f"DELETE FROM {table} WHERE scenario_id = :id"), {"id": scenario_id}
+                )
+            append_audit(
+                connection,
+                _clean_text(author) or "(anonymous)",
+                "delete",
+                scenario_id,
+                {"name": current["name"], "version": current["version"]},
             )
-            connection.execute("DELETE FROM scenarios WHERE scenario_id = ?", (scenario_id,))
         logger.info("deleted scenario %s", scenario_id)
 
     # -- autosave ----------------------------------------------------------
@@ -1007,6 +1107,7 @@ class ScenarioStore:
         dataset_id: str,
         scenario_id: str | None = None,
         scenario_version: int | None = None,
+        author: str | None = None,
     ) -> None:
         """Overwrite the working-copy slot ``session_key`` with ``plan``.
 
@@ -1021,6 +1122,13 @@ class ScenarioStore:
         scenario_id, scenario_version : optional
             The scenario the working copy was opened from, so a restored copy
             still saves with the conflict check.
+        author : str, optional
+            Whose working copy it is.
+
+        Raises
+        ------
+        StoreUnavailableError
+            When the database cannot be written.
         """
         if not session_key:
             raise ValueError(f"session_key must be a non-empty string, got {session_key!r}")
@@ -1028,49 +1136,65 @@ class ScenarioStore:
         with self._transaction() as connection:
             self._require_dataset(connection, dataset_id, plan)
             connection.execute(
-                "INSERT OR REPLACE INTO autosaves (session_key, dataset_id, saved_at, scenario_id,"
-                " scenario_version, n_moves, n_changed, base_assignment, assignment, moves)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    session_key,
-                    dataset_id,
-                    _now().isoformat(),
-                    scenario_id,
-                    scenario_version,
-                    payload["n_moves"],
-                    payload["n_changed"],
-                    payload["base_assignment"],
-                    payload["assignment"],
-                    payload["moves"],
+                sa.text(
+                    "INSERT INTO autosaves (session_key, dataset_id, saved_at, scenario_id,"
+                    " scenario_version, n_moves, n_changed, base_assignment, assignment, moves,"
+                    " author) VALUES (:key, :dataset, :now, :scenario, :version, :n_moves,"
+                    " :n_changed, :base_assignment, :assignment, :moves, :author)"
+                    " ON CONFLICT (session_key) DO UPDATE SET dataset_id = excluded.dataset_id,"
+                    " saved_at = excluded.saved_at, scenario_id = excluded.scenario_id,"
+                    " scenario_version = excluded.scenario_version, n_moves = excluded.n_moves,"
+                    " n_changed = excluded.n_changed,"
+                    " base_assignment = excluded.base_assignment,"
+                    " assignment = excluded.assignment, moves = excluded.moves,"
+                    " author = excluded.author"
                 ),
+                {
+                    **payload,
+                    "key": session_key,
+                    "dataset": dataset_id,
+                    "now": _now().isoformat(),
+                    "scenario": scenario_id,
+                    "version": scenario_version,
+                    "author": _clean_text(author),
+                },
             )
+
+    _AUTOSAVE_SQL = (
+        "SELECT a.session_key, a.dataset_id, d.name, a.saved_at, a.scenario_id,"
+        " a.scenario_version, a.n_moves, a.n_changed, a.author"
+        " FROM autosaves a JOIN datasets d ON d.dataset_id = a.dataset_id"
+    )
+
+    @staticmethod
+    def _autosave_info(row: tuple) -> AutosaveInfo:
+        return AutosaveInfo(
+            session_key=row[0],
+            dataset_id=row[1],
+            dataset_name=row[2],
+            saved_at=_time(row[3]),
+            scenario_id=row[4],
+            scenario_version=row[5],
+            n_moves=int(row[6]),
+            n_changed=int(row[7]),
+            author=row[8],
+        )
 
     def autosaves(self) -> list[AutosaveInfo]:
         """Every autosaved working copy, latest first."""
         with self._connect() as connection:
             rows = connection.execute(
-                "SELECT a.session_key, a.dataset_id, d.name, a.saved_at, a.scenario_id,"
-                " a.scenario_version, a.n_moves, a.n_changed"
-                " FROM autosaves a JOIN datasets d USING (dataset_id) ORDER BY a.saved_at DESC"
+                sa.text(f"{self._AUTOSAVE_SQL} ORDER BY a.saved_at DESC")
             ).fetchall()
-        return [
-            AutosaveInfo(
-                session_key=row[0],
-                dataset_id=row[1],
-                dataset_name=row[2],
-                saved_at=_time(row[3]),
-                scenario_id=row[4],
-                scenario_version=row[5],
-                n_moves=int(row[6]),
-                n_changed=int(row[7]),
-            )
-            for row in rows
-        ]
+        return [self._autosave_info(row) for row in rows]
 
     def autosave_info(self, session_key: str) -> AutosaveInfo | None:
         """Return the slot's metadata, ``None`` when it is empty."""
-        found = [info for info in self.autosaves() if info.session_key == session_key]
-        return found[0] if found else None
+        with self._connect() as connection:
+            row = connection.execute(
+                sa.text(f"{self._AUTOSAVE_SQL} WHERE a.session_key = :key"), {"key": session_key}
+            ).first()
+        return None if row is None else self._autosave_info(row)
 
     def restore_autosave(
         self, session_key: str, workspace: Workspace | None = None
@@ -1094,14 +1218,20 @@ class ScenarioStore:
         ScenarioNotFoundError
             If the slot is empty.
         """
-        info = self.autosave_info(session_key)
-        with self._connect() as connection:
+        with self._connect(snapshot=True) as connection:
+            found = connection.execute(
+                sa.text(f"{self._AUTOSAVE_SQL} WHERE a.session_key = :key"), {"key": session_key}
+            ).first()
             row = connection.execute(
-                "SELECT base_assignment, assignment, moves FROM autosaves WHERE session_key = ?",
-                (session_key,),
-            ).fetchone()
-            if info is None or row is None:
+                sa.text(
+                    "SELECT base_assignment, assignment, moves FROM autosaves"
+                    " WHERE session_key = :key"
+                ),
+                {"key": session_key},
+            ).first()
+            if found is None or row is None:
                 raise ScenarioNotFoundError(f"no autosaved working copy {session_key!r}")
+            info = self._autosave_info(found)
             ids = self._dataset_ids(connection, info.dataset_id)
         if workspace is None:
             workspace = self.load_workspace(info.dataset_id)
@@ -1117,15 +1247,75 @@ class ScenarioStore:
     def discard_autosave(self, session_key: str) -> None:
         """Empty an autosave slot (no error when it is empty already)."""
         with self._transaction() as connection:
-            connection.execute("DELETE FROM autosaves WHERE session_key = ?", (session_key,))
+            connection.execute(
+                sa.text("DELETE FROM autosaves WHERE session_key = :key"), {"key": session_key}
+            )
+
+    # -- housekeeping ------------------------------------------------------
+    def prune(self, autosave_max_age: timedelta, *, now: datetime | None = None) -> PruneReport:
+        """Drop expired working copies, then data sets nothing refers to.
+
+        A data set stays while a scenario (hence any publication) or a
+        remaining working copy uses it.
+
+        Parameters
+        ----------
+        autosave_max_age : datetime.timedelta
+            Working copies not autosaved for longer than this are removed.
+        now : datetime, optional
+            The present (UTC); the clock by default.
+
+        Returns
+        -------
+        PruneReport
+            What was removed.
+
+        Raises
+        ------
+        ValueError
+            For a negative age.
+        """
+        if autosave_max_age < timedelta(0):
+            raise ValueError(f"autosave_max_age must not be negative, got {autosave_max_age}")
+        cutoff = ((now or _now()) - autosave_max_age).astimezone(UTC).isoformat()
+        with self._transaction() as connection:
+            expired = connection.execute(
+                sa.text("SELECT session_key FROM autosaves WHERE saved_at < :cutoff"),
+                {"cutoff": cutoff},
+            ).scalars()
+            expired = tuple(sorted(expired))
+            connection.execute(
+                sa.text("DELETE FROM autosaves WHERE saved_at < :cutoff"), {"cutoff": cutoff}
+            )
+            unused = tuple(
+                sorted(
+                    connection.execute(
+                        sa.text(
+                            "SELECT dataset_id FROM datasets d WHERE NOT EXISTS"
+                            " (SELECT 1 FROM scenarios s WHERE s.dataset_id = d.dataset_id)"
+                            " AND NOT EXISTS"
+                            " (SELECT 1 FROM autosaves a WHERE a.dataset_id = d.dataset_id)"
+                        )
+                    ).scalars()
+                )
+            )
+            for dataset_id in unused:
+                connection.execute(
+                    sa.text("DELETE FROM datasets WHERE dataset_id = :id"), {"id": dataset_id}
+                )
+        if expired or unused:
+            logger.info("pruned %d working copies, %d data sets", len(expired), len(unused))
+        return PruneReport(autosaves=expired, datasets=unused)
 
     # -- checks ------------------------------------------------------------
     @staticmethod
-    def _require_dataset(connection: sqlite3.Connection, dataset_id: str, plan: Plan) -> None:
+    def _require_dataset(connection: Connection, dataset_id: str, plan: Plan) -> None:
         row = connection.execute(
-            "SELECT n_accounts, n_territories, ids_key FROM datasets WHERE dataset_id = ?",
-            (dataset_id,),
-        ).fetchone()
+            sa.text(
+                "SELECT n_accounts, n_territories, ids_key FROM datasets WHERE dataset_id = :id"
+            ),
+            {"id": dataset_id},
+        ).first()
         if row is None:
             raise ScenarioNotFoundError(f"no stored data set {dataset_id!r}; save_dataset first")
         # Assignments are stored as positions in the data set's order: the plan
@@ -1138,35 +1328,52 @@ class ScenarioStore:
             )
 
     @staticmethod
-    def _dataset_ids(
-        connection: sqlite3.Connection, dataset_id: str
-    ) -> tuple[list[str], list[str]]:
+    def _dataset_ids(connection: Connection, dataset_id: str) -> tuple[list[str], list[str]]:
         row = connection.execute(
-            "SELECT account_ids, territory_ids FROM datasets WHERE dataset_id = ?", (dataset_id,)
-        ).fetchone()
+            sa.text("SELECT account_ids, territory_ids FROM datasets WHERE dataset_id = :id"),
+            {"id": dataset_id},
+        ).first()
         if row is None:
             raise ScenarioNotFoundError(f"no stored data set {dataset_id!r}")
         return _read_ids(row[0]), json.loads(row[1])
 
-    @staticmethod
-    def _current(connection: sqlite3.Connection, scenario_id: str) -> dict[str, object]:
+    def _current(self, connection: Connection, scenario_id: str) -> dict[str, object]:
         row = connection.execute(
-            "SELECT name, dataset_id, version, updated_by, updated_at FROM scenarios"
-            " WHERE scenario_id = ?",
-            (scenario_id,),
-        ).fetchone()
+            sa.text(
+                "SELECT name, dataset_id, version, updated_by, updated_at, status FROM scenarios"
+                f" WHERE scenario_id = :id{self._lock_clause()}"
+            ),
+            {"id": scenario_id},
+        ).first()
         if row is None:
             raise ScenarioNotFoundError(f"no scenario {scenario_id!r}")
         return dict(
-            zip(("name", "dataset_id", "version", "updated_by", "updated_at"), row, strict=True)
+            zip(
+                ("name", "dataset_id", "version", "updated_by", "updated_at", "status"),
+                row,
+                strict=True,
+            )
         )
 
     @staticmethod
-    def _check_name_free(
-        connection: sqlite3.Connection, name: str, scenario_id: str | None
-    ) -> None:
+    def _check_name_free(connection: Connection, name: str, scenario_id: str | None) -> None:
         row = connection.execute(
-            "SELECT scenario_id FROM scenarios WHERE name = ?", (name,)
-        ).fetchone()
+            sa.text("SELECT scenario_id FROM scenarios WHERE name = :name"), {"name": name}
+        ).first()
         if row is not None and row[0] != scenario_id:
             raise ValueError(f"a scenario named {name!r} exists already")
+
+
+def _writable(path: Path) -> bool:
+    # os.access is false on a read-only file system even for root.
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _conflict(current: dict[str, object], expected_version: int) -> ScenarioConflictError:
+    return ScenarioConflictError(
+        current["name"],
+        expected_version,
+        current["version"],
+        current["updated_by"],
+        _time(current["updated_at"]),
+    )

@@ -104,7 +104,7 @@ MAX_CALLOUTS = 200
 #: within this distance of it are the ones clicked.
 CLICK_MATCH_KM = 0.01
 
-_JS_FILES = ("terrmap_points.js", "terrmap_glue.js")
+_JS_FILES = ("terrmap_points.js", "terrmap_glue.js", "terrmap_basemap.js")
 
 _CSS = """
 .leaflet-container { background: #f4f3ef; }
@@ -293,16 +293,20 @@ class _TerrmapBase(JSCSSMixin, _FastRender):
         {% macro script(this, kwargs) %}
             {{ this.library }}
             terrmap.init({{ this._parent.get_name() }}, {{ this.config }});
+            TerrmapBasemap.add({{ this._parent.get_name() }}, {{ this.basemap_url }});
         {% endmacro %}
         """
     )
 
-    def __init__(self, config_json: str, urls: Mapping[str, str], tools: bool):
+    def __init__(
+        self, config_json: str, urls: Mapping[str, str], tools: bool, basemap_url: str | None
+    ):
         super().__init__()
         self._name = "TerrmapBase"
         self.css = _CSS
         self.library = _library_js()
         self.config = config_json
+        self.basemap_url = _js_json(basemap_url)
         # Per-instance, so the CDN defaults of folium's classes are never used.
         self.default_js = (
             [("leaflet_draw_js", urls["draw_js"]), ("leaflet_lasso_js", urls["lasso_js"])]
@@ -343,6 +347,7 @@ def build_base_map(
     tools: bool = True,
     asset_base: str = DEFAULT_ASSET_BASE,
     points_url: str | None = None,
+    basemap_url: str | None = None,
 ) -> folium.Map:
     """Build the static part of the map: point positions, tools, home bases.
 
@@ -377,6 +382,10 @@ def build_base_map(
         :func:`terrmap.web.static_assets.publish_points`). The map then loads them
         from there once instead of carrying them in its HTML, which keeps
         reruns light; ``lon``/``lat`` still give the initial view.
+    basemap_url : str, optional
+        URL of the offline outlines (see
+        :func:`terrmap.web.basemap.publish_basemap`), drawn faintly under the
+        territories; none when omitted.
 
     Returns
     -------
@@ -386,7 +395,8 @@ def build_base_map(
     Raises
     ------
     ValueError
-        On mismatched or invalid coordinates, malformed bounds or home bases.
+        On mismatched or invalid coordinates, malformed bounds or home bases,
+        or a ``basemap_url`` the app does not serve.
 
     Examples
     --------
@@ -422,7 +432,12 @@ def build_base_map(
     m.default_css = [("leaflet_css", urls["leaflet_css"])]
     if tiles is not None:
         folium.TileLayer(tiles, attr=tiles_attr).add_to(m)
-    _TerrmapBase(_js_json(config), urls, tools).add_to(m)
+    if basemap_url is not None and (
+        not basemap_url.startswith("/") or basemap_url.startswith("//") or "://" in basemap_url
+    ):
+        # The background must come from the app: the map works offline.
+        raise ValueError(f"basemap_url must be a path served by the app, got {basemap_url!r}")
+    _TerrmapBase(_js_json(config), urls, tools, basemap_url).add_to(m)
     if (x0, y0) != (x1, y1):
         m.fit_bounds([[y0, x0], [y1, x1]], padding=(10, 10))
     logger.debug("base map: %d points, %d home bases", lon_a.size, len(homes))

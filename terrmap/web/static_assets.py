@@ -8,8 +8,11 @@ registry through ``static/package.json`` and its lock file, are installed with
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,8 @@ __all__ = [
     "check_assets",
     "default_static_dir",
     "missing_assets",
+    "prune_points",
+    "publish_file",
     "publish_points",
 ]
 
@@ -160,10 +165,8 @@ def publish_points(
     ----------
     lon, lat : numpy.ndarray
         Account positions in WGS84 degrees, in the map's point order.
-    static_dir : str or pathlib.Path, optional
-        Folder Streamlit serves; defaults to :func:`default_static_dir`.
-    asset_base : str, default "/app/static"
-        URL prefix of that folder.
+    static_dir, asset_base
+        Where the file goes and its URL prefix, as for :func:`publish_file`.
 
     Returns
     -------
@@ -183,12 +186,95 @@ def publish_points(
         raise ValueError(f"lon and lat must be 1-D of one length, got {lon.shape} and {lat.shape}")
     data = np.concatenate([lon, lat]).tobytes()
     name = f"points-{hashlib.sha1(data).hexdigest()[:16]}.bin"
+    return publish_file(data, name, static_dir, asset_base)
+
+
+def publish_file(
+    data: bytes,
+    name: str,
+    static_dir: str | Path | None = None,
+    asset_base: str = DEFAULT_ASSET_BASE,
+) -> str:
+    """Write ``data`` as ``cache/<name>`` in the served folder, once; return its URL.
+
+    Callers name files after a hash of their content, so an existing file is
+    the same data and is kept as it is.
+
+    Parameters
+    ----------
+    data : bytes
+        File content.
+    name : str
+        File name (no folders), e.g. ``points-0123abcd4567.bin``.
+    static_dir : str or pathlib.Path, optional
+        Folder Streamlit serves; defaults to :func:`default_static_dir`.
+    asset_base : str, default "/app/static"
+        URL prefix of that folder.
+
+    Returns
+    -------
+    str
+        URL of the file, ``<asset_base>/cache/<name>``.
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is not a plain file name.
+    OSError
+        When the folder cannot be written.
+    """
+    if not name or Path(name).name != name or name.startswith("."):
+        raise ValueError(f"name must be a plain file name, got {name!r}")
     folder = Path(static_dir) if static_dir is not None else default_static_dir()
     target = folder / "cache" / name
-    if not target.exists():
+    if target.exists():
+        os.utime(target)  # in use: :func:`prune_points` keeps it
+    else:
         from terrmap.io.exports import write_export  # write then rename: never half a file
 
         target.parent.mkdir(parents=True, exist_ok=True)
         write_export(data, target)
-        logger.info("published %d positions to %s", len(lon), target)
+        logger.info("published %d bytes to %s", len(data), target)
     return f"{asset_base.rstrip('/')}/cache/{name}"
+
+
+def prune_points(
+    max_age: timedelta, static_dir: str | Path | None = None, *, now: datetime | None = None
+) -> list[Path]:
+    """Delete published files (positions, base maps) not published for longer than ``max_age``.
+
+    Every publication of a file refreshes its modification time, so a file
+    older than ``max_age`` belongs to no data set a session opened since.
+
+    Parameters
+    ----------
+    max_age : datetime.timedelta
+        How long an unused file is kept.
+    static_dir : str or pathlib.Path, optional
+        Folder Streamlit serves; defaults to :func:`default_static_dir`.
+    now : datetime, optional
+        The present; the clock by default.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files deleted.
+
+    Raises
+    ------
+    ValueError
+        For a negative age.
+    """
+    if max_age < timedelta(0):
+        raise ValueError(f"max_age must not be negative, got {max_age}")
+    folder = (Path(static_dir) if static_dir is not None else default_static_dir()) / "cache"
+    cutoff = ((now or datetime.now(UTC)) - max_age).timestamp()
+    removed = []
+    for path in sorted(p for p in folder.glob("*") if p.is_file()):
+        with contextlib.suppress(FileNotFoundError):  # another server pruned it first
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(path)
+    if removed:
+        logger.info("pruned %d unused position files", len(removed))
+    return removed

@@ -1,0 +1,132 @@
+"""Schema versions: a database written by the first release opens, upgrades in place, reads the same."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from terrmap.store.database import MIGRATIONS, SCHEMA_VERSION
+from terrmap.store.scenarios import ScenarioStore
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EXPECTED = json.loads((FIXTURES / "store_v1.json").read_text())
+
+
+@pytest.fixture
+def v1_copy(tmp_path):
+    path = tmp_path / "store_v1.sqlite"
+    shutil.copyfile(FIXTURES / "store_v1.sqlite", path)
+    return path
+
+
+def _tables(path) -> set[str]:
+    with contextlib.closing(sqlite3.connect(path)) as raw:
+        return {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _load_maker():
+    # The summary tests/fixtures/make_store_v1.py took with the first release.
+    spec = importlib.util.spec_from_file_location("make_store_v1", FIXTURES / "make_store_v1.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.plan_record
+
+
+_record = _load_maker()
+
+
+class TestFirstRelease:
+    def test_the_fixture_is_a_first_release_database(self):
+        assert "schema_version" not in _tables(FIXTURES / "store_v1.sqlite")
+        assert {"datasets", "scenarios", "scenario_versions", "autosaves"} <= _tables(
+            FIXTURES / "store_v1.sqlite"
+        )
+
+    def test_opens_and_upgrades_in_place(self, v1_copy):
+        store = ScenarioStore(v1_copy)
+        assert store.schema_upgrade == (1, SCHEMA_VERSION)
+        with contextlib.closing(sqlite3.connect(v1_copy)) as raw:
+            versions = [r[0] for r in raw.execute("SELECT version FROM schema_version")]
+            columns = {r[1] for r in raw.execute("PRAGMA table_info(scenarios)")}
+        assert versions == [m.version for m in MIGRATIONS]
+        assert "status" in columns
+        assert {"audit_log", "publications", "comments", "workflow_events"} <= _tables(v1_copy)
+        # A second open finds nothing to do.
+        assert ScenarioStore(v1_copy).schema_upgrade == (SCHEMA_VERSION, SCHEMA_VERSION)
+
+    def test_every_scenario_version_reopens_with_the_same_plan(self, v1_copy):
+        store = ScenarioStore(v1_copy)
+        scenarios = {info.scenario_id: info for info in store.list()}
+        assert set(scenarios) == set(EXPECTED["scenarios"])
+        workspace = None
+        for scenario_id, expected in EXPECTED["scenarios"].items():
+            info = scenarios[scenario_id]
+            assert (info.name, info.author, info.version) == (
+                expected["name"],
+                expected["author"],
+                expected["version"],
+            )
+            assert info.status == "draft"
+            assert list(store.versions(scenario_id)["version"]) == [
+                int(v) for v in expected["versions"]
+            ]
+            for version, plan_record in expected["versions"].items():
+                opened = store.open(scenario_id, workspace, version=int(version))
+                workspace = opened.workspace
+                base = workspace.initial_plan.assignment
+                assert _record(opened.plan, base) == plan_record
+
+    def test_the_autosave_restores(self, v1_copy):
+        store = ScenarioStore(v1_copy)
+        for key, expected in EXPECTED["autosaves"].items():
+            info, workspace, plan = store.restore_autosave(key)
+            assert (info.scenario_id, info.scenario_version) == (
+                expected["scenario_id"],
+                expected["scenario_version"],
+            )
+            assert info.author is None  # the first release did not record it
+            record = _record(plan, workspace.initial_plan.assignment)
+            assert record == {k: expected[k] for k in ("changed", "moves")}
+
+    def test_the_upgraded_database_takes_new_saves_and_workflow(self, v1_copy):
+        store = ScenarioStore(v1_copy)
+        scenario_id = next(iter(EXPECTED["scenarios"]))
+        opened = store.open(scenario_id)
+        moved = opened.plan.reassign(opened.plan.context.account_ids[30:32], None, author="Eve")
+        info = store.save(
+            moved,
+            dataset_id=opened.info.dataset_id,
+            scenario_id=scenario_id,
+            expected_version=opened.info.version,
+            author="Eve",
+        )
+        assert info.version == opened.info.version + 1
+        assert store.propose(scenario_id, "Eve", "ready") == "proposed"
+        assert list(store.audit_log()["action"]) == ["save", "propose"]
+
+
+class TestFreshDatabase:
+    def test_a_new_database_gets_every_step(self, tmp_path):
+        store = ScenarioStore(tmp_path / "new.sqlite")
+        assert store.schema_upgrade == (0, SCHEMA_VERSION)
+        assert store.list() == []
+
+    def test_a_newer_database_is_refused(self, tmp_path):
+        path = tmp_path / "future.sqlite"
+        ScenarioStore(path)
+        with contextlib.closing(sqlite3.connect(path)) as raw, raw:
+            raw.execute(
+                "INSERT INTO schema_version VALUES (?, 'from the future', '2030-01-01')",
+                (SCHEMA_VERSION + 1,),
+            )
+        with pytest.raises(RuntimeError, match="newer than this terrmap"):
+            ScenarioStore(path)
+
+    def test_migrations_are_numbered_in_order(self):
+        assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
