@@ -24,6 +24,8 @@ PAGES = {
     "compare": ("Data", "pages/compare.py", "Compare"),
     "import_data": ("Data", "pages/import_data.py", "Import"),
     "export": ("Data", "pages/export.py", "Export"),
+    "workflow": ("Plan in force", "pages/workflow.py", "Review"),
+    "audit": ("Plan in force", "pages/audit.py", "Audit"),
 }
 sections: dict[str, list] = {}
 allowed = [key for key in _auth.allowed_page_keys() if key in PAGES]

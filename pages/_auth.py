@@ -142,8 +142,11 @@ def _oidc_gate() -> User:
     if user is None:
         _only(_oidc_no_role)
     if current_user() != user:
+        from pages import _state  # _state imports this module
+
         st.session_state[SIGNED_IN] = user
         logger.info("signed in through the identity provider: %s", user.username)
+        _state.audit("sign_in", user.username, {"how": "oidc", "role": user.role})
     return user
 
 
@@ -159,15 +162,19 @@ def _sign_in() -> None:
         )
         return
     user = authenticate(_user_file(), username, password)
+    from pages import _state  # _state imports this module
+
     if user is None:
         throttle.failed(username, time.monotonic())
         st.session_state[_ERROR] = "Wrong username or password."
         logger.info("failed sign-in for %r", username)
+        _state.audit("sign_in_failed", username or None, {"how": "password"}, actor="anonymous")
         return
     throttle.succeeded(username)
     st.session_state.pop(_ERROR, None)
     st.session_state[SIGNED_IN] = user
     logger.info("signed in: %s (%s)", user.username, user.role)
+    _state.audit("sign_in", user.username, {"how": "password", "role": user.role})
 
 
 def _local_form() -> None:
@@ -190,10 +197,13 @@ def _local_form() -> None:
 
 def sign_out() -> None:
     """Forget the signed-in user (and the OIDC cookie)."""
+    from pages import _state  # _state imports this module
+
     user = current_user()
-    st.session_state.clear()
     if user is not None:
+        _state.audit("sign_out", user.username)
         logger.info("signed out: %s", user.username)
+    st.session_state.clear()
     if mode() == "oidc":
         st.logout()
 

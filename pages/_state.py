@@ -99,9 +99,72 @@ def init_session() -> None:
     """
     restore = _auth.may("edit") and restore_from_url
     if WORKSPACE not in st.session_state and not (restore and restore()):
-        set_workspace(_demo(os.environ.get(DATA_DIR_ENV)), autosave=False)
+        if not _start_from_publication():
+            set_workspace(_demo(os.environ.get(DATA_DIR_ENV)), autosave=False)
     st.session_state.setdefault(TOLERANCE, 10)
     st.session_state.setdefault(MEASURE, "revenue")
+
+
+IN_FORCE = "plan_in_force"  # the Publication the session started from, if any
+
+
+def _start_from_publication() -> bool:
+    """Start the session on the plan in force, if one is published; whether it did."""
+    try:
+        store = scenario_store()
+        publication = store.published()
+        if publication is None:
+            return False
+        info = store.info(publication.scenario_id)
+        ws = _stored_workspace(default_db_target(), info.dataset_id)
+        opened = store.open(publication.scenario_id, ws, version=publication.version)
+    except (ScenarioError, StoreUnavailableError, OSError, ValueError) as error:
+        logger.warning("cannot open the plan in force: %s", error)
+        return False
+    _set_working(opened.workspace, info.dataset_id, opened.plan)
+    st.session_state[OPENED] = opened.info
+    st.session_state[SAVED_PLAN] = opened.plan
+    st.session_state[IN_FORCE] = publication
+    return True
+
+
+def in_force():
+    """The publication the session started from (``None``: the data's starting plan)."""
+    return st.session_state.get(IN_FORCE)
+
+
+def audit(
+    action: str, target: str | None = None, detail: dict | None = None, *, actor: str | None = None
+) -> None:
+    """Append to the audit log (as the signed-in user by default); a failure is logged, not raised."""
+    try:
+        scenario_store().audit(actor or author() or "anonymous", action, target, detail or {})
+    except (ScenarioError, StoreUnavailableError, OSError, ValueError) as error:
+        logger.warning("audit %s not recorded: %s", action, error)
+
+
+def audited(produce, target: str, detail: dict | None = None):
+    """Wrap a download's producer so that making the file records an ``export`` audit row.
+
+    The signed-in user and the store are taken now: the producer may run
+    outside the script run, when the button is clicked.
+    """
+    actor = author() or "anonymous"
+    try:
+        store = scenario_store()
+    except StoreUnavailableError:
+        store = None
+
+    def produce_and_record():
+        data = produce()
+        if store is not None:
+            try:
+                store.audit(actor, "export", target, detail or {})
+            except (ScenarioError, StoreUnavailableError, OSError, ValueError) as error:
+                logger.warning("export of %s not recorded: %s", target, error)
+        return data
+
+    return produce_and_record
 
 
 def set_workspace(workspace: Workspace, *, autosave: bool = True) -> None:

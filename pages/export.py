@@ -45,6 +45,6 @@ target = st.radio(
     key="crm_target",
 )
 options = _crm.options_form(target)
-previous, since = _crm.previous_publication()
+previous, since = _crm.previous_publication(plan)
 st.caption(since)
 _crm.download_button(target, plan, ws, previous, options)

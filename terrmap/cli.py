@@ -331,6 +331,13 @@ def _add_export_parser(sub) -> None:
         help="assignment CSV (as exported) to use instead of the territory polygons",
     )
     export.add_argument(
+        "--plan",
+        choices=("published", "initial"),
+        default="published",
+        help="without --accounts: the plan in force in TERRMAP_DB if one is published "
+        "(default), else the data's starting plan",
+    )
+    export.add_argument(
         "--measure",
         default="revenue",
         help="measure the report judges balance on, or a mix such as revenue=1,workload_hours=1",
@@ -408,8 +415,17 @@ def _export(args) -> int:
     from terrmap.io.report import report_html
 
     measure = _parse_measure(args.measure)
-    workspace = _export_workspace(args)
-    plan = workspace.initial_plan
+    published = _published(args)
+    if published is not None:
+        workspace, plan = published.workspace, published.plan
+        print(
+            f"plan in force: {published.publication.scenario_name!r} version "
+            f"{published.publication.version}, from {published.publication.effective_date}",
+            file=sys.stderr,
+        )
+    else:
+        workspace = _export_workspace(args)
+        plan = workspace.initial_plan
     if args.assignment is not None:
         if not args.assignment.exists():
             raise CliError(f"{args.assignment}: no such file")
@@ -424,7 +440,7 @@ def _export(args) -> int:
         "html": lambda: report_html(plan, workspace, measure=measure, tolerance_pct=args.tolerance),
     }
     if args.kind == "crm":
-        return _export_crm(args, plan, workspace)
+        return _export_crm(args, plan, workspace, published)
     if args.kind == "all":
         if not args.out.is_dir():
             raise CliError(f"{args.out}: not a folder (export all writes one file per kind)")
@@ -437,7 +453,35 @@ def _export(args) -> int:
     return EXIT_OK
 
 
-def _export_crm(args, plan, workspace) -> int:
+def _published(args):
+    """Open the plan in force (a PublishedPlan) when the export should use it, else ``None``."""
+    if args.plan != "published" or args.accounts is not None or args.assignment is not None:
+        return None
+    from terrmap.store.database import database_location
+    from terrmap.store.published import plan_in_force
+    from terrmap.store.scenarios import ScenarioStore
+
+    _, path = database_location()
+    if path is not None and not path.exists():
+        return None  # no database: nothing was ever published
+    return plan_in_force(ScenarioStore())
+
+
+def _previous_owners(store_plan):
+    """Read the owners at the publication before the plan in force (``None``: the first)."""
+    from terrmap.io.crm import owners_of
+    from terrmap.store.published import open_publication, publication_before
+    from terrmap.store.scenarios import ScenarioStore
+
+    store = ScenarioStore()
+    before = publication_before(store, store_plan.publication)
+    if before is None:
+        return None
+    opened = open_publication(store, before)
+    return owners_of(opened.plan, opened.workspace)
+
+
+def _export_crm(args, plan, workspace, published=None) -> int:
     from terrmap.io import crm, exports
 
     if args.target is None:
@@ -448,7 +492,12 @@ def _export_crm(args, plan, workspace) -> int:
         path = getattr(args, option)
         if path is not None and not path.exists():
             raise CliError(f"{path}: no such file")
-    previous = crm.read_owners(args.since) if args.since is not None else None
+    if args.since is not None:
+        previous = crm.read_owners(args.since)
+    elif published is not None:
+        previous = _previous_owners(published)
+    else:
+        previous = None
     options = {}
     if args.user_ids is not None:
         options["user_ids"] = _read_user_ids(args.user_ids)

@@ -112,3 +112,42 @@ def test_out_must_be_a_folder(tmp_path, capsys):
     target.write_text("")
     assert main(["export", "crm", "--target", "hubspot", "--out", str(target)]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_export_uses_the_plan_in_force_and_the_publication_before(tmp_path, monkeypatch, capsys):
+    from terrmap.store.scenarios import ScenarioStore
+
+    database = tmp_path / "team.sqlite"
+    monkeypatch.setenv("TERRMAP_DB", str(database))
+    ws = demo_workspace()
+    store = ScenarioStore(str(database))
+    dataset = store.save_dataset(ws)
+    first = [a for a in ws.context.account_ids if ws.initial_plan.assignment[a] == "T02"][:3]
+    second = [a for a in ws.context.account_ids if ws.initial_plan.assignment[a] == "T03"][:2]
+
+    def publish(plan, name, day):
+        info = store.save(plan, name=name, dataset_id=dataset, author="ann")
+        store.propose(info.scenario_id, "ann")
+        store.review(info.scenario_id, "lou", "approve")
+        store.publish(info.scenario_id, "lou", day)
+
+    one = ws.initial_plan.reassign(first, "T01")
+    publish(one, "first", "2026-01-01")
+    publish(one.reassign(second, "T01"), "second", "2026-02-01")
+
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["export", "crm", "--target", "hubspot", "--out", str(out)]) == 0
+    assert "plan in force: 'second' version 1" in capsys.readouterr().err
+    full = pd.read_csv(out / "hubspot_companies.csv", dtype=str).set_index("Record ID")
+    assert set(full.loc[first + second, "Company owner"]) == {"James Gallagher"}
+    delta = pd.read_csv(out / "hubspot_companies_delta.csv", dtype=str)
+    assert sorted(delta["Record ID"]) == sorted(second)
+
+    csv = tmp_path / "plan.csv"
+    assert main(["export", "csv", "--out", str(csv)]) == 0
+    again = pd.read_csv(csv, dtype=str).set_index("account_id")
+    assert set(again.loc[first + second, "territory_id"]) == {"T01"}
+    assert main(["export", "csv", "--out", str(csv), "--plan", "initial"]) == 0
+    initial = pd.read_csv(csv, dtype=str).set_index("account_id")
+    assert set(initial.loc[second, "territory_id"]) == {"T03"}

@@ -124,8 +124,12 @@ class TestRoles:
     @pytest.mark.parametrize(
         ("username", "pages"),
         [
-            ("lou", {"territories", "balance", "rep_view", "scenarios", "compare", "export"}),
-            ("rita", {"rep_view"}),
+            (
+                "lou",
+                {"territories", "balance", "rep_view", "scenarios", "compare", "export"}
+                | {"workflow", "audit"},
+            ),
+            ("rita", {"rep_view", "workflow"}),
         ],
     )
     def test_navigation_holds_only_the_roles_pages(self, with_users, username, pages):

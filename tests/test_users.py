@@ -120,7 +120,7 @@ class TestRoles:
 
     def test_pages_per_role(self):
         rep = pages_for(User("r", "R", "rep", "R1"))
-        assert rep == ["rep_view", "review"]
+        assert rep == ["rep_view", "workflow"]
         leadership = pages_for(User("l", "L", "leadership"))
         assert "audit" in leadership and "map_editor" not in leadership
         assert "audit" not in pages_for(User("m", "M", "manager"))

@@ -39,7 +39,7 @@ HubSpot (company import, "update existing records" by Record ID)
     empty cells, so an account released to white space keeps its owner there.
 
 Every text cell is written so that a spreadsheet opens it as text, never as
-a formula (see :func:`_csv_bytes`). The readers :func:`read_salesforce` and
+a formula (:func:`terrmap.io._safe_csv.to_csv_bytes`). The readers :func:`read_salesforce` and
 :func:`read_hubspot` load the files back into an assignment of the plan's
 accounts, which is how the tests prove the files say what the plan says.
 """
@@ -59,6 +59,7 @@ import pandas as pd
 from terrmap.core.plan import Plan
 from terrmap.core.schema import ACCOUNT_ID, REP_ID, TERRITORY_ID
 from terrmap.geo.workspace import Workspace
+from terrmap.io._safe_csv import from_csv_cell, to_csv_bytes
 from terrmap.io.exports import assignment_frame
 from terrmap.io.loaders import Source
 
@@ -104,8 +105,6 @@ ROLES_IN_TERRITORY: tuple[str, ...] = ("Owner", "Administrator", "Sales Rep")
 
 #: Salesforce record ids: 15 or 18 letters and digits.
 _SALESFORCE_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
-#: Characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _DEVELOPER_NAME_MAX = 80
 _NAME_MAX = 80
 
@@ -342,14 +341,14 @@ def salesforce_files(
     files = [
         CrmFile(
             "Territory2.csv",
-            _csv_bytes(territory2),
+            to_csv_bytes(territory2),
             len(territory2),
             "Insert first (Territory2): one parent per region, then the territories. "
             "Then export Id and DeveloperName and pass them to rewrite the id columns.",
         ),
         CrmFile(
             "ObjectTerritory2Association.csv",
-            _csv_bytes(accounts),
+            to_csv_bytes(accounts),
             len(accounts),
             "Insert (ObjectTerritory2Association): every account in its territory.",
         ),
@@ -358,7 +357,7 @@ def salesforce_files(
     files.append(
         CrmFile(
             "ObjectTerritory2Association_delta.csv",
-            _csv_bytes(delta),
+            to_csv_bytes(delta),
             len(delta),
             "Insert (ObjectTerritory2Association): only the accounts whose territory or "
             "owner changed since the previous publication.",
@@ -378,7 +377,7 @@ def salesforce_files(
         files.append(
             CrmFile(
                 "ObjectTerritory2Association_remove.csv",
-                _csv_bytes(remove),
+                to_csv_bytes(remove),
                 len(remove),
                 "Delete: the previous associations the delta replaces (look up their Id).",
             )
@@ -387,7 +386,7 @@ def salesforce_files(
     files.append(
         CrmFile(
             "UserTerritory2Association.csv",
-            _csv_bytes(users),
+            to_csv_bytes(users),
             len(users),
             "Insert (UserTerritory2Association): each territory's rep.",
         )
@@ -398,7 +397,7 @@ def salesforce_files(
     files.append(
         CrmFile(
             "UserTerritory2Association_delta.csv",
-            _csv_bytes(users_delta),
+            to_csv_bytes(users_delta),
             len(users_delta),
             "Insert (UserTerritory2Association): only territories whose rep changed.",
         )
@@ -472,11 +471,11 @@ def read_salesforce(
     by_developer_name = pd.Series(ours.index, index=ours.to_numpy())
     mapping = dict(territory_ids or {})
     by_reference = {mapping.get(d, d): d for d in by_developer_name.index}
-    listed = set(_unescape(territories["DeveloperName"]))
+    listed = set(from_csv_cell(territories["DeveloperName"]))
     causes = set(links["AssociationCause"]) - {MANUAL_ASSOCIATION}
     if causes:
         raise ValueError(f"ObjectTerritory2Association file: AssociationCause {sorted(causes)}")
-    references = _unescape(links["Territory2Id"])
+    references = from_csv_cell(links["Territory2Id"])
     developer = references.map(by_reference)
     unknown = references[developer.isna() | ~developer.isin(listed)]
     if len(unknown):
@@ -484,7 +483,7 @@ def read_salesforce(
             f"ObjectTerritory2Association file names territory {unknown.iloc[0]!r}, "
             "which is not in the Territory2 file or not a territory of the plan"
         )
-    objects = _unescape(links["ObjectId"])
+    objects = from_csv_cell(links["ObjectId"])
     missing = objects[~objects.isin(context.account_ids)]
     if len(missing):
         raise ValueError(
@@ -544,13 +543,13 @@ def hubspot_files(
     return {
         "hubspot_companies.csv": CrmFile(
             "hubspot_companies.csv",
-            _csv_bytes(frame),
+            to_csv_bytes(frame),
             len(frame),
             "Import > Companies > update existing companies by Record ID: every company's owner.",
         ),
         "hubspot_companies_delta.csv": CrmFile(
             "hubspot_companies_delta.csv",
-            _csv_bytes(delta),
+            to_csv_bytes(delta),
             len(delta),
             "The same import with only the companies whose territory or owner changed.",
         ),
@@ -594,7 +593,7 @@ def read_hubspot(
     frame = _read_csv(source, "HubSpot file")
     _require(frame, HUBSPOT_COLUMNS, "HubSpot file")
     context = plan.context
-    records = _unescape(frame["Record ID"])
+    records = from_csv_cell(frame["Record ID"])
     unknown = records[~records.isin(context.account_ids)]
     if len(unknown):
         raise ValueError(f"HubSpot file names unknown Record ID {unknown.iloc[0]!r}")
@@ -602,7 +601,7 @@ def read_hubspot(
     rep_of_label = {label: rep for rep, label in labels.items()}
     reps = pd.Series(context.territory_reps, index=context.territory_ids, dtype=object)
     held = reps.dropna().astype(str)
-    owners = _unescape(frame["Company owner"])
+    owners = from_csv_cell(frame["Company owner"])
     assignment = pd.Series(pd.NA, index=records.to_numpy(), dtype="string")
     for label in owners[owners.ne("")].unique():
         rep = rep_of_label.get(label, label)
@@ -756,24 +755,6 @@ def _owner_labels(workspace: Workspace, user_ids: Mapping[str, str] | None) -> d
             raise ValueError(f"reps {seen[label]!r} and {rep!r} have the same CRM owner {label!r}")
         seen[label] = rep
     return labels
-
-
-def _neutralise(value: str) -> str:
-    # A cell starting with = + - @ (or a tab or carriage return) runs as a
-    # formula when the file is opened in a spreadsheet (OWASP "CSV injection");
-    # a leading apostrophe makes it text.
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
-def _unescape(column: pd.Series) -> pd.Series:
-    text = column.astype(str)
-    escaped = text.str.startswith("'") & text.str[1:2].isin(list(_FORMULA_START))
-    return text.where(~escaped, text.str[1:])
-
-
-def _csv_bytes(frame: pd.DataFrame) -> bytes:
-    safe = frame.astype(object).where(frame.notna(), "").astype(str).map(_neutralise)
-    return safe.to_csv(index=False, lineterminator="\n").encode("utf-8")
 
 
 def _read_csv(source: Source, what: str) -> pd.DataFrame:

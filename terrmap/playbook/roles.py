@@ -20,6 +20,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import pandas as pd
+
+from terrmap.core.plan import Plan
+
 __all__ = [
     "ACTIONS",
     "PAGES",
@@ -27,6 +31,7 @@ __all__ = [
     "User",
     "can",
     "check_role",
+    "claim_accounts",
     "pages_for",
     "require",
     "visible_reps",
@@ -66,7 +71,7 @@ PAGES: dict[str, frozenset[str]] = {
     "compare": _OFFICE,
     "import_data": _EDIT,
     "export": _OFFICE,
-    "review": _ALL,
+    "workflow": _ALL,
     "audit": frozenset({"admin", "leadership"}),
 }
 
@@ -150,3 +155,68 @@ def visible_reps(user: User | None, reps: Iterable[str]) -> list[str]:
     if user is None or user.role != "rep":
         return reps
     return [r for r in reps if r == user.rep_id]
+
+
+def claim_accounts(
+    plan: Plan,
+    user: User,
+    account_ids: Iterable[str],
+    territory_id: str | None = None,
+    *,
+    note: str | None = None,
+) -> Plan:
+    """Make a rep's request: the plan with some accounts moved into the rep's territory.
+
+    Parameters
+    ----------
+    plan : Plan
+        The plan the request starts from (the plan in force).
+    user : User
+        The rep asking.
+    account_ids : iterable of str
+        The accounts that should be theirs.
+    territory_id : str, optional
+        Which of the rep's territories receives them; needed only when the
+        rep holds more than one.
+    note : str, optional
+        Why; recorded on the move.
+
+    Returns
+    -------
+    Plan
+        A new plan whose last move hands the accounts to the rep's territory,
+        signed by the user.
+
+    Raises
+    ------
+    ValueError
+        If the user is not a rep, holds no territory (or not the one named),
+        names no account or an unknown one, or already holds them all.
+    """
+    if user.role != "rep":
+        raise ValueError(f"{user.username} is not a rep: only reps ask for accounts")
+    context = plan.context
+    reps = pd.Series(context.territory_reps, index=context.territory_ids, dtype=object)
+    held = [
+        str(t)
+        for t, rep in reps.items()
+        if rep is not None and not pd.isna(rep) and str(rep) == user.rep_id
+    ]
+    if not held:
+        raise ValueError(f"rep {user.rep_id} holds no territory in this plan")
+    if territory_id is None:
+        if len(held) > 1:
+            raise ValueError(f"rep {user.rep_id} holds {len(held)} territories: say which")
+        territory_id = held[0]
+    elif territory_id not in held:
+        raise ValueError(f"territory {territory_id!r} is not one of rep {user.rep_id}'s")
+    wanted = list(dict.fromkeys(str(a).strip() for a in account_ids if str(a).strip()))
+    if not wanted:
+        raise ValueError("name at least one account id")
+    unknown = [a for a in wanted if a not in context.account_ids]
+    if unknown:
+        raise ValueError(f"unknown account id(s) {unknown[:5]}")
+    new = plan.reassign(wanted, territory_id, author=user.author, note=note)
+    if new is plan:
+        raise ValueError(f"account(s) {wanted[:5]} are already in your territory")
+    return new

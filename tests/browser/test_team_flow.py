@@ -19,6 +19,7 @@ from playwright.sync_api import expect
 from terrmap.core.plan import Plan
 from terrmap.demo import demo_workspace
 from terrmap.io.crm import read_hubspot, read_salesforce
+from terrmap.store.scenarios import ScenarioStore
 from terrmap.store.users import add_user
 
 from .conftest import ARTIFACTS, goto_page, run_and_wait, serve_app, wait_for_app
@@ -36,13 +37,16 @@ NAVIGATION = {
     "ada": [
         "Map editor", "Territories", "Balance", "Auto-balance", "Reps", "Goals",
         "Visit cadence", "Rep view", "Scenarios", "Compare", "Import", "Export",
+        "Review", "Audit",
     ],
     "ann": [
         "Map editor", "Territories", "Balance", "Auto-balance", "Reps", "Goals",
-        "Visit cadence", "Rep view", "Scenarios", "Compare", "Import", "Export",
+        "Visit cadence", "Rep view", "Scenarios", "Compare", "Import", "Export", "Review",
     ],
-    "lou": ["Territories", "Balance", "Rep view", "Scenarios", "Compare", "Export"],
-    "rita": [],  # one page: Streamlit shows no navigation at all
+    "lou": [
+        "Territories", "Balance", "Rep view", "Scenarios", "Compare", "Export", "Review", "Audit",
+    ],
+    "rita": ["Rep view", "Review"],
 }  # fmt: skip
 
 
@@ -54,7 +58,18 @@ def team_url(tmp_path_factory):
     add_user(users, "ann", role="manager", password=PASSWORDS["ann"], display_name="Ann Lee")
     add_user(users, "lou", role="leadership", password=PASSWORDS["lou"])
     add_user(users, "rita", role="rep", password=PASSWORDS["rita"], rep_id="R01")
-    env = {**os.environ, "TERRMAP_USERS": str(users), "TERRMAP_DB": str(folder / "team.sqlite")}
+    database = folder / "team.sqlite"
+    ws = demo_workspace()
+    store = ScenarioStore(str(database))
+    moved = list(ws.initial_plan.members("T02")[:5])
+    store.save(
+        ws.initial_plan.reassign(moved, "T01", author="Ann Lee (ann)"),
+        name="North shift",
+        dataset_id=store.save_dataset(ws),
+        author="Ann Lee (ann)",
+    )
+    store.close()
+    env = {**os.environ, "TERRMAP_USERS": str(users), "TERRMAP_DB": str(database)}
     with serve_app(env) as url:
         yield url
 
@@ -185,3 +200,57 @@ def test_no_link_leaks_a_password(team_url, page):
     _sign_in(page, team_url, "ann")
     assert PASSWORDS["ann"] not in page.url
     assert not re.search(PASSWORDS["ann"], page.content())
+
+
+# The workflow tests come last: publishing changes the plan every later session starts on.
+
+
+def test_propose_approve_publish(team_url, page, demo):
+    _sign_in(page, team_url, "ann")
+    goto_page(page, "Review")
+    page.get_by_label("Note for the reviewers").fill("Five accounts closer to Burlington")
+    run_and_wait(page, lambda: page.get_by_role("button", name="Propose for review").click())
+    expect(page.get_by_text("Proposed “North shift” for review.")).to_be_visible()
+    expect(page.get_by_role("button", name="Approve")).to_have_count(0)
+
+    _sign_in(page, team_url, "lou")
+    goto_page(page, "Review")
+    expect(page.get_by_text("is proposed")).to_be_visible()
+    page.get_by_label("Comment", exact=True).fill("Check the drive times")
+    run_and_wait(page, lambda: page.get_by_role("button", name="Add comment").click())
+    expect(page.get_by_text("Comment added.")).to_be_visible()
+    run_and_wait(page, lambda: page.get_by_role("button", name="Approve").click())
+    expect(page.get_by_text("Approved “North shift”.")).to_be_visible()
+    run_and_wait(page, lambda: page.get_by_role("button", name="Publish", exact=True).click())
+    expect(page.get_by_text(re.compile("Published “North shift”, in force from"))).to_be_visible()
+    expect(page.get_by_text(re.compile("Plan in force: “North shift” version 1"))).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "team-review-published.png"), full_page=True)
+
+    goto_page(page, "Audit")
+    expect(page.get_by_role("heading", name="Audit", exact=True)).to_be_visible()
+    with page.expect_download() as info:
+        page.get_by_test_id("stDownloadButton").filter(has_text="Download CSV").click()
+    audit = pd.read_csv(info.value.path(), dtype=str)
+    assert {"sign_in", "propose", "comment", "approve", "publish"} <= set(audit["action"])
+    published = audit[audit["action"] == "publish"]
+    assert published["actor"].tolist() == ["lou"]
+    page.screenshot(path=str(ARTIFACTS / "team-audit.png"), full_page=True)
+
+
+def test_rep_proposal(team_url, page, demo):
+    wanted = str(demo.initial_plan.members("T03")[0])
+    _sign_in(page, team_url, "rita")
+    goto_page(page, "Review")
+    page.get_by_label("Account ids").fill(wanted)
+    page.get_by_label("Why").fill("I already serve them")
+    run_and_wait(page, lambda: page.get_by_role("button", name="Ask for these accounts").click())
+    expect(page.get_by_text("Your request is proposed for review.")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Request by rita .* is proposed"))).to_be_visible()
+    # The rep's list holds their own requests, not the managers' scenarios.
+    picker = page.get_by_test_id("stSelectbox").filter(has_text="Scenario")
+    expect(picker).to_contain_text("Request by rita")
+    picker.click()
+    assert [o for o in page.get_by_role("option").all_inner_texts() if "North shift" in o] == []
+    page.keyboard.press("Escape")
+    page.screenshot(path=str(ARTIFACTS / "team-rep-request.png"), full_page=True)
