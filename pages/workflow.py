@@ -182,7 +182,7 @@ if ss.get(PICK) not in by_id:
 picked = st.selectbox(
     "Scenario",
     list(by_id),
-    format_func=lambda sid: f"{by_id[sid].name} · {by_id[sid].status} · v{by_id[sid].version}",
+    format_func=lambda sid: f"{by_id[sid].name} (v{by_id[sid].version})",
     key=PICK,
 )
 info = by_id[picked]

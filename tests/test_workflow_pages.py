@@ -148,7 +148,7 @@ def test_rep_asks_for_an_account(team):
     assert opened.plan.territory_of([wanted]).tolist() == ["T01"]
     assert opened.plan.moves[-1].note == "I already serve them"
     # The rep lists only their own requests, never the managers' scenarios.
-    assert rita.selectbox(key="review_pick").options == [f"{request[0].name} · proposed · v1"]
+    assert rita.selectbox(key="review_pick").options == [f"{request[0].name} (v1)"]
 
 
 def test_rep_asking_for_an_unknown_account_is_told(team):
