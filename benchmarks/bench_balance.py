@@ -21,8 +21,18 @@ moved, mean distance from account to its territory's home base, runtime.
 Targets for terrmap (issue 5): within ±5 % in <= 0.5 s at 10k x 50 and
 <= 5 s at 100k x 200, moving <= 25 % of accounts.
 
+Territory design rows (``design``, issue 10): revenue ±5 % with every
+territory in one piece on the Delaunay account adjacency, the driving limit
+(``--max-km``) and team travel within +10 %; columns: band reached, team
+travel before/after (exact, tour-based), largest account-to-home distance,
+territories in more than one piece, accounts and revenue moved, runtime.
+Instances: the sizes above, and the embedded demo (18x off balance).
+``--milp`` adds small instances (<= 500 accounts x <= 10 territories) solved
+exactly without contiguity by HiGHS (``terrmap.playbook.optimise.exact``):
+the heuristic's cost gap to that lower bound.
+
 Run: ``python benchmarks/bench_balance.py [--sizes 10000:50 100000:200] [--timeout 120]``
-(peers need ``pip install -e '.[bench]'``).
+``[--design-only] [--milp]`` (peers need ``pip install -e '.[bench]'``).
 """
 
 from __future__ import annotations
@@ -44,7 +54,8 @@ from terrmap.core.context import Context
 from terrmap.core.plan import Plan
 from terrmap.core.travel import haversine_km
 from terrmap.demo import generate
-from terrmap.playbook.optimise import propose
+from terrmap.playbook.optimise import design, propose
+from terrmap.playbook.optimise.exact import design_cost, exact_design
 
 PEERS = ("k-means-constrained", "spopt WardSpatial", "k-means")
 REGIONS = {50: "northeast", 200: "conus"}
@@ -168,11 +179,64 @@ def _peer(name: str, context: Context, start: Plan, k: int, timeout: float, seed
     return figures
 
 
+def design_row(label: str, start: Plan, max_km: float | None, tolerance: float = 5.0) -> dict:
+    """One benchmark row of the territory design on a plan (exact figures)."""
+    result = design(start, {"revenue": tolerance}, max_km=max_km)
+    summary = result.summary()
+    band = summary["bands"]["revenue"]
+    return {
+        "instance": label,
+        "tool": "terrmap design",
+        "bands met": summary["feasible"],
+        "revenue ±% before": band["reached_before_pct"],
+        "revenue ±% after": band["reached_pct"],
+        "travel km before": summary["travel_km_before"],
+        "travel km after": summary["travel_km_after"],
+        "travel change %": 100 * (summary["travel_km_after"] / summary["travel_km_before"] - 1),
+        "max km to home": summary["max_km_to_home"],
+        "in pieces before": sum(v > 1 for v in summary["pieces_before"].values()),
+        "in pieces after": sum(v > 1 for v in summary["pieces"].values()),
+        "% accounts moved": 100 * summary["share_accounts_moved"],
+        "revenue moved": summary["moved_revenue"],
+        "runtime s": result.runtime_s,
+    }
+
+
+def milp_rows(cases=((300, 5, 10.0), (500, 10, 10.0), (500, 10, 20.0))) -> list[dict]:
+    """Heuristic against the MILP optimum without contiguity (a lower bound)."""
+    rows = []
+    for n, k, tolerance in cases:
+        _, start = instance(n, k, seed=2)
+        began = time.perf_counter()
+        result = design(start, {"revenue": tolerance})
+        heuristic_s = time.perf_counter() - began
+        exact = exact_design(start, {"revenue": tolerance}, time_limit_s=60)
+        cost = design_cost(start, result.plan.codes)
+        gap = 100 * (cost - exact.cost) / exact.cost if np.isfinite(exact.cost) else np.nan
+        rows.append(
+            {
+                "instance": f"{n} x {k} ±{tolerance:g}%",
+                "heuristic bands met": result.feasible,
+                "heuristic ±%": result.summary()["bands"]["revenue"]["reached_pct"],
+                "heuristic cost": cost,
+                "heuristic s": heuristic_s,
+                "MILP status": exact.status,
+                "MILP cost (lower bound)": exact.cost,
+                "MILP s": exact.runtime_s,
+                "gap %": gap,
+            }
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=["10000:50", "100000:200"])
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--design-only", action="store_true", help="skip propose and peers")
+    parser.add_argument("--milp", action="store_true", help="add the MILP gap table")
+    parser.add_argument("--max-km", type=float, default=None)
     parser.add_argument("--peer")
     parser.add_argument("--k", type=int)
     parser.add_argument("--dir")
@@ -187,10 +251,17 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     rows = []
+    design_rows = []
+    from terrmap.demo import demo_workspace
+
+    design_rows.append(design_row("demo (18x off)", demo_workspace().initial_plan, 250.0))
     for size in args.sizes:
         n, k = (int(part) for part in size.split(":"))
         context, start = instance(n, k)
         label = f"{n // 1000}k x {k}"
+        design_rows.append(design_row(label, start, args.max_km))
+        if args.design_only:
+            continue
         rows.append(
             {"instance": label, "tool": "start plan", **_figures(context, start, start.codes, 0.0)}
         )
@@ -209,9 +280,21 @@ def main(argv: list[str] | None = None) -> None:
                 }
             )
         print(f"done {label}", file=sys.stderr, flush=True)
-    table = pd.DataFrame(rows).set_index(["instance", "tool"])
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(table.to_string(float_format=lambda v: f"{v:,.2f}", na_rep="–"))
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
+        if rows:
+            table = pd.DataFrame(rows).set_index(["instance", "tool"])
+            print(table.to_string(float_format=lambda v: f"{v:,.2f}", na_rep="–"))
+        print(
+            pd.DataFrame(design_rows)
+            .set_index(["instance", "tool"])
+            .to_string(float_format=lambda v: f"{v:,.2f}", na_rep="–")
+        )
+        if args.milp:
+            print(
+                pd.DataFrame(milp_rows())
+                .set_index("instance")
+                .to_string(float_format=lambda v: f"{v:,.2f}", na_rep="–")
+            )
 
 
 if __name__ == "__main__":

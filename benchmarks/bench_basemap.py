@@ -40,7 +40,7 @@ from bench_spatial import median_ms  # noqa: E402 (this folder, the one home of 
 from terrmap.demo import demo_workspace, generate  # noqa: E402
 from terrmap.geo import boundaries  # noqa: E402
 from terrmap.web.basemap import basemap_bounds, basemap_geojson, publish_basemap  # noqa: E402
-from terrmap.web.static_assets import ASSET_FILES, default_static_dir  # noqa: E402
+from terrmap.web.static_assets import ASSET_FILES, ASSETS_DIR  # noqa: E402
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8">
 <link rel="stylesheet" href="/{css}"><script src="/{js}"></script>
@@ -79,7 +79,7 @@ def browser_figures(files: dict[str, tuple], runs: int, chromium: str) -> dict[s
 
     root = Path(tempfile.mkdtemp(prefix="terrmap-bench-basemap-"))
     shutil.copy(REPO / "terrmap" / "web" / "js" / "terrmap_basemap.js", root / "basemap.js")
-    static = default_static_dir()
+    static = ASSETS_DIR
     for key in ("leaflet_js", "leaflet_css"):
         target = root / ASSET_FILES[key]
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     args = parser.parse_args(argv)
 
-    check_assets(REPO / "static")
+    check_assets()
     from playwright.sync_api import sync_playwright
 
     watch = Watch()

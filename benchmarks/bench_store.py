@@ -46,8 +46,9 @@ def _session(store, workspace, scenario_ids, name, seconds, rng, out) -> None:
         scenario_id = scenario_ids[int(rng.integers(len(scenario_ids)))]
         try:
             opened = store.open(scenario_id, workspace)
-            moved = rng.choice(ids, size=3, replace=False).tolist()
             target = territories[int(rng.integers(len(territories)))]
+            elsewhere = ids[opened.plan.assignment.reindex(ids).ne(target).fillna(True).to_numpy()]
+            moved = rng.choice(elsewhere, size=3, replace=False).tolist()  # a real move
             plan = opened.plan.reassign(moved, target, author=name)
             note = f"{name}#{len(out['saves'])}"
             start = time.perf_counter()
@@ -102,14 +103,14 @@ def _lost_updates(store, saves) -> int:
         except KeyError:
             lost += 1
             continue
-        # (A move lists only the accounts it changed: some were in the target already.)
         last = scenario.moves[-1]
         if (
             scenario.info.note != note
             or last.author != note.split("#")[0]
-            or not set(last.account_ids) <= set(moved)
+            or sorted(last.account_ids) != moved
             or not scenario.assignment.loc[moved].eq(target).all()
         ):
+            logger.warning("lost: %s version %d (%s)", scenario_id, version, note)
             lost += 1
     return lost
 

@@ -11,11 +11,12 @@ import inspect
 import logging
 import os
 import threading
-import uuid
 import weakref
+from datetime import UTC, datetime
 from pathlib import Path
 
 import streamlit as st
+import streamlit.components.v1 as components
 
 from pages import _auth
 from terrmap.core.metrics import MEASURES
@@ -35,8 +36,8 @@ from terrmap.store.scenarios import (
     default_db_target,
     history_of,
 )
+from terrmap.web import static_assets, working_copy
 from terrmap.web.basemap import publish_basemap
-from terrmap.web.static_assets import publish_points
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ _points_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKey
 _basemap_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKeyDictionary()
 
 
-@st.cache_resource(show_spinner="Loading the demo data…")
+@st.cache_resource(show_spinner="Loading the demo data…", max_entries=4)
 def _demo(data_dir: str | None) -> Workspace:
     # Immutable and the same for everybody: safe to share between sessions.
     if not data_dir:
@@ -92,15 +93,20 @@ def mark_shell_run() -> None:
 
 
 def init_session() -> None:
-    """Load the demo data on first visit and set defaults.
+    """Serve the map's files, load the plan in force (or the demo data) on first visit, set defaults.
 
     A user who may not edit never restores a working copy named in the URL:
     it is someone else's plan.
     """
+    # Streamlit registers the folders only inside a script run; repeating it is free.
+    static_assets.serve(components.declare_component)
+    if WORKSPACE not in st.session_state:
+        _start_working_copies()
     restore = _auth.may("edit") and restore_from_url
     if WORKSPACE not in st.session_state and not (restore and restore()):
         if not _start_from_publication():
             set_workspace(_demo(os.environ.get(DATA_DIR_ENV)), autosave=False)
+        st.session_state[LATEST_OWN] = _latest_own_copy() if _auth.may("edit") else None
     st.session_state.setdefault(TOLERANCE, 10)
     st.session_state.setdefault(MEASURE, "revenue")
 
@@ -167,6 +173,22 @@ def audited(produce, target: str, detail: dict | None = None):
     return produce_and_record
 
 
+def _start_working_copies() -> None:
+    try:
+        expire_working_copies()
+    except (ScenarioError, OSError) as error:
+        logger.warning("could not expire old working copies: %s", error)
+
+
+def _latest_own_copy() -> AutosaveInfo | None:
+    try:
+        copies = own_working_copies()
+    except (ScenarioError, OSError) as error:
+        logger.warning("could not list working copies: %s", error)
+        return None
+    return copies[0] if copies else None
+
+
 def set_workspace(workspace: Workspace, *, autosave: bool = True) -> None:
     """Make a workspace the working data set, starting a fresh history."""
     st.session_state[WORKSPACE] = workspace
@@ -213,7 +235,7 @@ def _published(urls: weakref.WeakKeyDictionary, publish, what: str) -> str | Non
 
 def points_url() -> str | None:
     """URL the map loads the working data set's positions from (None: inline them)."""
-    return _published(_points_urls, publish_points, "positions, the map carries them")
+    return _published(_points_urls, static_assets.publish_points, "positions, the map carries them")
 
 
 def basemap_url() -> str | None:
@@ -281,6 +303,30 @@ def sidebar() -> None:
             st.text_input(
                 "Name for the change log", key=USER, help="Recorded with each move you make."
             )
+        latest = st.session_state.get(LATEST_OWN)
+        if latest is not None and not plan().moves:
+            st.button(
+                "Continue your latest working copy",
+                key="continue_latest_copy",
+                on_click=_continue_latest,
+                help=f"{latest.n_moves} moves on {latest.dataset_name}, "
+                f"autosaved {latest.saved_at:%Y-%m-%d %H:%M} UTC",
+                width="stretch",
+            )
+        remember_browser()
+
+
+def _continue_latest() -> None:
+    latest = st.session_state.pop(LATEST_OWN, None)
+    if latest is None:
+        return
+    try:
+        st.session_state[RESTORED] = restore_working_copy(latest.session_key)
+    except (ScenarioError, OSError, ValueError) as error:
+        logger.warning("could not continue the latest working copy: %s", error)
+        st.session_state[AUTOSAVE_ERROR] = f"could not continue the working copy: {error}"
+        return
+    autosave_working_copy()  # under this session's key, in the URL from now on
 
 
 def author() -> str | None:
@@ -381,21 +427,26 @@ def quotas() -> dict[str, float]:
 OPENED = "scenario_opened"  # ScenarioInfo of the scenario the working plan came from
 SAVED_PLAN = "scenario_saved_plan"  # the plan as last opened or saved (dirty check)
 SESSION_KEY = "working_copy_key"
+BROWSER_SECRET = "_terrmap_browser_secret"  # this browser's secret (cookie), see working_copy
+FORKED_FROM = "_terrmap_forked_from"  # own slot restored from: discarded at the first autosave
+COPY_OF_OTHER = "working_copy_of_other"  # AutosaveInfo of another browser's copy opened here
+LATEST_OWN = "_terrmap_latest_own"  # this browser's latest other working copy, at session start
 DATASET = "dataset_id"  # (workspace, its dataset id in the store)
 RESTORED = "working_copy_restored"  # AutosaveInfo restored at session start
 AUTOSAVE_ERROR = "autosave_error"
 KEY_PARAM = "wc"
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=4)
 def _store(target: str) -> ScenarioStore:
     # Holds its engine (a thread-safe connection pool): safe to share.
     return ScenarioStore(target)
 
 
-@st.cache_resource(show_spinner="Loading the stored data set…")
+@st.cache_resource(show_spinner="Loading the stored data set…", max_entries=8)
 def _stored_workspace(target: str, dataset_id: str) -> Workspace:
-    # A workspace is immutable: one per stored data set for everybody.
+    # A workspace is immutable: one per stored data set for everybody. Bounded:
+    # a server that opened many data sets keeps the 8 most recently used.
     return _store(target).load_workspace(dataset_id)
 
 
@@ -431,10 +482,34 @@ def show_autosave_error() -> None:
         )
 
 
+def browser_secret() -> str:
+    """This browser's secret: from its cookie, or a new one the sidebar sets as the cookie."""
+    if BROWSER_SECRET not in st.session_state:
+        cookie = st.context.cookies.get(working_copy.BROWSER_COOKIE)
+        st.session_state[BROWSER_SECRET] = (
+            cookie if working_copy.is_valid_secret(cookie) else working_copy.new_browser_secret()
+        )
+    return st.session_state[BROWSER_SECRET]
+
+
+def remember_browser() -> None:
+    """Store the browser secret in a cookie when the browser did not send it (first visit)."""
+    secret = browser_secret()
+    if st.context.cookies.get(working_copy.BROWSER_COOKIE) == secret:
+        return
+    # The secret only ever goes to its own browser; SameSite keeps it off other sites' requests.
+    st.html(
+        "<script>document.cookie = "
+        f'"{working_copy.BROWSER_COOKIE}={secret}; path=/; max-age=31536000; SameSite=Strict"'
+        ' + (location.protocol === "https:" ? "; Secure" : "");</script>',
+        unsafe_allow_javascript=True,
+    )
+
+
 def session_key() -> str:
-    """This session's autosave slot (from the URL when it names one)."""
+    """This session's autosave slot: always its own, never one taken from a URL."""
     if SESSION_KEY not in st.session_state:
-        st.session_state[SESSION_KEY] = st.query_params.get(KEY_PARAM) or uuid.uuid4().hex[:16]
+        st.session_state[SESSION_KEY] = working_copy.new_key(browser_secret())
     return st.session_state[SESSION_KEY]
 
 
@@ -515,24 +590,57 @@ def autosave_working_copy() -> None:
         )
         st.session_state.pop(AUTOSAVE_ERROR, None)
         sync_session_key()  # from now on there is something to restore
+        forked_from = st.session_state.pop(FORKED_FROM, None)
+        if forked_from is not None:
+            # This browser's own copy, continued under this session's key.
+            scenario_store().discard_autosave(forked_from)
     except (ScenarioError, StoreUnavailableError, OSError, ValueError) as error:
         logger.warning("autosave failed: %s", error)
         st.session_state[AUTOSAVE_ERROR] = str(error)
 
 
+def own_working_copies() -> list[AutosaveInfo]:
+    """This browser's unexpired working copies other than this session's, latest first."""
+    return working_copy.own_copies(
+        scenario_store().autosaves(),
+        browser_secret(),
+        datetime.now(UTC),
+        ttl=working_copy.AUTOSAVE_TTL,
+        exclude=st.session_state.get(SESSION_KEY),
+    )
+
+
+def expire_working_copies() -> None:
+    """Drop what nobody used for ``working_copy.AUTOSAVE_TTL``.
+
+    Working copies, the data sets only they used, and the published position
+    and base-map files.
+    """
+    scenario_store().prune(working_copy.AUTOSAVE_TTL)
+    static_assets.prune_points(working_copy.AUTOSAVE_TTL)
+
+
 def restore_working_copy(key: str) -> AutosaveInfo:
-    """Continue the working copy autosaved under ``key`` in this session."""
+    """Open the working copy autosaved under ``key`` in this session, under a key of its own.
+
+    This browser's own copy is continued (its old slot is discarded at the
+    first autosave); another browser's copy is opened as a copy, and its
+    slot is never written from here.
+    """
     store = scenario_store()
     found = store.autosave_info(key)
-    if found is None:
-        raise ScenarioNotFoundError(f"no autosaved working copy {key!r}")
+    if found is None or working_copy.expired([found], datetime.now(UTC), working_copy.AUTOSAVE_TTL):
+        raise ScenarioNotFoundError("no such autosaved working copy (it may have expired)")
     ws = (
         workspace_of(found.dataset_id)
         if WORKSPACE in st.session_state
         else _stored_workspace(store.target, found.dataset_id)
     )
     info, ws, restored = store.restore_autosave(key, ws)
-    st.session_state[SESSION_KEY] = key
+    own = working_copy.is_own(key, browser_secret())
+    st.session_state[SESSION_KEY] = working_copy.new_key(browser_secret())
+    st.session_state[FORKED_FROM] = key if own else None
+    st.session_state[COPY_OF_OTHER] = None if own else info
     scenario, saved = None, None
     if info.scenario_id is not None:
         try:
@@ -559,6 +667,7 @@ def restore_from_url() -> bool:
     try:
         st.session_state[RESTORED] = restore_working_copy(key)
     except (ScenarioError, StoreUnavailableError, OSError, ValueError) as error:
-        logger.warning("could not restore working copy %r: %s", key, error)
+        logger.warning("could not restore working copy %s…: %s", key[:6], error)
+        del st.query_params[KEY_PARAM]
         return False
     return True

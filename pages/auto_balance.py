@@ -1,4 +1,3 @@
-import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -8,39 +7,66 @@ from pages import _state
 from terrmap.core.metrics import MEASURES
 from terrmap.core.schema import STAGES
 from terrmap.geo.palette import territory_colors
-from terrmap.playbook.optimise import DEFAULT_SWEEP, propose, sweep
+from terrmap.io.importing import escape_markdown
+from terrmap.playbook.optimise import BAND_MEASURES, design, greenfield_territories
 from terrmap.web.mapview import build_base_map, build_update_layer
 
 _state.page_setup()
 
 PROPOSAL = "auto_balance_proposal"
 NOTICE = "auto_balance_notice"
-DISRUPTION_STEPS = [0.0, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0]
+REQUESTED = "auto_balance_requested"
+DISRUPTION_STEPS = [0.0, 0.3, 1.0, 3.0, 10.0, 30.0]
+DEFAULT_BAND = {"revenue": 5, "workload_hours": 10}
 
 ws = _state.workspace()
 plan = _state.plan()
 context = ws.context
-names = pd.Series(context.territory_names, index=context.territory_ids)
+names = pd.Series(context.territory_names, index=context.territory_ids).astype(str)
 
 st.title("Auto-balance")
 st.caption(
-    "Proposes a reassignment that brings every territory within the band around the mean, "
-    "moving as few accounts as the disruption weight asks and keeping accounts near their "
-    "rep's home base. Nothing changes until you accept; an accepted proposal can be undone."
+    "Proposes territories balanced on every measure you pick, each within its own band, with "
+    "every territory in one piece, no account beyond the driving limit from its rep's home base "
+    "and team travel within its cap. When a band cannot be reached it says why and what would "
+    "reach it. Nothing changes until you accept; one Undo reverts an accepted proposal."
 )
 notice = st.session_state.pop(NOTICE, None)
 if notice:
     st.success(notice)
 
-left, middle, right = st.columns(3)
-chosen = left.multiselect(
-    "Balance on (several = equal-weighted mix)",
-    list(MEASURES),
-    default=[_state.measure()],
+chosen = st.multiselect(
+    "Balance on (each within its own band)",
+    [m for m in BAND_MEASURES if m in MEASURES],
+    default=["revenue"],
     format_func=MEASURES.get,
     key="ab_measures",
 )
-tolerance = middle.slider("Within ± % of the mean", 1, 50, 5, key="ab_tolerance")
+band_cols = st.columns(max(len(chosen), 1))
+bands = {
+    name: float(
+        column.number_input(
+            f"{MEASURES[name]}: within ± %",
+            min_value=0.0,
+            max_value=200.0,
+            value=float(DEFAULT_BAND.get(name, 10)),
+            step=1.0,
+            key=f"ab_band_{name}",
+        )
+    )
+    for name, column in zip(chosen, band_cols, strict=False)
+}
+left, middle, right = st.columns(3)
+max_km = left.number_input(
+    "Driving limit from the home base (km, 0 = none)",
+    min_value=0.0,
+    value=250.0,
+    step=25.0,
+    key="ab_max_km",
+)
+slack = middle.number_input(
+    "Team travel may grow by (%)", min_value=0.0, value=10.0, step=5.0, key="ab_travel_slack"
+)
 disruption = right.select_slider(
     "Disruption weight (higher moves fewer accounts)",
     options=DISRUPTION_STEPS,
@@ -51,7 +77,7 @@ lock_left, lock_right = st.columns(2)
 locked_territories = lock_left.multiselect(
     "Locked territories (keep all accounts, receive none)",
     list(context.territory_ids),
-    format_func=lambda t: f"{names[t]} ({t})",
+    format_func=lambda t: names[t],
     key="ab_locked_territories",
 )
 locked_stages = lock_right.multiselect(
@@ -60,52 +86,44 @@ locked_stages = lock_right.multiselect(
 listed = st.text_input(
     "Lock these account ids (comma separated)", key="ab_locked_ids", placeholder="ACC-000001, …"
 )
+rebuild = st.multiselect(
+    "Greenfield: rebuild these territories from scratch (leave empty to rebalance today's plan)",
+    list(context.territory_ids),
+    format_func=lambda t: names[t],
+    key="ab_greenfield",
+)
 
 locked_ids = [part.strip() for part in listed.replace("\n", ",").split(",") if part.strip()]
 if locked_stages and "stage" in ws.accounts.columns:
     stage = ws.accounts["stage"].astype("string").str.strip().str.lower()
     locked_ids += ws.accounts.index[stage.isin(locked_stages).fillna(False)].astype(str).tolist()
-measure = chosen[0] if len(chosen) == 1 else {name: 1.0 for name in chosen}
+options = {
+    "max_km": float(max_km) if max_km > 0 else None,
+    "travel_slack_pct": float(slack),
+    "locked_accounts": locked_ids,
+    "locked_territories": locked_territories,
+}
 
-REQUESTED = "auto_balance_requested"
 
-
-def _request() -> None:
+def _request(rebuild_ids=None) -> None:
     # A callback, not the button's return value: it survives a rerun of the script.
-    st.session_state[REQUESTED] = True
+    st.session_state[REQUESTED] = {"rebuild": rebuild_ids}
 
 
 st.button("Propose", type="primary", disabled=not chosen, key="ab_propose", on_click=_request)
-if st.session_state.pop(REQUESTED, False) and chosen:
-    bar = st.progress(0.0, text="Balancing…")
+request = st.session_state.pop(REQUESTED, None)
+if request is not None and chosen:
+    targets = request["rebuild"] if request["rebuild"] is not None else rebuild
     try:
-        with st.spinner("Optimising the alignment…"):
-            proposal = propose(
-                plan,
-                measure,
-                float(tolerance),
-                disruption_weight=float(disruption),
-                locked_accounts=locked_ids,
-                locked_territories=locked_territories,
-            )
-            bar.progress(0.3, text="Tracing the trade-off curve…")
-            curve = sweep(
-                plan,
-                measure,
-                float(tolerance),
-                sorted(set(DEFAULT_SWEEP) | {float(disruption)}),
-                locked_accounts=locked_ids,
-                locked_territories=locked_territories,
-                progress=lambda done, total: bar.progress(
-                    0.3 + 0.7 * done / total, text=f"Trade-off curve: {done} of {total}"
-                ),
-            )
+        with st.spinner("Designing territories…"):
+            if targets:
+                proposal = greenfield_territories(plan, targets, bands, **options)
+            else:
+                proposal = design(plan, bands, disruption_weight=float(disruption), **options)
     except ValueError as error:
-        bar.empty()
         st.error(str(error))
     else:
-        bar.empty()
-        st.session_state[PROPOSAL] = {"base": plan, "proposal": proposal, "curve": curve}
+        st.session_state[PROPOSAL] = {"base": plan, "proposal": proposal}
 
 stored = st.session_state.get(PROPOSAL)
 if stored is not None and stored["base"] is not plan:
@@ -114,34 +132,68 @@ if stored is not None and stored["base"] is not plan:
     stored = None
 
 if stored is None:
-    st.info("Choose the measure, band and locks, then press Propose.")
+    st.info("Choose the measures, bands, limits and locks, then press Propose.")
     st.stop()
 
 proposal = stored["proposal"]
-curve = stored["curve"]
 summary = proposal.summary()
-(st.success if proposal.within_tolerance else st.warning)(proposal.message())
+(st.success if proposal.feasible and not proposal.worsened else st.warning)(
+    escape_markdown(proposal.message())
+)
+if proposal.worsened:
+    st.error(
+        "This proposal makes something worse than today: "
+        + escape_markdown(" ".join(proposal.worsened))
+        + " Accept only if you trade that away."
+    )
+if proposal.options:
+    st.markdown("**What would reach the band**")
+    for number, option in enumerate(proposal.options):
+        if option.kind == "greenfield":
+            st.button(
+                escape_markdown(option.text),
+                key=f"ab_option_{number}",
+                on_click=_request,
+                args=(list(option.territories),),
+            )
+        else:
+            st.markdown(f"- {escape_markdown(option.text)}")
 
 cols = st.columns(5)
 cols[0].metric(
-    "Max / mean",
-    f"{summary['max_over_mean']:.2f}",
-    f"{summary['max_over_mean'] - summary['max_over_mean_before']:+.2f}",
+    "Team travel (km/yr)",
+    f"{summary['travel_km_after']:,.0f}",
+    f"{summary['travel_km_after'] - summary['travel_km_before']:+,.0f}",
     delta_color="inverse",
 )
-cols[1].metric("Min / mean", f"{summary['min_over_mean']:.2f}")
+cols[1].metric(
+    "Farthest account from home (km)",
+    f"{summary['max_km_to_home']:,.0f}",
+    (
+        f"{summary['max_km_to_home'] - summary['max_km_to_home_before']:+,.0f}"
+        if abs(summary["max_km_to_home"] - summary["max_km_to_home_before"]) >= 0.5
+        else None
+    ),
+    delta_color="inverse",
+)
 cols[2].metric(
+    "Territories in one piece",
+    f"{sum(v == 1 for v in summary['pieces'].values())} of {len(summary['pieces'])}",
+)
+cols[3].metric(
     "Accounts moved",
-    f"{summary['accounts_moved']:,}",
+    f"{summary['moved_accounts']:,}",
     f"{summary['share_accounts_moved']:.1%}",
     delta_color="off",
 )
-cols[3].metric("Revenue moved", f"{summary['share_revenue_moved']:.1%}")
-cols[4].metric(
-    "Mean km to home base",
-    f"{summary['mean_distance_km']:.1f}",
-    f"{summary['mean_distance_km'] - summary['mean_distance_before_km']:+.1f}",
-    delta_color="inverse",
+cols[4].metric("Revenue moved", f"{summary['moved_revenue']:,.0f}")
+st.caption(
+    "Bands reached: "
+    + "; ".join(
+        f"{MEASURES[name]} worst ±{band['reached_pct']:.1f}% (asked ±{band['tolerance_pct']:g}%, "
+        f"today ±{band['reached_before_pct']:.1f}%)"
+        for name, band in summary["bands"].items()
+    )
 )
 
 accept_col, discard_col, _ = st.columns([1, 1, 4])
@@ -151,7 +203,8 @@ def _accept() -> None:
     _state.push(proposal.plan)
     st.session_state.pop(PROPOSAL, None)
     st.session_state[NOTICE] = (
-        f"Accepted: {proposal.accounts_moved:,} accounts moved. Undo in the sidebar reverts it."
+        f"Accepted: {proposal.moved_accounts:,} accounts moved in one step. "
+        "Undo in the sidebar reverts it."
     )
 
 
@@ -159,105 +212,81 @@ def _discard() -> None:
     st.session_state.pop(PROPOSAL, None)
 
 
-accept_col.button("Accept", type="primary", on_click=_accept, key="ab_accept", width="stretch")
+accept_col.button(
+    "Accept",
+    type="secondary" if proposal.worsened or not proposal.moved_accounts else "primary",
+    on_click=_accept,
+    key="ab_accept",
+    width="stretch",
+    disabled=not proposal.moved_accounts,
+)
 discard_col.button("Discard", on_click=_discard, key="ab_discard", width="stretch")
 
 st.subheader("Before and after, per territory")
-table = proposal.comparison()
-table["name"] = table["name"].astype(str)
-band = proposal.tolerance_pct
+rows = {"Territory": names.to_numpy()}
+for name in proposal.bands:
+    before = proposal.before["bands"][name]["deviation_pct"]
+    after = proposal.after["bands"][name]["deviation_pct"]
+    rows[f"{MEASURES[name]} Δ mean before %"] = [before[n] for n in names]
+    rows[f"{MEASURES[name]} Δ mean after %"] = [after[n] for n in names]
+rows["Pieces before"] = [proposal.before["pieces"][n] for n in names]
+rows["Pieces after"] = [proposal.after["pieces"][n] for n in names]
+moved_in = proposal.moves["to_territory"].value_counts()
+moved_out = proposal.moves["from_territory"].value_counts()
+rows["Accounts in"] = moved_in.reindex(names.index, fill_value=0).to_numpy()
+rows["Accounts out"] = moved_out.reindex(names.index, fill_value=0).to_numpy()
+table = pd.DataFrame(rows, index=names.index)
+deviation_columns = [c for c in table.columns if "Δ mean" in c]
+limits = {
+    c: proposal.bands[name]
+    for name in proposal.bands
+    for c in deviation_columns
+    if c.startswith(MEASURES[name] + " ")
+}
 
 
-def _colour(value):
-    if pd.isna(value):
-        return ""
-    return "background-color: #f8d7da" if abs(value) > band + 1e-9 else "background-color: #d1e7dd"
+def _colour(column: pd.Series) -> list[str]:
+    band = limits[column.name]
+    return [
+        "" if pd.isna(v) else ("background-color: #f8d7da" if abs(v) > band + 1e-9 else "")
+        for v in column
+    ]
 
 
 st.dataframe(
-    table.rename(
-        columns={
-            "name": "Territory",
-            "before": "Before",
-            "after": "After",
-            "deviation_before_pct": "Δ mean before %",
-            "deviation_after_pct": "Δ mean after %",
-            "accounts_in": "Accounts in",
-            "accounts_out": "Accounts out",
-            "within_band": "Within band",
-        }
-    )
-    .style.format(
-        {
-            "Before": "{:,.2f}",
-            "After": "{:,.2f}",
-            "Δ mean before %": "{:+.1f}",
-            "Δ mean after %": "{:+.1f}",
-        }
-    )
-    .map(_colour, subset=["Δ mean before %", "Δ mean after %"]),
+    table.style.format({c: "{:+.1f}" for c in deviation_columns}).apply(
+        _colour, subset=deviation_columns
+    ),
     width="stretch",
+    hide_index=True,
     key="ab_table",
 )
 
-map_col, curve_col = st.columns([3, 2])
-with map_col:
-    st.subheader("Moved accounts")
-    located = np.isfinite(context.lon) & np.isfinite(context.lat)
-    moved = np.zeros(context.n_accounts, dtype=bool)
-    if proposal.accounts_moved:
-        moved[context.positions(proposal.moves.index)] = True
-    st.caption(f"{int(moved.sum()):,} moved accounts are ringed; colours show the proposal.")
-    codes = np.asarray(proposal.plan.codes, dtype=np.int32)[located]
-    st_folium(
-        build_base_map(context.lon[located], context.lat[located], home_bases=ws.reps, tools=False),
-        key="ab_map",
-        feature_group_to_add=build_update_layer(
-            codes,
-            ws.territories,
-            colors=territory_colors(ws.territories),
-            selected=moved[located],
-        ),
-        returned_objects=[],
-        height=480,
-        use_container_width=True,
-    )
-with curve_col:
-    st.subheader("Trade-off: balance vs accounts moved")
-    points = curve.assign(
-        pct_moved=100 * curve["share_accounts_moved"],
-        proposal=curve["disruption_weight"] == float(proposal.weights.disruption),
-    )
-    base = alt.Chart(points).encode(
-        x=alt.X("pct_moved:Q", title="Accounts moved (%)"),
-        y=alt.Y("max_abs_deviation_pct:Q", title="Worst territory, |Δ mean| %"),
-        tooltip=[
-            alt.Tooltip("disruption_weight:Q", title="Disruption weight"),
-            alt.Tooltip("accounts_moved:Q", title="Accounts moved"),
-            alt.Tooltip("max_abs_deviation_pct:Q", title="Worst |Δ| %", format=".1f"),
-            alt.Tooltip("territories_outside:Q", title="Territories outside"),
-        ],
-    )
-    rule = (
-        alt.Chart(pd.DataFrame({"band": [band]}))
-        .mark_rule(strokeDash=[4, 4], color="#888")
-        .encode(y="band:Q")
-    )
-    chart = (
-        base.mark_line(color="#1f77b4", point=True)
-        + base.transform_filter(alt.datum.proposal).mark_point(
-            size=220, color="#d62728", filled=True
-        )
-        + rule
-    )
-    st.altair_chart(chart, width="stretch")
-    st.caption(
-        "Each point is one disruption weight; the red point is this proposal, the dashed line "
-        f"the ±{band:g}% band."
-    )
+st.subheader("Moved accounts")
+located = np.isfinite(context.lon) & np.isfinite(context.lat)
+moved = np.zeros(context.n_accounts, dtype=bool)
+if proposal.moved_accounts:
+    moved[context.positions(proposal.moves.index)] = True
+st.caption(f"{int(moved.sum()):,} moved accounts are ringed; colours show the proposal.")
+codes = np.asarray(proposal.plan.codes, dtype=np.int32)[located]
+st_folium(
+    build_base_map(context.lon[located], context.lat[located], home_bases=ws.reps, tools=False),
+    key="ab_map",
+    feature_group_to_add=build_update_layer(
+        codes,
+        ws.territories,
+        colors=territory_colors(ws.territories),
+        selected=moved[located],
+    ),
+    returned_objects=[],
+    height=480,
+    use_container_width=True,
+)
 
-with st.expander(f"Why each account moves ({proposal.accounts_moved:,})"):
+with st.expander(f"Why each account moves ({proposal.moved_accounts:,})"):
     moves = proposal.moves.copy()
+    moves["from_territory"] = moves["from_territory"].map(names).fillna("white space")
+    moves["to_territory"] = moves["to_territory"].map(names).fillna("white space")
     if "name" in ws.accounts.columns:
         moves.insert(0, "account", ws.accounts["name"].reindex(moves.index).astype("string"))
     st.dataframe(moves, width="stretch", key="ab_moves")

@@ -155,8 +155,9 @@ with side_col:
         names = dict(zip(ctx.territory_ids, ctx.territory_names, strict=True))
         names[None] = UNASSIGNED_LABEL
         source = ", ".join(f"{n:,} from {names[t]}" for t, n in Counter(move.sources).items())
+        target = ", ".join(f"{n:,} to {names[t]}" for t, n in Counter(move.destinations).items())
         st.caption(
-            f"Last move: {len(move):,} accounts ({source}) to {names[move.target]}, "
+            f"Last move: {len(move):,} accounts ({source}; {target}), "
             f"{move.at:%H:%M:%S} UTC. Undo in the sidebar."
         )
 

@@ -108,14 +108,14 @@ with side_col:
     b.metric("Visits a week", f"{load['visits_per_week']:.1f}")
     a.metric("Visit hours", f"{load['visit_hours']:,.0f}")
     b.metric("Travel hours", f"{load['travel_hours']:,.0f}")
-    if np.isfinite(load["capacity_hours"]):
+    if np.isfinite(load["utilisation"]):
         st.progress(
             min(load["utilisation"], 1.0),
             text=f"Workload {load['workload_hours']:,.0f} h of {load['capacity_hours']:,.0f} h "
             f"capacity ({load['utilisation']:.0%})",
         )
     else:
-        st.caption(f"Workload {load['workload_hours']:,.0f} h; capacity unknown.")
+        st.caption(f"Workload {load['workload_hours']:,.0f} h; capacity unknown or zero.")
     st.subheader("Against the team mean")
     money = {"revenue", "net_profit", "pipeline"}
 

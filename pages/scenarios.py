@@ -139,14 +139,15 @@ def _restore(key: str) -> None:
     except (ScenarioError, ValueError) as error:
         _flash("error", escape_markdown(error))
         return
-    _state.sync_session_key()
+    _state.autosave_working_copy()  # continued under this session's own key
     ss[REPLACE_OK] = False
     _flash("success", f"Restored the working copy autosaved at {info.saved_at:%Y-%m-%d %H:%M} UTC.")
 
 
 def _discard(key: str) -> None:
-    store.discard_autosave(key)
-    _flash("success", "Discarded that autosaved working copy.")
+    if key in {copy.session_key for copy in _state.own_working_copies()}:
+        store.discard_autosave(key)
+        _flash("success", "Discarded that autosaved working copy.")
 
 
 # --------------------------------------------------------------------------- page
@@ -161,10 +162,17 @@ flash = ss.pop(FLASH, None)
 if flash is not None:
     getattr(st, flash[0])(flash[1])
 restored = ss.pop(_state.RESTORED, None)
-if restored is not None:
+if restored is not None and ss.get(_state.COPY_OF_OTHER) is None:
     st.success(
         f"Restored your working copy autosaved at {restored.saved_at:%Y-%m-%d %H:%M:%S} UTC "
         f"({restored.n_moves} moves)."
+    )
+other = ss.get(_state.COPY_OF_OTHER)
+if other is not None:
+    st.info(
+        f"This link's working copy ({other.n_moves} moves, autosaved "
+        f"{other.saved_at:%Y-%m-%d %H:%M} UTC) belongs to another browser. You are working on a "
+        "copy of it: your changes autosave under a key of your own and never change the original."
     )
 _state.show_autosave_error()
 
@@ -302,17 +310,20 @@ else:
         st.dataframe(store.versions(picked.scenario_id), hide_index=True, width="stretch")
 
 # -- autosaved working copies ----------------------------------------------------
-own = _state.session_key()
-others = [a for a in store.autosaves() if a.session_key != own]
-st.subheader("Autosaved working copies")
-if not others:
-    st.caption("No other autosaved working copy. Yours is kept up to date after every change.")
+# Only this browser's own copies; widget keys are positions, never slot keys.
+mine = _state.own_working_copies()
+st.subheader("Your autosaved working copies")
+if not mine:
+    st.caption(
+        "No other working copy of yours. This tab's is kept up to date after every change "
+        "(other browsers never see it)."
+    )
 else:
     st.caption(
-        "Working plans of closed or other browser tabs, latest first. Restoring one continues it "
-        "here (and replaces this tab's working plan)."
+        "Working plans of your closed or other tabs in this browser, latest first. Continuing "
+        "one replaces this tab's working plan."
     )
-    for copy in others[:10]:
+    for position, copy in enumerate(mine[:10]):
         row = st.columns([4, 1, 1], vertical_alignment="center")
         source = ""
         if copy.scenario_id is not None:
@@ -322,15 +333,15 @@ else:
             f"{copy.n_moves} moves, {copy.n_changed} accounts changed{source}"
         )
         row[1].button(
-            "Restore",
-            key=f"restore_{copy.session_key}",
+            "Continue your latest working copy" if position == 0 else "Continue",
+            key=f"restore_copy_{position}",
             on_click=_restore,
             args=(copy.session_key,),
             width="stretch",
         )
         row[2].button(
             "Discard",
-            key=f"discard_{copy.session_key}",
+            key=f"discard_copy_{position}",
             on_click=_discard,
             args=(copy.session_key,),
             width="stretch",

@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec .venv/bin/streamlit run app.py --server.headless true "$@"
+exec .venv/bin/terrmap app --server.headless true "$@"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what terrmap needs into ./.venv (and the map assets into
-# static/node_modules). Idempotent: a second run only checks.
+# Installs what terrmap needs into ./.venv (the map's Leaflet files ship inside
+# the package: no Node needed). Idempotent: a second run only checks.
 #   scripts/setup.sh          app dependencies
 #   scripts/setup.sh --test   plus test tools, Debian's Chromium and PostgreSQL
 set -euo pipefail
@@ -43,16 +43,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   if [ $want_test = 1 ]; then .venv/bin/python -m pip install -q -e ".[test]"; else .venv/bin/python -m pip install -q -e .; fi
   touch "$stamp"
-fi
-
-# Leaflet and its plugins come from the npm registry (static/package.json and
-# its lock) and are served by the app itself, so the map works offline.
-if [ -f static/package.json ]; then
-  if ! command -v npm >/dev/null; then apt_install nodejs npm; fi
-  if [ ! -d static/node_modules ] || [ static/package-lock.json -nt static/node_modules ]; then
-    npm ci --prefix static --no-audit --no-fund --loglevel=error
-    touch static/node_modules
-  fi
 fi
 
 if [ $want_test = 1 ] && [ ! -x /usr/bin/chromium ]; then

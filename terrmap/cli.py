@@ -1,8 +1,10 @@
-"""Command-line interface: ``terrmap demo | check | metrics | export``.
+"""Command-line interface: ``terrmap app | demo | check | metrics | balance | export``.
 
 Used by people automating territory work and by acceptance checks, so every
 failure is one clear line on stderr (never a traceback) and exit codes are
-stable: 0 success, 1 some input rows rejected (``check``), 2 unusable input.
+stable: 0 success, 1 some input rows rejected (``check``) or some band not
+met (``balance``, the proposal is written all the same), 2 unusable input,
+3 an internal error (a bug in terrmap, not a problem with the input).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import argparse
 import json
 import logging
 import math
+import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +26,15 @@ __all__ = ["main"]
 
 log = logging.getLogger("terrmap")
 
-EXIT_OK, EXIT_REJECTED, EXIT_UNUSABLE = 0, 1, 2
+EXIT_OK, EXIT_REJECTED, EXIT_UNUSABLE, EXIT_INTERNAL = 0, 1, 2, 3
+
+#: Streamlit options ``terrmap app`` passes before the user's own (which win):
+#: the settings of ``.streamlit/config.toml``, which an installed package lacks.
+APP_OPTIONS: tuple[str, ...] = (
+    "--server.maxUploadSize=200",
+    "--browser.gatherUsageStats=false",
+    "--client.toolbarMode=minimal",
+)
 
 #: Measures whose balance ``metrics`` reports.
 BALANCE_MEASURES = ("revenue", "net_profit", "workload_hours", "travel_hours", "accounts")
@@ -37,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
         prog="terrmap", description="Sales-territory mapping: data checks and figures."
     )
     sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser(
+        "app",
+        help="start the web app (further arguments go to `streamlit run`, e.g. --server.port 8600)",
+    )
 
     demo = sub.add_parser(
         "demo", help="write a generated demo data set (accounts, territories, reps)"
@@ -74,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     metrics.add_argument(
         "--mapping", type=Path, help="JSON file {canonical column: file column} for the accounts"
     )
+    metrics.add_argument(
+        "--assignment",
+        type=Path,
+        default=None,
+        help="assignment CSV (as written by 'balance' or 'export csv') instead of the polygons",
+    )
     metrics.add_argument("--format", choices=("table", "csv", "json"), default="table")
     metrics.add_argument(
         "--tolerance",
@@ -83,13 +106,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_export_parser(sub)
     _add_users_parser(sub)
+    _add_balance_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     logging.basicConfig(level=logging.WARNING, format="terrmap: %(message)s")
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "app":
+        return run_app(extra)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         commands = {
             "demo": _demo,
@@ -97,22 +126,76 @@ def main(argv: Sequence[str] | None = None) -> int:
             "metrics": _metrics,
             "export": _export,
             "users": _users,
+            "balance": _balance,
         }
         return commands[args.command](args)
     except CliError as error:
         print(f"terrmap {args.command}: {error}", file=sys.stderr)
         return EXIT_UNUSABLE
-    except (ValueError, KeyError, OSError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"terrmap {args.command}: {message}", file=sys.stderr)
+    except (ValueError, OSError) as error:
+        # What the loaders raise for input they cannot use (they name the value).
+        print(f"terrmap {args.command}: {error}", file=sys.stderr)
         return EXIT_UNUSABLE
     except Exception as error:  # noqa: BLE001 - the CLI promises one line, never a traceback
-        log.debug("unexpected failure", exc_info=True)
+        log.debug("internal error", exc_info=True)
         print(
-            f"terrmap {args.command}: unexpected error: {type(error).__name__}: {error}",
+            f"terrmap {args.command}: internal error, a bug in terrmap (please report it; "
+            f"your input is not at fault): {type(error).__name__}: {error}",
             file=sys.stderr,
         )
-        return EXIT_UNUSABLE
+        return EXIT_INTERNAL
+
+
+def app_script() -> Path:
+    """Return the Streamlit entry script: inside the installed package, or the checkout's.
+
+    A wheel carries ``app.py`` and ``pages/`` as ``terrmap/_app`` (see
+    ``pyproject.toml``); an editable install runs the repository's ``app.py``.
+
+    Returns
+    -------
+    pathlib.Path
+        Path of ``app.py``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When neither exists (a broken installation).
+    """
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "_app" / "app.py", package.parent / "app.py"):
+        if candidate.is_file() and (candidate.parent / "pages").is_dir():
+            return candidate
+    raise FileNotFoundError(
+        f"terrmap's app.py is missing from {package / '_app'} and {package.parent}: "
+        "this installation is incomplete; reinstall the package"
+    )
+
+
+def run_app(streamlit_args: Sequence[str]) -> int:
+    """Start the web app with ``streamlit run``; return its exit code.
+
+    Parameters
+    ----------
+    streamlit_args : sequence of str
+        Extra arguments for ``streamlit run`` (they override :data:`APP_OPTIONS`).
+
+    Returns
+    -------
+    int
+        Exit code (on POSIX the process becomes Streamlit and does not return).
+    """
+    try:
+        script = app_script()
+    except FileNotFoundError as error:
+        print(f"terrmap app: {error}", file=sys.stderr)
+        return EXIT_INTERNAL
+    command = [sys.executable, "-m", "streamlit", "run", str(script), *APP_OPTIONS]
+    command += list(streamlit_args)
+    if os.name == "posix":
+        # Become Streamlit, so signals (Ctrl-C, a service manager's TERM) reach it.
+        os.execv(sys.executable, command)
+    return subprocess.call(command)
 
 
 def _read_mapping(path: Path | None) -> dict[str, str] | None:
@@ -237,6 +320,8 @@ def _metrics(args) -> int:
             file=sys.stderr,
         )
     plan, result = build_plan(load.accounts, territories, reps)
+    if args.assignment is not None:
+        plan = _read_assignment_file(args.assignment, plan)
     if len(result.overlaps):
         pairs = ", ".join(
             f"{a}/{b}"
@@ -594,6 +679,140 @@ def _users(args) -> int:
         rep_id=args.rep,
     )
     print(f"{user.username} ({user.role}) written to {path}")
+
+
+def _read_assignment_file(path: Path, plan):
+    from terrmap.core.plan import Plan
+    from terrmap.io.exports import read_assignment
+
+    if not path.exists():
+        raise CliError(f"{path}: no such file")
+    return Plan.from_assignment(plan.context, read_assignment(path, plan))
+
+
+def _add_balance_parser(sub) -> None:
+    balance = sub.add_parser(
+        "balance",
+        help="propose territories balanced on one or more measures, in one piece, within range",
+        description=(
+            "Writes the proposed assignment CSV and prints a summary. Exit 0: every band met; "
+            "1: proposal written but some band not met (the reason is printed); 2: unusable input."
+        ),
+    )
+    balance.add_argument("accounts", type=Path)
+    balance.add_argument("--territories", type=Path, required=True)
+    balance.add_argument("--territory-field", default=None)
+    balance.add_argument("--reps", type=Path, default=None)
+    balance.add_argument(
+        "--mapping", type=Path, help="JSON file {canonical column: file column} for the accounts"
+    )
+    balance.add_argument(
+        "--assignment", type=Path, default=None, help="start from this assignment CSV"
+    )
+    balance.add_argument(
+        "--measure",
+        action="append",
+        default=None,
+        metavar="NAME[:PCT]",
+        help="measure and band in %% (default revenue:5); repeat for several",
+    )
+    balance.add_argument("--max-km", type=float, default=None, help="driving limit from home, km")
+    balance.add_argument(
+        "--travel-slack", type=float, default=10.0, help="team travel may grow by this %% (10)"
+    )
+    balance.add_argument("--disruption", type=float, default=1.0, help="disruption weight (1)")
+    balance.add_argument(
+        "--lock-territory", action="append", default=[], metavar="NAME", help="id or name"
+    )
+    balance.add_argument("--lock-account", action="append", default=[], metavar="ID")
+    balance.add_argument(
+        "--greenfield",
+        type=int,
+        default=None,
+        metavar="K",
+        help="rebuild all K territories from scratch around their home bases (K = their number)",
+    )
+    balance.add_argument(
+        "--greenfield-territory",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="rebuild only these territories from scratch (repeat)",
+    )
+    balance.add_argument("--out", type=Path, required=True, help="assignment CSV to write")
+    balance.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def _balance(args) -> int:
+    from terrmap.geo.workspace import build_workspace
+    from terrmap.io import exports
+    from terrmap.playbook.optimise import design, greenfield_territories, parse_bands
+
+    bands = parse_bands(args.measure or ["revenue:5"])
+    load = _load_accounts(args.accounts, args.mapping)
+    if len(load.accounts) == 0:
+        raise CliError(f"{args.accounts}: no usable account rows")
+    territories, reps = _load_territories_and_reps(args)
+    workspace = build_workspace(load.accounts, territories, reps, name=args.accounts.name)
+    plan = workspace.initial_plan
+    if args.assignment is not None:
+        plan = _read_assignment_file(args.assignment, plan)
+    options = {
+        "max_km": args.max_km,
+        "travel_slack_pct": args.travel_slack,
+        "locked_territories": args.lock_territory,
+        "locked_accounts": args.lock_account,
+    }
+    k = workspace.context.n_territories
+    if args.greenfield is not None and args.greenfield != k:
+        raise CliError(
+            f"--greenfield {args.greenfield}: the territories file has {k} territories with "
+            f"their home bases; give --greenfield {k} or a territories file with that many"
+        )
+    chosen = list(args.greenfield_territory)
+    if args.greenfield is not None:
+        chosen = [str(t) for t in workspace.context.territory_ids]
+    if chosen:
+        result = greenfield_territories(plan, chosen, bands, **options)
+    else:
+        result = design(plan, bands, disruption_weight=args.disruption, **options)
+    exports.write_export(exports.assignment_csv(result.plan, workspace), args.out)
+    summary = result.summary()
+    payload = {
+        key: summary[key]
+        for key in (
+            "feasible",
+            "bands",
+            "moved_accounts",
+            "moved_revenue",
+            "travel_km_before",
+            "travel_km_after",
+            "max_km_to_home_before",
+            "max_km_to_home",
+            "pieces",
+            "reasons",
+            "options",
+            "worsened",
+        )
+    }
+    payload["out"] = str(args.out)
+    if args.format == "json":
+        print(json.dumps(payload, indent=2, default=_clean))
+    else:
+        print(result.message())
+        print(
+            f"moved: {result.moved_accounts:,} accounts, {result.moved_revenue:,.0f} revenue; "
+            f"team travel {summary['travel_km_before']:,.0f} -> {summary['travel_km_after']:,.0f}"
+            f" km/yr; farthest account {summary['max_km_to_home']:,.0f} km from home "
+            f"(was {summary['max_km_to_home_before']:,.0f}); pieces per territory "
+            + ", ".join(f"{name} {count}" for name, count in summary["pieces"].items())
+        )
+        for option in result.options:
+            print(f"option: {option.text}")
+        print(f"assignment: {args.out}")
+    if not result.feasible:
+        print(f"terrmap balance: {' '.join(result.reasons)}", file=sys.stderr)
+        return EXIT_REJECTED
     return EXIT_OK
 
 

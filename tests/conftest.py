@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -14,6 +17,57 @@ from hypothesis import settings
 settings.register_profile("ci", max_examples=60, deadline=None)
 settings.load_profile("ci")
 
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "app.py"
+
+
+def app_pages() -> list[str]:
+    """The page files ``app.py`` navigates to, relative to the repository root."""
+    return re.findall(r'st\.Page\(\s*"([^"]+)"', APP.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def open_app_page():
+    """Return ``open(page, timeout=30)``: the real ``app.py`` in ``AppTest``, on ``page``.
+
+    Fails (never skips, never runs a stand-in) when a page ``app.py`` lists is
+    missing: the app would fail the same way.
+    """
+    from streamlit.testing.v1 import AppTest
+
+    def open_page(page: str, timeout: float = 30):
+        missing = [name for name in app_pages() if not (ROOT / name).is_file()]
+        assert not missing, f"app.py navigates to page files that do not exist: {missing}"
+        assert page in app_pages(), f"{page} is not a page of app.py"
+        at = AppTest.from_file(str(APP), default_timeout=timeout)
+        at.switch_page(page).run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    return open_page
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str):
+    """Set an environment variable for the block, then restore what was there."""
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
+def points_cache(tmp_path_factory):
+    """Publish the map's account positions to a temporary cache, not ``~/.cache``."""
+    path = tmp_path_factory.mktemp("cache")
+    with _environment("TERRMAP_CACHE_DIR", str(path)):
+        yield path
+
 
 @pytest.fixture(scope="session", autouse=True)
 def scenario_db(tmp_path_factory):
@@ -24,13 +78,8 @@ def scenario_db(tmp_path_factory):
     write to the user's ``~/.terrmap``.
     """
     path = tmp_path_factory.mktemp("scenario-db") / "terrmap.sqlite"
-    old = os.environ.get("TERRMAP_DB")
-    os.environ["TERRMAP_DB"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("TERRMAP_DB", None)
-    else:
-        os.environ["TERRMAP_DB"] = old
+    with _environment("TERRMAP_DB", str(path)):
+        yield path
 
 
 @pytest.fixture

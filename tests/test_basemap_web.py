@@ -12,7 +12,7 @@ import xyzservices.providers as xyz
 
 from terrmap.web import basemap as bm
 from terrmap.web import mapview as mv
-from terrmap.web.static_assets import publish_file
+from terrmap.web.static_assets import POINTS_BASE, publish_file
 
 # Boston and Albany: a New England data set.
 LON = np.array([-71.0589, -73.7562])
@@ -84,8 +84,8 @@ class TestGeojson:
 class TestPublish:
     def test_written_once_and_reused(self, tmp_path):
         url = bm.publish_basemap(LON, LAT, tmp_path)
-        assert url.startswith("/app/static/cache/basemap-") and url.endswith(".json")
-        path = tmp_path / "cache" / url.rsplit("/", 1)[1]
+        assert url.startswith(f"{POINTS_BASE}/basemap-") and url.endswith(".json")
+        path = tmp_path / url.rsplit("/", 1)[1]
         doc = json.loads(path.read_text(encoding="utf-8"))
         assert {f["properties"]["kind"] for f in doc["features"]} >= {"state", "county"}
         inode = path.stat().st_ino  # a rewrite renames a new file into place
@@ -96,7 +96,7 @@ class TestPublish:
         here = bm.publish_basemap(LON, LAT, tmp_path)
         there = bm.publish_basemap([-122.4, -118.2], [37.8, 34.1], tmp_path)
         assert here != there
-        assert len(list((tmp_path / "cache").iterdir())) == 2
+        assert len(list(tmp_path.iterdir())) == 2
 
     @pytest.mark.parametrize("name", ["", "../x.json", "a/b.json", ".hidden"])
     def test_publish_file_refuses_paths(self, tmp_path, name):

@@ -5,14 +5,11 @@ so these tests go through the real upload path, not a prepared result. What
 they cannot see: the rendering in a browser (escaping as displayed, the
 progress bar moving), which ``tests/browser/test_import_browser.py`` covers.
 
-The page runs inside ``app.py`` when every page ``app.py`` navigates to
-exists; otherwise (while another page is being written) inside a two-line
-stand-in of ``app.py`` with the same session setup and sidebar.
+The page runs inside the real ``app.py`` (``open_app_page`` in conftest).
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -29,35 +26,11 @@ SALESFORCE = ROOT / "tests" / "fixtures" / "salesforce_accounts.csv"
 TIMEOUT_S = 30
 NONE = "(none)"
 
-STAND_IN = """
-import sys
-sys.path.insert(0, {root!r})
-import streamlit as st
-from pages._state import init_session, sidebar
-init_session()
-navigation = st.navigation([st.Page({page!r}, title="Import")])
-sidebar()
-navigation.run()
-"""
-
-
-def _app_pages() -> list[str]:
-    return re.findall(r'st\.Page\(\s*"([^"]+)"', APP.read_text())
-
 
 @pytest.fixture
-def at(tmp_path) -> AppTest:
+def at(open_app_page) -> AppTest:
     """The Import page after its first run in a fresh session (demo data loaded)."""
-    if all((ROOT / page).exists() for page in _app_pages()):
-        app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
-        app.switch_page(IMPORT_PAGE)
-    else:
-        script = tmp_path / "app.py"
-        script.write_text(STAND_IN.format(root=str(ROOT), page=str(ROOT / IMPORT_PAGE)))
-        app = AppTest.from_file(str(script), default_timeout=TIMEOUT_S)
-    app.run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
+    return open_app_page(IMPORT_PAGE)
 
 
 def boston_territories() -> bytes:

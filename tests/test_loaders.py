@@ -829,3 +829,19 @@ class TestTerritoryFields:
         load_territories(grid.to_json(drop_id=True).encode(), filename="t.geojson")
         assert grid.equals(before)
         assert shapely.equals(grid.geometry.to_numpy(), before.geometry.to_numpy()).all()
+
+
+def test_loader_and_context_give_an_account_without_visits_the_same_visits(
+    tmp_path, grid_territories
+):
+    from terrmap.core.context import Context
+    from terrmap.io.loaders import load_accounts
+
+    path = tmp_path / "accounts.csv"
+    path.write_text("id,name,lat,lon,revenue\nA1,Acme,0.5,0.5,100\nA2,Bolt,1.5,1.5,200\n")
+    loaded = load_accounts(path).accounts
+    bare = loaded.drop(columns=["visits_per_year", "tier"])
+    through_loader = Context.build(loaded, grid_territories).visits
+    without_loader = Context.build(bare, grid_territories).visits
+    assert through_loader.tolist() == without_loader.tolist()
+    assert (through_loader > 0).all()  # an account is visited unless the data says otherwise

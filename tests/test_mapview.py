@@ -6,7 +6,6 @@ import base64
 import html
 import json
 import re
-from pathlib import Path
 
 import folium
 import geopandas as gpd
@@ -14,26 +13,28 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+import streamlit_folium as sf  # only its pure string helpers are used
 from hypothesis import given
 from hypothesis import strategies as st
 
 from terrmap.geo import palette
 from terrmap.web import mapview as mv
+from terrmap.web import static_assets
 from terrmap.web.static_assets import (
     ASSET_FILES,
-    INSTALL_COMMAND,
+    ASSET_VERSIONS,
+    ASSETS_DIR,
+    DEFAULT_ASSET_BASE,
+    POINTS_BASE,
     MissingAssetsError,
     asset_urls,
     check_assets,
     missing_assets,
+    publish_points,
 )
-
-# streamlit_folium imports streamlit; only its pure string helpers are used.
-sf = pytest.importorskip("streamlit_folium")
 
 EVIL = "<img src=x onerror=alert(1)>"
 NASTY = "Zone `${alert(2)}` </script><script>alert(3)</script> & co"
-STATIC = Path(__file__).resolve().parents[1] / "static"
 
 
 @pytest.fixture
@@ -93,34 +94,79 @@ class TestAssets:
     def test_default_urls_are_served_by_the_app(self):
         urls = asset_urls()
         assert set(urls) == set(ASSET_FILES)
-        assert all(u.startswith("/app/static/node_modules/") for u in urls.values())
+        assert all(u.startswith(DEFAULT_ASSET_BASE + "/") for u in urls.values())
+        assert DEFAULT_ASSET_BASE.startswith("/component/")
 
     def test_base_url_path_is_honoured(self):
-        assert asset_urls("/terrmap/app/static/")["leaflet_js"] == (
-            "/terrmap/app/static/node_modules/leaflet/dist/leaflet.js"
-        )
+        assert asset_urls("/terrmap/assets/")["leaflet_js"] == "/terrmap/assets/leaflet/leaflet.js"
 
     @pytest.mark.parametrize("base", ["https://cdn.example.com", "app/static", ""])
     def test_remote_or_relative_base_rejected(self, base):
         with pytest.raises(ValueError, match="asset_base"):
             asset_urls(base)
 
-    def test_missing_assets_name_the_install_command(self, tmp_path):
+    def test_missing_assets_say_the_installation_is_incomplete(self, tmp_path):
         assert missing_assets(tmp_path) == list(ASSET_FILES.values())
-        with pytest.raises(MissingAssetsError, match=re.escape(INSTALL_COMMAND)):
+        with pytest.raises(MissingAssetsError, match="installation is incomplete"):
             check_assets(tmp_path)
 
-    @pytest.mark.skipif(
-        not (STATIC / "node_modules").is_dir(), reason="npm ci --prefix static not run"
-    )
-    def test_installed_assets_complete(self):
-        check_assets(STATIC)
+    def test_vendored_assets_are_complete(self):
+        assert missing_assets() == []
+        check_assets()
 
-    def test_lock_file_pins_the_manifest(self):
-        manifest = json.loads((STATIC / "package.json").read_text())
-        lock = json.loads((STATIC / "package-lock.json").read_text())
-        for name, version in manifest["dependencies"].items():
-            assert lock["packages"][f"node_modules/{name}"]["version"] == version
+    @pytest.mark.parametrize(
+        ("rel", "banner"),
+        [
+            ("leaflet/leaflet.js", "Leaflet 1.9.4"),
+            ("leaflet-draw/leaflet.draw.js", "Leaflet.draw 1.0.4"),
+        ],
+    )
+    def test_vendored_versions_are_the_pinned_ones(self, rel, banner):
+        assert banner in (ASSETS_DIR / rel).read_text(encoding="utf-8")[:600]
+
+    def test_readme_records_every_version_and_licence(self):
+        readme = (ASSETS_DIR / "README.md").read_text(encoding="utf-8")
+        for package, version in ASSET_VERSIONS.items():
+            assert re.search(rf"\| `{package}/` \| {package} \| {re.escape(version)} \|", readme)
+        for folder in ("leaflet", "leaflet-lasso"):
+            assert (ASSETS_DIR / folder / "LICENSE").is_file()
+
+    def test_stylesheet_images_are_vendored(self):
+        for css in ("leaflet/leaflet.css", "leaflet-draw/leaflet.draw.css"):
+            path = ASSETS_DIR / css
+            images = set(
+                re.findall(r"url\(['\"]?(images/[^)'\"]+)", path.read_text(encoding="utf-8"))
+            )
+            assert images, css
+            assert all((path.parent / image).is_file() for image in images), images
+
+    def test_serve_registers_both_folders_under_the_urls_used(self, tmp_path, monkeypatch):
+        monkeypatch.setenv(static_assets.CACHE_DIR_ENV, str(tmp_path))
+        declared = {}
+
+        class Component:
+            def __init__(self, name):
+                self.name = name
+
+        def declare_component(name, path):
+            declared[name] = path
+            # Streamlit names a component after the module that declares it.
+            return Component(f"terrmap.web.static_assets.{name}")
+
+        static_assets.serve(declare_component)
+        assert declared == {"assets": str(ASSETS_DIR), "points": str(tmp_path / "points")}
+        assert (tmp_path / "points").is_dir()
+        assert DEFAULT_ASSET_BASE == "/component/terrmap.web.static_assets.assets"
+        assert POINTS_BASE == "/component/terrmap.web.static_assets.points"
+
+    def test_serve_refuses_a_component_name_the_urls_do_not_use(self, tmp_path, monkeypatch):
+        monkeypatch.setenv(static_assets.CACHE_DIR_ENV, str(tmp_path))
+
+        class Component:
+            name = "elsewhere.assets"
+
+        with pytest.raises(RuntimeError, match="elsewhere.assets"):
+            static_assets.serve(lambda name, path: Component())
 
     def test_rendered_map_loads_nothing_remote(self, points, territories):
         m = mv.build_base_map(points["lon"], points["lat"])
@@ -128,7 +174,7 @@ class TestAssets:
         page = m.get_root().render()
         urls = _urls(page)
         assert urls, "expected script and stylesheet links"
-        assert all(u.startswith("/app/static/") for u in urls), urls
+        assert all(u.startswith(DEFAULT_ASSET_BASE + "/") for u in urls), urls
         assert "http://" not in page and "https://" not in page
 
     def test_st_folium_links_are_local(self, points):
@@ -150,7 +196,7 @@ class TestAssets:
             "leaflet.draw.css",
             "leaflet-lasso.umd.min.js",
         }
-        assert all(u.startswith("/app/static/") for u in links)
+        assert all(u.startswith(DEFAULT_ASSET_BASE + "/") for u in links)
 
     def test_tiles_are_optional(self, points):
         bare = mv.build_base_map(points["lon"], points["lat"]).get_root().render()
@@ -463,21 +509,22 @@ class TestEvents:
 
 class TestPublishedPoints:
     def test_file_holds_the_positions_and_is_reused(self, tmp_path):
-        from terrmap.web.static_assets import publish_points
-
         lon, lat = np.array([-71.5, -72.25, -70.0]), np.array([42.0, 41.5, 43.125])
         url = publish_points(lon, lat, tmp_path)
         name = url.rsplit("/", 1)[1]
-        assert url == f"/app/static/cache/{name}"
-        data = np.frombuffer((tmp_path / "cache" / name).read_bytes(), dtype="<f4")
+        assert url == f"{POINTS_BASE}/{name}"
+        data = np.frombuffer((tmp_path / name).read_bytes(), dtype="<f4")
         assert data.tolist() == [*lon.astype("f4").tolist(), *lat.astype("f4").tolist()]
         assert publish_points(lon, lat, tmp_path) == url
         assert publish_points(lon[::-1], lat[::-1], tmp_path) != url
-        assert [p.suffix for p in (tmp_path / "cache").iterdir()] == [".bin", ".bin"]
+        assert [p.suffix for p in tmp_path.iterdir()] == [".bin", ".bin"]
+
+    def test_default_folder_is_the_cache_named_by_the_environment(self, tmp_path, monkeypatch):
+        monkeypatch.setenv(static_assets.CACHE_DIR_ENV, str(tmp_path))
+        url = publish_points(np.array([1.0]), np.array([2.0]))
+        assert (tmp_path / "points" / url.rsplit("/", 1)[1]).is_file()
 
     def test_mismatched_lengths_are_refused(self, tmp_path):
-        from terrmap.web.static_assets import publish_points
-
         with pytest.raises(ValueError, match="one length"):
             publish_points(np.zeros(3), np.zeros(2), tmp_path)
 
@@ -489,3 +536,31 @@ class TestPublishedPoints:
         )
         assert '"points_url":"/app/static/cache/p.bin"' in linked
         assert len(linked) < len(inline) - 30_000
+
+
+class TestShapesMemo:
+    def test_sessions_on_threads_get_their_own_shapes_and_the_memo_stays_bounded(self, territories):
+        from concurrent.futures import ThreadPoolExecutor
+
+        frames = []
+        for offset in range(3 * mv._SHAPES_MEMO_SIZE):
+            frame = territories.copy()
+            frame["geometry"] = territories.geometry.translate(xoff=offset)
+            frames.append(frame)
+        codes = np.zeros(8, dtype=int)
+
+        def west_edge(offset: int) -> float:
+            payload = _update_payload(mv.build_update_layer(codes, frames[offset]))
+            xs = [
+                x
+                for feature in payload["shapes"]["features"]
+                for ring in feature["geometry"]["coordinates"]
+                for x, _ in ring
+            ]
+            return min(xs)
+
+        jobs = [offset for _ in range(4) for offset in range(len(frames))]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            edges = list(pool.map(west_edge, jobs))
+        assert edges == [float(offset) for offset in jobs]
+        assert len(mv._SHAPES_MEMO) <= mv._SHAPES_MEMO_SIZE

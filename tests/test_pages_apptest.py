@@ -254,7 +254,6 @@ class TestUndoRedo:
         assert _history(territories).current is new_plan
 
 
-@pytest.mark.skipif(not (ROOT / MAP_PAGE).exists(), reason=f"{MAP_PAGE} not written yet")
 class TestMapPage:
     def test_map_reports_selections_only(self, fake_st_folium):
         # Panning and zooming must not rerun the app: only selections come back.
@@ -267,7 +266,6 @@ class TestMapPage:
         assert set(call["returned_objects"]) == set(RETURNED_OBJECTS)
 
 
-@pytest.mark.skipif(not (ROOT / MAP_PAGE).exists(), reason=f"{MAP_PAGE} not written yet")
 class TestMapSelection:
     """The map page's logic with the map's return value patched in."""
 

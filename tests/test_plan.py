@@ -230,3 +230,77 @@ def test_thousand_random_moves_match_full_recompute():
         if step % 100 == 99:
             fresh = Plan.from_assignment(context, plan.assignment)
             pd.testing.assert_frame_equal(plan.metrics(), fresh.metrics(), check_exact=True)
+
+
+@given(
+    initial=st.lists(st.integers(-1, 4), min_size=120, max_size=120),
+    steps=st.lists(
+        st.dictionaries(st.integers(0, 119), st.integers(-1, 4), max_size=40),
+        max_size=15,
+    ),
+)
+def test_multi_target_moves_equal_full_recompute_at_every_step(initial, steps):
+    labels = [None if code < 0 else f"T{code}" for code in initial]
+    plan = Plan.from_assignment(
+        _CONTEXT, pd.Series(labels, index=_CONTEXT.account_ids, dtype=object)
+    )
+    plan.metrics()
+    for step in steps:
+        positions = np.array(list(step), dtype=np.int64)
+        targets = np.array(list(step.values()), dtype=np.int64)
+        parent = plan
+        plan = plan.reassign_many(positions, targets, note="batch")
+        expected = np.array(parent.codes)
+        expected[positions] = targets
+        np.testing.assert_array_equal(plan.codes, expected)
+        if plan is not parent:
+            # one step: undo is the parent, one move lists exactly the changed accounts
+            assert plan.parent is parent
+            changed = np.flatnonzero(parent.codes != plan.codes)
+            assert sorted(plan.move.account_ids) == sorted(f"A{i}" for i in changed)
+            assert len(plan.changelog()) == len(parent.changelog()) + len(changed)
+        else:
+            assert (parent.codes[positions] == targets).all()
+        fresh = Plan.from_assignment(_CONTEXT, plan.assignment)
+        pd.testing.assert_frame_equal(plan.metrics(), fresh.metrics(), check_exact=True)
+        pd.testing.assert_series_equal(
+            plan.metrics().attrs["unassigned"],
+            fresh.metrics().attrs["unassigned"],
+            check_exact=True,
+        )
+
+
+class TestReassignMany:
+    def test_one_step_to_several_territories(self, plan, context):
+        codes = {t: i for i, t in enumerate(context.territory_ids)}
+        child = plan.reassign_many(
+            np.array([0, 2, 7]), np.array([codes["NE"], codes["NW"], codes["SW"]]), note="why"
+        )
+        assert child.parent is plan
+        assert child.assignment.tolist() == ["NE", "SW", "NW", "SE", "NW", "NW", "NE", "SW"]
+        log = child.changelog()
+        assert log["to_territory"].tolist() == ["NE", "NW", "SW"]
+        assert log["from_territory"].tolist()[:2] == ["SW", "SE"]
+        assert pd.isna(log["from_territory"].iloc[2])
+        assert set(log["note"]) == {"why"}
+        assert set(child.changed_territories) == {"NE", "NW", "SW", "SE"}
+        assert plan.assignment.tolist()[:7] == ["SW", "SW", "SE", "SE", "NW", "NW", "NE"]
+
+    def test_replay_of_a_recorded_move(self, plan, context):
+        child = plan.reassign_many(np.array([1, 4]), np.array([1, 2]))
+        again = plan.replay(child.move)
+        assert again.assignment.equals(child.assignment)
+        assert again.move.destinations == child.move.destinations
+
+    @pytest.mark.parametrize(
+        ("positions", "targets", "error", "match"),
+        [
+            ([0, 0], [1, 2], ValueError, "position 0 given twice"),
+            ([0], [1, 2], ValueError, "differ in length"),
+            ([99], [1], IndexError, "position 99"),
+            ([0], [9], ValueError, "territory code 9"),
+        ],
+    )
+    def test_bad_input_named(self, plan, positions, targets, error, match):
+        with pytest.raises(error, match=match):
+            plan.reassign_many(np.array(positions), np.array(targets))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from terrmap.geo.workspace import build_workspace, with_territory_reps
 from terrmap.playbook.reps import (
@@ -228,3 +230,72 @@ class TestRepSwap:
             with_territory_reps(workspace, {"SW": "R9"})
         with pytest.raises(ValueError, match="XX"):
             with_territory_reps(workspace, {"XX": "R1"})
+
+
+class TestUtilisationIsOneConcept:
+    """A rep with zero capacity has no utilisation on every page (NaN, shown "—")."""
+
+    def test_zero_capacity_is_missing_in_kpis_rep_figures_and_territory_metrics(
+        self, grid_accounts, grid_territories, grid_reps
+    ):
+        from terrmap.core.context import Context
+        from terrmap.core.plan import Plan
+        from terrmap.playbook.repview import rep_figures
+
+        reps = grid_reps.copy()
+        reps.loc["R2", "capacity_hours"] = 0.0
+        reps.loc["R3", "capacity_hours"] = np.nan
+        context = Context.build(grid_accounts, grid_territories, reps)
+        square = {"a": "SW", "b": "SW", "c": "SE", "d": "SE", "e": "NW", "f": "NW"}
+        square |= {"g": "NE", "h": "NE"}
+        plan = Plan.from_assignment(context, pd.Series({f"ACC-{k}": v for k, v in square.items()}))
+        kpis = rep_kpis(reps, plan)
+        figures = rep_figures(plan)
+        metrics = plan.metrics()
+        for rep, territory in (("R2", "SE"), ("R3", "NW")):
+            assert np.isnan(kpis.loc[rep, "utilisation"])
+            assert np.isnan(figures.loc[rep, "utilisation"])
+            assert np.isnan(metrics.loc[territory, "utilisation"])
+        expected = metrics.loc["SW", "workload_hours"] / 1600.0
+        assert kpis.loc["R1", "utilisation"] == pytest.approx(expected)
+        assert figures.loc["R1", "utilisation"] == pytest.approx(expected)
+        assert metrics.loc["SW", "utilisation"] == pytest.approx(expected)
+
+
+class TestUtilisationFunction:
+    @given(
+        st.lists(
+            st.tuples(
+                st.floats(0, 1e5),
+                st.one_of(st.floats(-10, 1e5), st.just(float("nan"))),
+            ),
+            max_size=30,
+        )
+    )
+    def test_ratio_where_capacity_is_positive_else_nan(self, pairs):
+        from terrmap.core.metrics import utilisation
+
+        workload = np.array([w for w, _ in pairs], dtype=float)
+        capacity = np.array([c for _, c in pairs], dtype=float)
+        got = utilisation(workload, capacity)
+        for value, (w, c) in zip(got, pairs, strict=True):
+            if c > 0:
+                assert value == pytest.approx(w / c)
+            else:
+                assert np.isnan(value)
+
+    def test_series_keep_their_index_and_inputs_are_not_changed(self):
+        from terrmap.core.metrics import utilisation
+
+        workload = pd.Series([10.0, 20.0], index=["a", "b"])
+        capacity = pd.Series([0.0, 40.0], index=["a", "b"])
+        before = capacity.copy()
+        got = utilisation(workload, capacity)
+        assert got.index.tolist() == ["a", "b"] and np.isnan(got["a"]) and got["b"] == 0.5
+        assert capacity.equals(before)
+
+    def test_shapes_must_agree(self):
+        from terrmap.core.metrics import utilisation
+
+        with pytest.raises(ValueError, match="shape"):
+            utilisation(np.zeros(2), np.zeros(3))

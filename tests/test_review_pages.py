@@ -196,6 +196,24 @@ class TestRepView:
         assert not at.exception
         assert "No territory has a rep" in at.info[0].value
 
+    def test_rep_without_capacity_has_no_utilisation(self, fake_st_folium):  # noqa: F811
+        from terrmap.core.plan import History
+        from terrmap.geo.workspace import build_workspace
+
+        at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+        at.run()
+        ws = at.session_state["workspace"]
+        reps = ws.reps.copy()
+        rep_id = str(ws.context.territory_reps[0])
+        reps.loc[rep_id, "capacity_hours"] = 0.0
+        zero = build_workspace(ws.accounts, ws.territories, reps, name="Zero capacity")
+        at.session_state["workspace"] = zero
+        at.session_state["history"] = History.start(zero.initial_plan)
+        at.switch_page("pages/rep_view.py").run()
+        at.selectbox(key="rep_view_rep").set_value(rep_id).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert any("capacity unknown or zero" in c.value for c in at.caption)
+
 
 class TestNamesFromData:
     EVIL = "**Evil** <script>alert(1)</script> [x](http://example.com)"

@@ -448,3 +448,28 @@ class TestKilledMidSave:
         assert ScenarioStore(store.target).list() == []
         with store.engine.connect() as raw:
             assert raw.exec_driver_sql("SELECT count(*) FROM scenarios").scalar() == 0
+
+
+def test_simultaneous_new_scenarios_with_one_name(store, workspace, dataset):
+    """The database's unique name decides between two sessions creating the same name."""
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def create(author):
+        session = ScenarioStore(store.target)
+        barrier.wait()
+        try:
+            session.save(workspace.initial_plan, dataset_id=dataset, name="Same", author=author)
+            outcomes.append("saved")
+        except ValueError as error:
+            outcomes.append(str(error))
+        finally:
+            session.close()
+
+    threads = [threading.Thread(target=create, args=(who,)) for who in ("Ann", "Bo")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["a scenario named 'Same' exists already", "saved"]
+    assert [info.name for info in store.list()] == ["Same"]

@@ -6,11 +6,15 @@ instances on the same database are two browser sessions.
 
 from __future__ import annotations
 
+import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from mounts import read_only_view
 from streamlit.testing.v1 import AppTest
 
+from terrmap.demo import demo_workspace
 from terrmap.io.importing import escape_markdown
 from terrmap.playbook.compare import compare_plans
 from terrmap.store.scenarios import ScenarioStore
@@ -29,10 +33,13 @@ def db(tmp_path, monkeypatch):
     return path
 
 
-def _session(page: str = SCENARIOS, key: str | None = None) -> AppTest:
+def _session(page: str = SCENARIOS, key: str | None = None, browser: str | None = None) -> AppTest:
+    """A new browser session; ``browser`` is the browser secret its cookie would carry."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
     if key is not None:
         at.query_params["wc"] = key
+    if browser is not None:
+        at.session_state["_terrmap_browser_secret"] = browser
     at.run()
     at.switch_page(page).run()
     _ok(at)
@@ -157,27 +164,99 @@ class TestBranchRenameDelete:
         assert [s.name for s in store.list()] == ["Base"]
 
 
+def _browser(at: AppTest) -> str:
+    return at.session_state["_terrmap_browser_secret"]
+
+
+def _url_key(at: AppTest) -> str:
+    value = at.query_params["wc"]
+    return value[0] if isinstance(value, list) else value
+
+
+def _all_text(at: AppTest) -> str:
+    """Everything an AppTest session shows, with every widget key."""
+    parts = [str(getattr(element, "value", "")) for element in at.main]
+    parts += [str(getattr(element, "value", "")) for element in at.sidebar]
+    parts += [str(getattr(b, "key", "")) + str(getattr(b, "label", "")) for b in at.button]
+    return "\n".join(parts)
+
+
 class TestAutosave:
-    def test_reload_with_the_url_key_restores_the_working_copy(self, db):
+    def test_reload_in_the_same_browser_continues_the_working_copy_under_a_new_key(self, db):
         first = _session()
         moved = _make_moves(first)
         key = first.session_state["working_copy_key"]
-        assert first.query_params["wc"] in (key, [key])  # the key rides in the URL
-        again = _session(key=key)
+        assert _url_key(first) == key  # the key rides in the URL
+        again = _session(key=key, browser=_browser(first))
         assert _plan(again).assignment.equals(moved.assignment)
         assert _plan(again).changelog().equals(moved.changelog())
         assert "Restored your working copy" in again.success[0].value
+        # A restored session gets its own key; its first autosave retires the old slot.
+        assert again.session_state["working_copy_key"] != key
+        _make_moves(again, n=1)
+        store = ScenarioStore(db)
+        assert store.autosave_info(key) is None
+        assert _url_key(again) == again.session_state["working_copy_key"]
+        assert store.autosave_info(_url_key(again)).n_moves == 2
 
-    def test_another_tab_can_restore_it(self, db):
+    def test_another_browser_with_the_link_works_on_a_copy(self, db):
+        author = _session()
+        moved = _make_moves(author)
+        key = author.session_state["working_copy_key"]
+        intruder = _session(key=key)  # no cookie of the author's browser
+        assert _browser(intruder) != _browser(author)
+        assert _plan(intruder).assignment.equals(moved.assignment)
+        assert "belongs to another browser" in intruder.info[0].value
+        assert intruder.session_state["working_copy_key"] != key
+        _make_moves(intruder, n=5)
+        # The author's slot is untouched by the intruder's changes.
+        store = ScenarioStore(db)
+        _, _, kept = store.restore_autosave(key)
+        assert kept.assignment.equals(moved.assignment)
+        assert store.autosave_info(key).n_moves == 1
+        assert _url_key(intruder) not in (key, None)
+
+    def test_a_made_up_key_is_never_written(self, db):
+        victim = _session(key="attackerchosen01")
+        _make_moves(victim)
+        store = ScenarioStore(db)
+        assert store.autosave_info("attackerchosen01") is None
+        assert _url_key(victim) == victim.session_state["working_copy_key"] != "attackerchosen01"
+
+    def test_other_browsers_never_see_a_working_copy(self, db):
+        author = _session()
+        _make_moves(author)
+        key = author.session_state["working_copy_key"]
+        other = _session()
+        assert key not in _all_text(other)
+        assert not [b for b in other.button if "copy" in str(b.key)]
+        assert "continue_latest_copy" not in {b.key for b in other.button}
+
+    def test_a_new_tab_in_the_same_browser_offers_to_continue_the_latest_copy(self, db):
         first = _session()
         moved = _make_moves(first)
+        tab = _session(browser=_browser(first))
+        assert _plan(tab).moves == []
+        tab.button(key="continue_latest_copy").click().run()
+        _ok(tab)
+        assert _plan(tab).assignment.equals(moved.assignment)
+        assert tab.session_state["working_copy_key"] != first.session_state["working_copy_key"]
+        # The page lists only this browser's copies; widget keys carry positions, not slot keys.
+        third = _session(browser=_browser(first))
+        third.button(key="restore_copy_0").click().run()
+        _ok(third)
+        assert _plan(third).assignment.equals(moved.assignment)
+
+    def test_working_copies_expire(self, db, monkeypatch):
+        from terrmap.web import working_copy
+
+        first = _session()
+        _make_moves(first)
         key = first.session_state["working_copy_key"]
-        other = _session()
-        assert _plan(other).moves == []
-        other.button(key=f"restore_{key}").click().run()
-        _ok(other)
-        assert _plan(other).assignment.equals(moved.assignment)
-        assert other.session_state["working_copy_key"] == key
+        monkeypatch.setattr(working_copy, "AUTOSAVE_TTL", timedelta(0))
+        later = _session(key=key, browser=_browser(first))
+        assert _plan(later).moves == []
+        assert ScenarioStore(db).autosave_info(key) is None
 
 
 class TestComparePage:
@@ -248,3 +327,31 @@ class TestUnusableDatabase:
         texts = _texts(at)
         assert f"Database: {escape_markdown('app.sqlite')}" in texts
         assert not any(str(db.parent) in text for text in texts)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a read-only mount needs root")
+def test_a_read_only_database_lists_and_opens_but_says_why_it_cannot_save(tmp_path, monkeypatch):
+    source = tmp_path / "shared"
+    store = ScenarioStore(source / "team.sqlite")
+    workspace = demo_workspace()
+    dataset = store.save_dataset(workspace)
+    plan = workspace.initial_plan.reassign(list(workspace.context.account_ids[:4]), None)
+    info = store.save(plan, dataset_id=dataset, name="Team plan", author="Lee")
+    store.close()
+    with read_only_view(source) as mounted:
+        monkeypatch.setenv("TERRMAP_DB", str(mounted / "team.sqlite"))
+        at = _session()
+        assert list(at.dataframe[0].value["Name"]) == ["Team plan"]
+        at.selectbox(key="scenario_pick").select(info.scenario_id)
+        at.button(key="open_scenario").click().run()
+        _ok(at)
+        assert _plan(at).assignment.equals(plan.assignment)
+        _make_moves(at, n=2)
+        _save_new(at, "Mine")
+        assert [e.value for e in at.error] == [
+            escape_markdown(
+                "The scenario database team.sqlite is read-only: scenarios can be opened "
+                "but not saved."
+            )
+        ]
+        assert not any(str(mounted) in text for text in _texts(at))

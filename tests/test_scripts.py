@@ -23,7 +23,14 @@ def test_app_setup_succeeds_on_an_installed_tree():
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.parametrize("script", ["setup.sh", "run.sh", "test.sh"])
+@pytest.mark.parametrize("script", ["setup.sh", "run.sh", "test.sh", "test_min_versions.sh"])
 def test_scripts_parse(script):
     done = subprocess.run(["bash", "-n", f"scripts/{script}"], cwd=ROOT, capture_output=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_setup_installs_no_node():
+    # The map's Leaflet files ship inside the package (terrmap/web/assets).
+    setup = (ROOT / "scripts" / "setup.sh").read_text()
+    assert "npm" not in setup and "nodejs" not in setup
+    assert not (ROOT / "static" / "package.json").exists()

@@ -6,10 +6,10 @@ import contextlib
 import errno
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from mounts import read_only_view, small_disk
 
 from terrmap.geo.workspace import build_workspace
 from terrmap.store.database import unavailable_error
@@ -29,22 +29,6 @@ def _one_line_for_the_user(error: StoreUnavailableError, folder: Path, name: str
     assert str(folder) not in text and "/" not in text
     assert name in text
     assert error.__cause__ is None and error.__suppress_context__  # no driver chain to print
-
-
-@contextlib.contextmanager
-def _mounted(*args: str):
-    """Mount something at a fresh folder (root only); fail the test if it cannot be done."""
-    target = Path(f"/tmp/terrmap-mnt-{os.getpid()}-{len(args)}-{os.urandom(4).hex()}")
-    target.mkdir()
-    result = subprocess.run(["mount", *args, str(target)], capture_output=True, text=True)
-    if result.returncode != 0:
-        target.rmdir()
-        pytest.fail(f"mount {' '.join(args)} failed: {result.stderr.strip()}")
-    try:
-        yield target
-    finally:
-        subprocess.run(["umount", str(target)], check=True)
-        target.rmdir()
 
 
 class TestUnreadable:
@@ -77,7 +61,7 @@ class TestReadOnlyFileSystem:
         plan = workspace.initial_plan.reassign(["ACC-a"], "NE", author="Ann")
         info = store.save(plan, dataset_id=dataset, name="Q3", author="Ann")
         store.close()
-        with _mounted("--bind", "-o", "ro", str(source)) as mounted:
+        with read_only_view(source) as mounted:
             reader = ScenarioStore(mounted / "shared.sqlite")
             try:
                 assert reader.read_only
@@ -114,7 +98,7 @@ def test_read_only_file_mode(tmp_path, workspace):
 @pytest.mark.skipif(os.geteuid() != 0, reason="a small tmpfs needs root")
 class TestFullDisk:
     def test_nothing_saved_reads_still_work_and_saving_resumes(self, workspace):
-        with _mounted("-t", "tmpfs", "-o", "size=1m", "tmpfs") as disk:
+        with small_disk("1m") as disk:
             store = ScenarioStore(disk / "full.sqlite")
             try:
                 dataset = store.save_dataset(workspace)

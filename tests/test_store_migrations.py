@@ -7,6 +7,7 @@ import importlib.util
 import json
 import shutil
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,47 @@ class TestFreshDatabase:
 
     def test_migrations_are_numbered_in_order(self):
         assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
+
+
+class TestSeveralServersUpgradeOnce:
+    """Servers started together on an old database: each opens it, the steps run once."""
+
+    def _open_together(self, target, n=4):
+        stores, errors = [], []
+        barrier = threading.Barrier(n)
+
+        def open_store():
+            barrier.wait()
+            try:
+                stores.append(ScenarioStore(target))
+            except Exception as error:  # noqa: BLE001 - collected for the assertion
+                errors.append(error)
+
+        threads = [threading.Thread(target=open_store) for _ in range(n)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        for store in stores:
+            store.close()
+        return stores
+
+    def _applied(self, store) -> list[int]:
+        with store.engine.connect() as connection:
+            return [
+                row[0]
+                for row in connection.exec_driver_sql(
+                    "SELECT version FROM schema_version ORDER BY version"
+                )
+            ]
+
+    def test_sqlite_first_release(self, v1_copy):
+        stores = self._open_together(v1_copy)
+        assert self._applied(stores[0]) == [m.version for m in MIGRATIONS]
+        assert len(stores[0].list()) == len(EXPECTED["scenarios"])
+
+    def test_postgresql_empty(self, pg_url):
+        stores = self._open_together(pg_url)
+        assert sorted(s.schema_upgrade[0] for s in stores)[0] == 0
+        assert self._applied(stores[0]) == [m.version for m in MIGRATIONS]

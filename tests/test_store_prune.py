@@ -78,10 +78,10 @@ class TestPointsPrune:
     def test_unused_files_go_used_ones_stay(self, tmp_path):
         old_url = publish_points(np.zeros(3), np.ones(3), tmp_path)
         new_url = publish_points(np.ones(4), np.zeros(4), tmp_path)
-        stray = tmp_path / "cache" / "keep-me.txt"
+        stray = tmp_path / "keep-me.txt"
         stray.write_text("not a position file")
-        old_file = tmp_path / "cache" / old_url.rsplit("/", 1)[1]
-        new_file = tmp_path / "cache" / new_url.rsplit("/", 1)[1]
+        old_file = tmp_path / old_url.rsplit("/", 1)[1]
+        new_file = tmp_path / new_url.rsplit("/", 1)[1]
         day = 86_400
         os.utime(old_file, (time.time() - 3 * day, time.time() - 3 * day))
         os.utime(new_file, (time.time() - 3 * day, time.time() - 3 * day))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from terrmap.core.schema import STAGES, TIER_VISITS
+from terrmap.core.schema import ACCOUNT_DEFAULTS, STAGES, TIER_VISITS
 from terrmap.core.travel import TravelParams
 
 __all__ = ["Context"]
@@ -112,7 +112,9 @@ class Context:
         if "tier" in accounts.columns:
             implied = accounts["tier"].map(TIER_VISITS).to_numpy(dtype=float, na_value=np.nan)
             visits = np.where(np.isnan(visits), implied, visits)
-        visits = np.nan_to_num(visits, nan=0.0)
+        # The loaders' default (schema.ACCOUNT_DEFAULTS) for an account without
+        # visits or tier: one home for that number.
+        visits = np.nan_to_num(visits, nan=float(ACCOUNT_DEFAULTS["visits_per_year"]))
         stage_text = pd.Series(column("stage", "customer", dtype=object)).astype(object)
         stage_text = stage_text.fillna("customer").astype(str).str.strip().str.lower()
         stage = pd.Categorical(stage_text, categories=list(STAGES)).codes.astype(np.int8)

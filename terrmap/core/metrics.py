@@ -17,6 +17,7 @@ members only when it lost a hull corner.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,7 @@ __all__ = [
     "moved_totals",
     "selection_summary",
     "tally",
+    "utilisation",
 ]
 
 #: Columns of the raw sums table, in order.
@@ -213,7 +215,7 @@ def moved_totals(
     moved: np.ndarray,
     moved_from: np.ndarray,
 ) -> Totals:
-    """Update a parent plan's totals after accounts moved to one territory.
+    """Update a parent plan's totals after accounts moved.
 
     Parameters
     ----------
@@ -224,7 +226,7 @@ def moved_totals(
     codes : numpy.ndarray
         Territory code per account after the move.
     moved : numpy.ndarray
-        Positions of the moved accounts (all now in one territory).
+        Positions of the moved accounts (to one territory or to several).
     moved_from : numpy.ndarray
         Their codes before the move.
 
@@ -237,10 +239,9 @@ def moved_totals(
     f = len(SUM_FIELDS)
     units = parent.units.copy()
     old = np.where(moved_from < 0, k, moved_from).astype(np.int64)
-    target = int(codes[moved[0]]) if len(moved) else k
-    target = k if target < 0 else target
-    # All moved accounts go to one row: subtract them from their rows, add their
-    # column totals to the target (the distance to the home base differs).
+    new = np.where(codes[moved] < 0, k, codes[moved]).astype(np.int64)
+    # Subtract the moved accounts from their rows and add them to their new
+    # rows (the distance to the home base differs between the two).
     contributions = np.empty((len(moved), f))
     contributions[:, _STATIC] = _unit_matrix(context)[moved]
     contributions[:, _DISTANCE] = _distance_units(context, moved, old)
@@ -248,20 +249,25 @@ def moved_totals(
     units -= np.bincount(cells, weights=contributions.ravel(), minlength=(k + 1) * f).reshape(
         k + 1, f
     )
-    contributions[:, _DISTANCE] = _distance_units(context, moved, np.full(len(moved), target))
-    units[target] += contributions.sum(axis=0)
+    contributions[:, _DISTANCE] = _distance_units(context, moved, new)
+    cells = (new[:, None] * f + np.arange(f)).ravel()
+    units += np.bincount(cells, weights=contributions.ravel(), minlength=(k + 1) * f).reshape(
+        k + 1, f
+    )
     hulls = list(parent.hulls)
     area = parent.area_km2.copy()
-    if target != k:
-        candidates = np.concatenate([hulls[target], moved])
+    for target in np.unique(new[new != k]).tolist():
+        candidates = np.concatenate([hulls[target], moved[new == target]])
         if np.isnan(context.home_lat[target]):
             candidates = np.flatnonzero(codes == target)
         hulls[target], area[target] = _hull(context, candidates, target)
-    ordered = np.sort(moved)
+    departed = np.sort(moved)
     for row in np.flatnonzero(np.bincount(old, minlength=k + 1)[:k]):
         corners = hulls[row]
-        at = np.minimum(np.searchsorted(ordered, corners), len(ordered) - 1)
-        lost_vertex = bool((ordered[at] == corners).any()) if len(corners) else False
+        at = np.minimum(np.searchsorted(departed, corners), len(departed) - 1)
+        # A corner among the moved accounts may have left (or, for a row that
+        # also received, arrived): either way rebuild from the members.
+        lost_vertex = bool((departed[at] == corners).any()) if len(corners) else False
         if lost_vertex or np.isnan(context.home_lat[row]):
             hulls[row], area[row] = _hull(context, np.flatnonzero(codes == row), row)
     return _frozen_totals(units, area, hulls)
@@ -338,6 +344,40 @@ def tally(context: Context, codes: np.ndarray, bins: np.ndarray | None = None):
     return totals.sums[bins], totals.area_km2[bins]
 
 
+def utilisation(workload: Any, capacity: Any) -> Any:
+    """Workload ÷ capacity; NaN where the capacity is missing, zero or negative.
+
+    The one definition every table uses: a rep without capacity has no
+    utilisation (shown as missing), not an infinite one.
+
+    Parameters
+    ----------
+    workload, capacity : array-like or pandas.Series
+        Hours, aligned (same length and order).
+
+    Returns
+    -------
+    numpy.ndarray or pandas.Series
+        Float ratios; a Series (with ``workload``'s index, else
+        ``capacity``'s) when either input is one.
+
+    Examples
+    --------
+    >>> utilisation(np.array([800.0, 50.0, 10.0]), np.array([1600.0, 0.0, np.nan])).tolist()
+    [0.5, nan, nan]
+    """
+    w = np.asarray(workload, dtype=float)
+    c = np.asarray(capacity, dtype=float)
+    if w.shape != c.shape:
+        raise ValueError(f"workload and capacity differ in shape: {w.shape} != {c.shape}")
+    ratio = np.full(w.shape, np.nan)
+    np.divide(w, c, out=ratio, where=c > 0)
+    for series in (workload, capacity):
+        if isinstance(series, pd.Series):
+            return pd.Series(ratio, index=series.index)
+    return ratio
+
+
 def metrics_frame(context: Context, sums: np.ndarray, area_km2: np.ndarray) -> pd.DataFrame:
     """Per-territory figures from raw sums, plus the unassigned row.
 
@@ -392,7 +432,7 @@ def metrics_frame(context: Context, sums: np.ndarray, area_km2: np.ndarray) -> p
                 "area_km2": area_km2,
                 "workload_hours": workload,
                 "capacity_hours": capacity,
-                "utilisation": workload / capacity,
+                "utilisation": utilisation(workload, capacity),
                 "leads": s["leads"].astype(np.int64),
                 "opportunities": s["opportunities"].astype(np.int64),
                 "customers": s["customers"].astype(np.int64),

@@ -40,13 +40,19 @@ class Move:
         The territory each account came from, aligned with ``account_ids``;
         ``None`` for white space.
     target : str or None
-        The receiving territory; ``None`` to release accounts to white space.
+        The receiving territory; ``None`` to release accounts to white space
+        (and for a move with per-account ``targets``).
     at : datetime
         When the move was made (UTC).
     author : str or None
         Who made it.
     note : str or None
         Why.
+    targets : tuple of (str or None), optional
+        A receiving territory per account, aligned with ``account_ids``, for a
+        move that hands accounts to several territories at once (one plan
+        step, one undo: :meth:`Plan.reassign_many`). ``None`` when every
+        account goes to ``target``.
     """
 
     account_ids: tuple[str, ...]
@@ -55,9 +61,17 @@ class Move:
     at: datetime
     author: str | None = None
     note: str | None = None
+    targets: tuple[str | None, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.account_ids)
+
+    @property
+    def destinations(self) -> tuple[str | None, ...]:
+        """The receiving territory of each account, aligned with ``account_ids``."""
+        if self.targets is not None:
+            return self.targets
+        return (self.target,) * len(self.account_ids)
 
 
 @dataclass(frozen=True)
@@ -246,6 +260,113 @@ class Plan:
         child._cache["moved_from"] = old
         return child
 
+    def reassign_many(
+        self,
+        positions: np.ndarray,
+        targets: np.ndarray,
+        *,
+        author: str | None = None,
+        note: str | None = None,
+        at: datetime | None = None,
+    ) -> Plan:
+        """Hand accounts to several territories in one step, returning a new plan.
+
+        One move, one undo step and one change-log entry for the whole
+        reassignment (an accepted optimiser proposal, say); the figures are
+        updated incrementally as for :meth:`reassign_positions`.
+
+        Parameters
+        ----------
+        positions : numpy.ndarray
+            Integer positions in ``context.account_ids``; each at most once.
+        targets : numpy.ndarray
+            Territory code per position (``-1`` releases to white space).
+        author, note : str, optional
+            Recorded in the change log.
+        at : datetime, optional
+            Time of the move; now (UTC) when omitted.
+
+        Returns
+        -------
+        Plan
+            A new plan whose parent is this one, or this very plan when no
+            account changes territory.
+
+        Raises
+        ------
+        ValueError
+            For repeated positions, mismatched lengths or a code outside the
+            territories.
+        IndexError
+            For a position outside the account arrays.
+        """
+        positions = np.asarray(positions, dtype=np.int64).ravel()
+        targets = np.asarray(targets, dtype=np.int64).ravel()
+        n, k = self.context.n_accounts, self.context.n_territories
+        if positions.shape != targets.shape:
+            raise ValueError(
+                f"positions and targets differ in length: {len(positions)} vs {len(targets)}"
+            )
+        if positions.size and (positions.min() < 0 or positions.max() >= n):
+            bad = positions.min() if positions.min() < 0 else positions.max()
+            raise IndexError(f"position {bad} outside 0..{n - 1}")
+        if targets.size and (targets.min() < -1 or targets.max() >= k):
+            bad = targets.min() if targets.min() < -1 else targets.max()
+            raise ValueError(f"territory code {bad} outside -1..{k - 1}")
+        order = np.argsort(positions, kind="stable")
+        positions, targets = positions[order], targets[order]
+        if positions.size > 1 and (positions[1:] == positions[:-1]).any():
+            repeated = positions[1:][positions[1:] == positions[:-1]][0]
+            raise ValueError(f"position {repeated} given twice")
+        keep = self.codes[positions] != targets
+        positions, targets = positions[keep], targets[keep]
+        if positions.size == 0:
+            return self
+        labels = np.append(self.context.territory_ids.to_numpy(dtype=object), None)
+        old = self.codes[positions]
+        move = Move(
+            account_ids=tuple(self.context.id_array[positions].tolist()),
+            sources=tuple(labels[np.where(old < 0, k, old)]),
+            target=None,
+            at=at or datetime.now(UTC),
+            author=author,
+            note=note,
+            targets=tuple(labels[np.where(targets < 0, k, targets)]),
+        )
+        codes = self.codes.copy()
+        codes[positions] = targets
+        codes.setflags(write=False)
+        child = Plan(context=self.context, codes=codes, parent=self, move=move)
+        child._cache["moved_positions"] = positions
+        child._cache["moved_from"] = old
+        return child
+
+    def replay(self, move: Move) -> Plan:
+        """Apply a recorded move (from a saved change log) to this plan.
+
+        Returns
+        -------
+        Plan
+            As :meth:`reassign` or :meth:`reassign_many`.
+
+        Raises
+        ------
+        KeyError
+            For an account or territory this plan's context does not have.
+        """
+        if move.targets is None:
+            return self.reassign(
+                move.account_ids, move.target, author=move.author, note=move.note, at=move.at
+            )
+        codes = np.array([self.context.territory_code(t) for t in move.targets], dtype=np.int64)
+        return self.reassign_many(
+            self.context.positions(move.account_ids),
+            codes,
+            author=move.author,
+            note=move.note,
+            at=move.at,
+        )
+
     # -- history -----------------------------------------------------------
     @property
     def lineage(self) -> list[Plan]:
@@ -265,9 +386,11 @@ class Plan:
     def changelog(self) -> pd.DataFrame:
         """One row per account moved: when, who, account, from, to, note."""
         rows = [
-            (move.at, move.author, account, source, move.target, move.note)
+            (move.at, move.author, account, source, target, move.note)
             for move in self.moves
-            for account, source in zip(move.account_ids, move.sources, strict=True)
+            for account, source, target in zip(
+                move.account_ids, move.sources, move.destinations, strict=True
+            )
         ]
         return pd.DataFrame(
             rows, columns=["at", "author", "account_id", "from_territory", "to_territory", "note"]
@@ -280,9 +403,11 @@ class Plan:
             return {}
         inflow: dict[str | None, list[str]] = {}
         outflow: dict[str | None, list[str]] = {}
-        for account, source in zip(self.move.account_ids, self.move.sources, strict=True):
+        for account, source, target in zip(
+            self.move.account_ids, self.move.sources, self.move.destinations, strict=True
+        ):
             outflow.setdefault(source, []).append(account)
-            inflow.setdefault(self.move.target, []).append(account)
+            inflow.setdefault(target, []).append(account)
         touched = list(dict.fromkeys([*outflow, *inflow]))
         return {t: Flow(tuple(inflow.get(t, ())), tuple(outflow.get(t, ()))) for t in touched}
 

@@ -9,7 +9,7 @@ unbalanced on purpose: that is what the dashboard is for.
 Everything is vectorised so that a million accounts over two hundred
 territories take seconds, and everything random flows from one ``seed``.
 
-The embedded demo files in ``data/`` (next to the ``terrmap`` package) are
+The embedded demo files in ``data/`` (``terrmap/_data`` in a wheel) are
 ``write_demo(generate())``; ``scripts/make_demo_data.py`` regenerates them and
 a test proves they never drift from the generator.
 """
@@ -27,7 +27,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
-import zipcodes
 from scipy.spatial import cKDTree
 
 from terrmap.core.schema import (
@@ -42,6 +41,7 @@ from terrmap.core.schema import (
     TIER_VISITS,
 )
 from terrmap.geo.workspace import Workspace, build_workspace
+from terrmap.geo.zipgeo import zip_table
 
 __all__ = [
     "demo_workspace",
@@ -57,8 +57,17 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Directory holding the embedded demo files (``data/`` at the repository root).
-DATA_DIR: Path = Path(__file__).resolve().parents[2] / "data"
+
+def _data_dir() -> Path:
+    package = Path(__file__).resolve().parents[1]
+    # A wheel carries the repository's data/ as terrmap/_data (pyproject.toml).
+    installed = package / "_data"
+    return installed if installed.is_dir() else package.parent / "data"
+
+
+#: Directory holding the embedded demo files: ``terrmap/_data`` in an installed
+#: wheel, ``data/`` at the root of a checkout.
+DATA_DIR: Path = _data_dir()
 
 _FILE_NAMES: dict[str, str] = {
     "accounts": "accounts.csv",
@@ -494,23 +503,21 @@ def _check_region(region: str) -> None:
 @functools.lru_cache(maxsize=1)
 def _zip_table() -> _ZipTable:
     """Every active street/PO-box ZIP with a real centroid, loaded once."""
-    rows = [
-        row
-        for row in zipcodes.list_all()
-        if row["active"]
-        and row["zip_code_type"] in ("STANDARD", "PO BOX")
-        and row["lat"]
-        and row["long"]
-        # A few hundred ZIPs carry (0, 0) as "unknown".
-        and float(row["lat"]) != 0.0
-        and float(row["long"]) != 0.0
-    ]
+    table = zip_table(standard_only=False)
+    # A few hundred ZIPs carry (0, 0), or one zero coordinate, as "unknown".
+    keep = (
+        table["active"]
+        & table["zip_type"].isin(["STANDARD", "PO BOX"])
+        & (table["lat"] != 0.0)
+        & (table["lon"] != 0.0)
+    )
+    rows = table[keep]
     return _ZipTable(
-        zip_code=np.array([row["zip_code"] for row in rows], dtype=object),
-        city=np.array([row["city"] for row in rows], dtype=object),
-        state=np.array([row["state"] for row in rows], dtype=object),
-        lat=np.array([float(row["lat"]) for row in rows]),
-        lon=np.array([float(row["long"]) for row in rows]),
+        zip_code=rows["zip"].to_numpy(dtype=object),
+        city=rows["city"].to_numpy(dtype=object),
+        state=rows["state"].to_numpy(dtype=object),
+        lat=rows["lat"].to_numpy(dtype=float),
+        lon=rows["lon"].to_numpy(dtype=float),
     )
 
 

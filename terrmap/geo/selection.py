@@ -24,8 +24,9 @@ import pandas as pd
 import shapely
 from shapely.geometry import shape
 
+from terrmap.core.travel import EARTH_RADIUS_KM, haversine_km
+
 __all__ = [
-    "EARTH_RADIUS_KM",
     "PointIndex",
     "drawing_geometry",
     "select_in_polygon",
@@ -33,9 +34,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Mean Earth radius used for haversine distances.
-EARTH_RADIUS_KM = 6371.0088
 
 _KM_PER_DEG_LAT = np.pi * EARTH_RADIUS_KM / 180.0
 _POLYGONAL = (3, 6)
@@ -403,7 +401,7 @@ def _nearest_rows(
     rows = _rows_in_circle(lon, lat, circle, index)
     if not len(rows):
         return rows
-    dist = _haversine_km(click_lon, click_lat, lon[rows], lat[rows])
+    dist = haversine_km(click_lon, click_lat, lon[rows], lat[rows])
     return rows[dist == dist.min()]
 
 
@@ -447,13 +445,5 @@ def _rows_in_circle(
         near = (lat >= circle.lat - dlat) & (lat <= circle.lat + dlat)
         near &= np.abs((lon - circle.lon + 180.0) % 360.0 - 180.0) <= dlon
         rows = np.flatnonzero(near)
-    dist = _haversine_km(circle.lon, circle.lat, lon[rows], lat[rows])
+    dist = haversine_km(circle.lon, circle.lat, lon[rows], lat[rows])
     return rows[dist <= radius_km]
-
-
-def _haversine_km(lon0: float, lat0: float, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    phi0, phi = np.radians(lat0), np.radians(lat)
-    dphi = phi - phi0
-    dlmb = np.radians(lon - lon0)
-    h = np.sin(dphi / 2) ** 2 + np.cos(phi0) * np.cos(phi) * np.sin(dlmb / 2) ** 2
-    return 2.0 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))

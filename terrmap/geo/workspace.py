@@ -263,10 +263,7 @@ def rebase_history(history: History, context: Context) -> History:
             if step.parent is None or step.move is None:
                 new = Plan.from_assignment(context, step.assignment)
             else:
-                move = step.move
-                new = rebuilt[id(step.parent)].reassign(
-                    move.account_ids, move.target, author=move.author, note=move.note, at=move.at
-                )
+                new = rebuilt[id(step.parent)].replay(step.move)
             rebuilt[id(step)] = new
         return rebuilt[id(plan)]
 

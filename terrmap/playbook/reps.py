@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
+from terrmap.core.metrics import utilisation
 from terrmap.core.plan import Plan
 from terrmap.core.travel import haversine_km
 
@@ -116,8 +117,7 @@ def rep_kpis(reps: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     out["plan_revenue"] = held["revenue"].sum().reindex(out.index).fillna(0.0)
     out["plan_net_profit"] = held["net_profit"].sum().reindex(out.index).fillna(0.0)
     out["workload_hours"] = held["workload_hours"].sum().reindex(out.index)
-    capacity = out["capacity_hours"].where(out["capacity_hours"] > 0)
-    out["utilisation"] = out["workload_hours"] / capacity
+    out["utilisation"] = utilisation(out["workload_hours"], out["capacity_hours"])
     return out
 
 
@@ -160,7 +160,7 @@ def capacity_check(reps: pd.DataFrame, plan: Plan, under_share: float = 0.7) -> 
         out[column] = held[column].sum().reindex(out.index)
     out["capacity_hours"] = _reps_column(frame, "capacity_hours")
     capacity = out["capacity_hours"].where(out["capacity_hours"] > 0)
-    out["utilisation"] = out["workload_hours"] / capacity
+    out["utilisation"] = utilisation(out["workload_hours"], out["capacity_hours"])
     has_territory = out["territories"] != ""
     status = np.select(
         [

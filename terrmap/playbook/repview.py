@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from terrmap.core.metrics import utilisation
 from terrmap.core.plan import Plan
 from terrmap.core.schema import REP_ID
 
@@ -94,8 +95,7 @@ def rep_figures(plan: Plan) -> pd.DataFrame:
     frame = grouped[list(_ADDITIVE)].sum()
     frame.insert(0, "territories", grouped.size())
     frame["capacity_hours"] = grouped["capacity_hours"].first()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frame["utilisation"] = frame["workload_hours"] / frame["capacity_hours"]
+    frame["utilisation"] = utilisation(frame["workload_hours"], frame["capacity_hours"])
     frame.index.name = REP_ID
     frame.attrs = {}
     return frame

@@ -336,6 +336,7 @@ def _moves_blob(moves: list[Move] | tuple[Move, ...]) -> bytes:
             "target": move.target,
             "account_ids": list(move.account_ids),
             "sources": list(move.sources),
+            **({} if move.targets is None else {"targets": list(move.targets)}),
         }
         for move in moves
     ]
@@ -352,6 +353,7 @@ def _read_moves(blob: bytes) -> tuple[Move, ...]:
             at=_time(record["at"]),
             author=record["author"],
             note=record["note"],
+            targets=None if record.get("targets") is None else tuple(record["targets"]),
         )
         for record in records
     )
@@ -389,9 +391,7 @@ def _replay(
             plan = workspace.initial_plan
         for move in moves:
             before = plan
-            plan = plan.reassign(
-                move.account_ids, move.target, author=move.author, note=move.note, at=move.at
-            )
+            plan = plan.replay(move)
             if plan is before or plan.move is None or plan.move.sources != move.sources:
                 raise ScenarioError(f"move at {move.at.isoformat()} does not replay")
     except (KeyError, ValueError, ScenarioError) as error:
@@ -879,7 +879,7 @@ class ScenarioStore(WorkflowMixin):
         except sa.exc.IntegrityError as error:
             # Two sessions creating the same name at once: the database's
             # unique constraint decides; the loser is told like any other.
-            raise ValueError(f"a scenario named {name!r} exists already") from error
+            raise _name_taken(error, name) from error
         logger.info("saved scenario %s version %d", scenario_id, version)
         return self.info(scenario_id)
 
@@ -1028,7 +1028,7 @@ class ScenarioStore(WorkflowMixin):
                     {"name": name, "from": scenario_id, "from_version": current["version"]},
                 )
         except sa.exc.IntegrityError as error:
-            raise ValueError(f"a scenario named {name!r} exists already") from error
+            raise _name_taken(error, name) from error
         return self.info(new_id)
 
     def rename(self, scenario_id: str, name: str, *, author: str | None = None) -> ScenarioInfo:
@@ -1050,7 +1050,7 @@ class ScenarioStore(WorkflowMixin):
                     {"from": current["name"], "to": name},
                 )
         except sa.exc.IntegrityError as error:
-            raise ValueError(f"a scenario named {name!r} exists already") from error
+            raise _name_taken(error, name) from error
         return self.info(scenario_id)
 
     def delete(
@@ -1362,6 +1362,14 @@ class ScenarioStore(WorkflowMixin):
         ).first()
         if row is not None and row[0] != scenario_id:
             raise ValueError(f"a scenario named {name!r} exists already")
+
+
+def _name_taken(error: sa.exc.IntegrityError, name: str | None) -> Exception:
+    """Return the error for a unique violation: a taken name, or a collision not caught before."""
+    text = str(error.orig)
+    if "scenarios.name" in text or "scenarios_name_key" in text:
+        return ValueError(f"a scenario named {name!r} exists already")
+    return ScenarioError(f"the save collided with another one and wrote nothing: {error.orig}")
 
 
 def _writable(path: Path) -> bool:

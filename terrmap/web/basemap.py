@@ -30,7 +30,7 @@ import shapely
 import xyzservices.providers as xyz
 
 from terrmap.geo.boundaries import LINE_KINDS, basemap_lines
-from terrmap.web.static_assets import DEFAULT_ASSET_BASE, publish_file
+from terrmap.web.static_assets import POINTS_BASE, publish_file
 
 __all__ = [
     "BASEMAP_PAD_DEG",
@@ -165,8 +165,8 @@ def basemap_geojson(bounds: Sequence[float], tolerance: float = BASEMAP_TOLERANC
 def publish_basemap(
     lon: Sequence[float] | np.ndarray,
     lat: Sequence[float] | np.ndarray,
-    static_dir: str | Path | None = None,
-    asset_base: str = DEFAULT_ASSET_BASE,
+    cache_dir: str | Path | None = None,
+    points_base: str = POINTS_BASE,
 ) -> str:
     """Write the base map of a data set where the app serves it; return its URL.
 
@@ -175,16 +175,14 @@ def publish_basemap(
     lon, lat : array-like of float
         Account positions in WGS84 degrees (only their extent matters, see
         :func:`basemap_bounds`).
-    static_dir : str or pathlib.Path, optional
-        Folder Streamlit serves; defaults to
-        :func:`terrmap.web.static_assets.default_static_dir`.
-    asset_base : str, default "/app/static"
-        URL prefix of that folder.
+    cache_dir, points_base
+        Where the file goes and its URL prefix, as for
+        :func:`terrmap.web.static_assets.publish_file`.
 
     Returns
     -------
     str
-        URL such as ``/app/static/cache/basemap-0123abcd4567ef89.json``; the
+        URL such as ``<points_base>/basemap-0123abcd4567ef89.json``; the
         name is a hash of the content, so reruns and data sets of one extent
         share the file.
 
@@ -198,6 +196,6 @@ def publish_basemap(
     bounds = basemap_bounds(lon, lat)
     text = basemap_geojson(bounds).encode("utf-8")
     digest = hashlib.sha1(text).hexdigest()[:16]
-    url = publish_file(text, f"basemap-{digest}.json", static_dir, asset_base)
+    url = publish_file(text, f"basemap-{digest}.json", cache_dir, points_base)
     logger.debug("base map of %s: %d bytes at %s", bounds, len(text), url)
     return url

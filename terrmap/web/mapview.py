@@ -14,7 +14,7 @@ across Streamlit reruns:
   from a compact code array (one byte per account for <= 255 territories) and
   replaces territory outlines, labels and the legend.
 
-Points are painted by a small canvas renderer (``terrmap/js``) rather than one
+Points are painted by a small canvas renderer (``terrmap/web/js``) rather than one
 Leaflet layer per account, which costs seconds at 20k accounts.
 
 Selections come back through the two objects streamlit-folium reports
@@ -58,6 +58,8 @@ import hashlib
 import html
 import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -375,8 +377,8 @@ def build_base_map(
         ``home_town``); drawn as white dots with an escaped name tooltip.
     tools : bool, default True
         Add the rectangle, polygon and freehand lasso selection tools.
-    asset_base : str, default "/app/static"
-        URL prefix of the app's static folder.
+    asset_base : str, default :data:`terrmap.web.static_assets.DEFAULT_ASSET_BASE`
+        URL prefix the vendored Leaflet files are served under.
     points_url : str, optional
         URL of the same positions as a file (see
         :func:`terrmap.web.static_assets.publish_points`). The map then loads them
@@ -402,7 +404,7 @@ def build_base_map(
     --------
     >>> m = build_base_map([-100.0, -90.0], [40.0, 35.0])
     >>> m.default_js[0][1]
-    '/app/static/node_modules/leaflet/dist/leaflet.js'
+    '/component/terrmap.web.static_assets.assets/leaflet/leaflet.js'
     """
     lon_a, lat_a = _coordinates(lon, lat)
     x0, y0, x1, y1 = _bounds(lon_a, lat_a, bounds)
@@ -620,8 +622,11 @@ def build_update_layer(
 
 #: Recently drawn shapes: (geometry array, colours, tolerance) -> payload. The
 #: entry holds the geometry array, so its id cannot be reused while cached.
-_SHAPES_MEMO: dict[tuple, tuple[Any, str, list[dict[str, Any]]]] = {}
+#: Shared by every session's thread: read and written under the lock, at most
+#: _SHAPES_MEMO_SIZE entries (least recently used dropped first).
+_SHAPES_MEMO: OrderedDict[tuple, tuple[Any, str, list[dict[str, Any]]]] = OrderedDict()
 _SHAPES_MEMO_SIZE = 16
+_SHAPES_MEMO_LOCK = threading.Lock()
 
 
 def _shape_payload(
@@ -639,7 +644,10 @@ def _shape_payload(
         return "null", []
     values = territories["geometry"].values
     key = (id(values), tuple(colors), float(tolerance), str(getattr(territories, "crs", None)))
-    hit = _SHAPES_MEMO.get(key)
+    with _SHAPES_MEMO_LOCK:
+        hit = _SHAPES_MEMO.get(key)
+        if hit is not None and hit[0] is values:
+            _SHAPES_MEMO.move_to_end(key)
     if hit is not None and hit[0] is values:
         return hit[1], [dict(row, html=names_html[row["i"]]) for row in hit[2]]
     geo = gpd.GeoSeries(territories["geometry"], crs=getattr(territories, "crs", None))
@@ -664,9 +672,11 @@ def _shape_payload(
         )
         anchor_rows.append({"lat": round(anchor.y, 5), "lng": round(anchor.x, 5), "i": int(i)})
     text = '{"type":"FeatureCollection","features":[' + ",".join(features) + "]}"
-    if len(_SHAPES_MEMO) >= _SHAPES_MEMO_SIZE:
-        _SHAPES_MEMO.pop(next(iter(_SHAPES_MEMO)))
-    _SHAPES_MEMO[key] = (values, text, anchor_rows)
+    with _SHAPES_MEMO_LOCK:
+        _SHAPES_MEMO[key] = (values, text, anchor_rows)
+        _SHAPES_MEMO.move_to_end(key)
+        while len(_SHAPES_MEMO) > _SHAPES_MEMO_SIZE:
+            _SHAPES_MEMO.popitem(last=False)
     return text, [dict(row, html=names_html[row["i"]]) for row in anchor_rows]
 
 

@@ -44,6 +44,7 @@ import time
 import urllib.error
 import urllib.request
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -126,13 +127,23 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def serve_app(env: dict[str, str] | None = None):
+def serve_app(
+    env: dict[str, str] | None = None,
+    *,
+    launcher: Sequence[str] | None = None,
+    cwd: Path = ROOT,
+):
     """Run ``streamlit run app.py`` from the repository root; yield its base URL.
 
     Parameters
     ----------
     env : dict, optional
         Environment of the server; ``os.environ`` when omitted.
+    launcher : sequence of str, optional
+        Command that starts the app and takes Streamlit's options after it,
+        e.g. ``[".../bin/terrmap", "app"]``; ``streamlit run app.py`` when omitted.
+    cwd : pathlib.Path, default the repository root
+        Working folder of the server.
 
     Yields
     ------
@@ -142,11 +153,7 @@ def serve_app(env: dict[str, str] | None = None):
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
+        *(launcher or [sys.executable, "-m", "streamlit", "run", "app.py"]),
         "--server.headless",
         "true",
         "--server.address",
@@ -163,7 +170,7 @@ def serve_app(env: dict[str, str] | None = None):
     with tempfile.TemporaryFile("w+", prefix="terrmap-server-") as log:
         process = subprocess.Popen(
             command,
-            cwd=ROOT,
+            cwd=cwd,
             env=dict(os.environ if env is None else env),
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -11,6 +11,8 @@ import urllib.request
 
 import pytest
 
+from terrmap.web.static_assets import POINTS_BASE
+
 from .conftest import ARTIFACTS, run_and_wait
 from .test_map_editor import IFRAME, draw_rectangle, open_map, selection_count
 
@@ -63,7 +65,7 @@ def test_map_editor_draws_state_lines_offline(page, app_url):
     assert facts["zBase"] < facts["zOverlay"] < facts["zPoints"]
     assert facts["pointer"] == "none"
     # The file came from the app itself.
-    assert facts["url"].startswith("/app/static/cache/basemap-")
+    assert facts["url"].startswith(f"{POINTS_BASE}/basemap-")
     with urllib.request.urlopen(f"{app_url}{facts['url']}", timeout=10) as response:
         assert response.status == 200
         assert b'"kind":"state"' in response.read()

@@ -51,6 +51,22 @@ def open_map(page, url):
     return frame
 
 
+def settle(page, frame) -> None:
+    """Wait until script an ``<img onerror>`` could run has run, in page and map.
+
+    A broken image's error event, then two animation frames: any injected image
+    that failed earlier has fired its handler (and opened its dialog) by then.
+    """
+    for target in (page, frame):
+        target.evaluate(
+            """() => new Promise(done => {
+                const probe = new Image();
+                probe.onerror = () => requestAnimationFrame(() => requestAnimationFrame(done));
+                probe.src = "/terrmap-settle-probe-" + Date.now() + ".png";
+            })"""
+        )
+
+
 def token(frame) -> str:
     return frame.evaluate(TOKEN_JS)
 
@@ -304,5 +320,5 @@ class TestHostileNames:
         assert (
             frame.evaluate("() => document.querySelectorAll('.leaflet-container img').length") == 0
         )
-        page.wait_for_timeout(300)
+        settle(page, frame)
         assert dialogs == []

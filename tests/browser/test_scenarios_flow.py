@@ -7,6 +7,7 @@ folder), seeded from this process with scenarios on the demo data.
 from __future__ import annotations
 
 import os
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import expect
@@ -177,3 +178,74 @@ class TestCompare:
         page.set_viewport_size({"width": 1400, "height": 2400})
         page.wait_for_timeout(1500)
         page.screenshot(path=str(ARTIFACTS / "compare_page.png"))
+
+
+def _url_key(page) -> str | None:
+    return parse_qs(urlsplit(page.url).query).get("wc", [None])[0]
+
+
+class TestPrivateWorkingCopies:
+    def test_a_second_browser_cannot_read_or_adopt_a_working_copy(
+        self, scenario_app, page, seeded, browser
+    ):
+        store, plans = seeded
+        east = plans["East push"]
+        page.goto(scenario_app)
+        wait_for_app(page)
+        _open(page, "East push")  # the working copy autosaves, its key goes into the URL
+        key = _url_key(page)
+        saved = store.autosave_info(key)
+        assert saved is not None and saved.n_moves == len(east.moves)
+        assert "terrmap_browser" in {cookie["name"] for cookie in page.context.cookies()}
+
+        # Its own browser continues it after a reload.
+        page.reload()
+        wait_for_app(page)
+        # A reload on a busy machine can take longer than the default wait.
+        expect(
+            page.get_by_test_id("stAlert").filter(has_text="Restored your working copy")
+        ).to_be_visible(timeout=90_000)
+
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        try:
+            other = context.new_page()
+            other.goto(scenario_app)
+            wait_for_app(other)
+            goto_page(other, "Scenarios")
+            # Nothing of the first browser's working copy is in the second one's page.
+            markup = other.content()
+            assert key not in markup and key.split(".")[0] not in markup
+            expect(
+                other.get_by_role("button", name="Continue your latest working copy")
+            ).to_have_count(0)
+
+            # Even with the link, the second browser works on a copy under its own key.
+            other.goto(page.url)
+            wait_for_app(other)
+            expect(
+                other.get_by_test_id("stAlert").filter(has_text="belongs to another browser")
+            ).to_be_visible()
+            expect(other.get_by_test_id("stSidebar")).to_contain_text(
+                f"{len(east.moves)} move(s) in this plan"
+            )
+            run_and_wait(other, lambda: other.get_by_role("button", name="Undo").click())
+            expect(other.get_by_test_id("stSidebar")).to_contain_text(
+                f"{len(east.moves) - 1} move(s) in this plan"
+            )
+            ARTIFACTS.mkdir(exist_ok=True)
+            other.screenshot(path=str(ARTIFACTS / "working_copy_of_another_browser.png"))
+            assert _url_key(other) not in (None, key)
+            assert store.autosave_info(_url_key(other)).n_moves == len(east.moves) - 1
+        finally:
+            context.close()
+        # The first browser's copy was never written by the second.
+        assert store.autosave_info(key) == saved
+        page.reload()
+        wait_for_app(page)
+        expect(page.get_by_test_id("stSidebar")).to_contain_text(
+            f"{len(east.moves)} move(s) in this plan"
+        )
+        # A reload on a busy machine can take longer than the default wait.
+        expect(
+            page.get_by_test_id("stAlert").filter(has_text="Restored your working copy")
+        ).to_be_visible(timeout=90_000)

@@ -1,5 +1,12 @@
 """Auto-balance: propose a balanced alignment that disrupts as little as possible.
 
+:func:`design` (module :mod:`terrmap.playbook.optimise.territory_design`) is the
+territory design a manager signs: several measures each within its band,
+every territory in one piece on the adjacency graph, a driving limit, team
+travel capped, locks, disruption, and an honest account of what cannot be
+reached. :func:`propose` below balances one measure (or a weighted mix)
+without contiguity or a driving limit.
+
 :func:`propose` rebalances a plan on a measure (revenue, net profit, workload,
 account count or a weighted mix) so that every territory lands within
 ``±tolerance`` of the mean, minimising a weighted sum of
@@ -59,7 +66,30 @@ Examples
 True
 """
 
+from terrmap.playbook.optimise.explain import Option
 from terrmap.playbook.optimise.rebalance import DEFAULT_SWEEP, Proposal, greenfield, propose, sweep
 from terrmap.playbook.optimise.solver import Weights
+from terrmap.playbook.optimise.territory_design import (
+    BAND_MEASURES,
+    Design,
+    design,
+    greenfield_territories,
+    parse_bands,
+    plan_report,
+)
 
-__all__ = ["DEFAULT_SWEEP", "Proposal", "Weights", "greenfield", "propose", "sweep"]
+__all__ = [
+    "BAND_MEASURES",
+    "DEFAULT_SWEEP",
+    "Design",
+    "Option",
+    "Proposal",
+    "Weights",
+    "design",
+    "greenfield",
+    "greenfield_territories",
+    "parse_bands",
+    "plan_report",
+    "propose",
+    "sweep",
+]
