@@ -679,6 +679,7 @@ def _users(args) -> int:
         rep_id=args.rep,
     )
     print(f"{user.username} ({user.role}) written to {path}")
+    return EXIT_OK
 
 
 def _read_assignment_file(path: Path, plan):
