@@ -22,7 +22,7 @@ from typing import NoReturn
 
 import streamlit as st
 
-from terrmap.io.importing import escape_markdown
+from terrmap.io.safe import escape_markdown
 from terrmap.playbook import roles
 from terrmap.playbook.roles import PAGES, User, can, pages_for
 from terrmap.store.users import (

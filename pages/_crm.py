@@ -10,7 +10,7 @@ from terrmap.core.plan import Plan
 from terrmap.geo.workspace import Workspace
 from terrmap.io import crm
 from terrmap.io.crm import owners_of
-from terrmap.io.importing import escape_markdown
+from terrmap.io.safe import escape_markdown
 from terrmap.store.database import StoreUnavailableError
 from terrmap.store.errors import ScenarioError
 from terrmap.store.published import open_publication, publication_before

@@ -3,7 +3,7 @@
 The work is :func:`terrmap.io.importing.prepare_import`; this page only renders
 its result. Every text that comes from a file (column names, ids, reasons,
 file names) reaches the screen through ``st.dataframe``, selectbox options or
-:func:`~terrmap.io.importing.escape_markdown`, never as raw markdown. The
+:func:`~terrmap.io.safe.escape_markdown`, never as raw markdown. The
 working plan changes only in :func:`_use`, the "Use this data" button's
 callback (a callback, so the sidebar of the same run already shows the new
 data).
@@ -21,15 +21,22 @@ from terrmap.io.importing import (
     STEPS,
     UPLOAD_TYPES,
     ImportResult,
-    escape_markdown,
     prepare_import,
     rejected_csv,
 )
+from terrmap.io.loaders import NumberOptions
+from terrmap.io.numbers import CURRENCY_CODES
+from terrmap.io.safe import escape_markdown
 
 NONE = "(none)"
 RESULT = "import_result"  # (signature, ImportResult) of the files on screen
 OVERRIDES = "import_overrides"  # kind -> (file id, {field: column or None})
 DISSOLVE = "import_dissolve"
+NUMBER_FORMAT = "import_number_format"
+CURRENCY = "import_currency"
+RATES = "import_rates"
+DETECT = "Decide from the file"
+NUMBER_FORMATS = (DETECT, "1,234.56", "1.234,56")
 USE_BUTTON = "import_use"
 
 LABELS = {
@@ -77,7 +84,58 @@ def _use(result: ImportResult) -> None:
     _state.set_workspace(result.workspace)
 
 
-def _load(uploads: dict, mappings: dict, dissolve: bool) -> ImportResult:
+def _number_options() -> tuple[NumberOptions | None, str | None]:
+    """The number format, currency and rates the user stated; or the reason they are wrong."""
+    fmt = st.session_state.get(NUMBER_FORMAT, DETECT)
+    currency = (st.session_state.get(CURRENCY) or "").strip().upper() or None
+    rates: dict[str, float] = {}
+    for item in (st.session_state.get(RATES) or "").replace(";", ",").split(","):
+        if not item.strip():
+            continue
+        code, _, value = item.partition("=")
+        try:
+            rates[code.strip().upper()] = float(value)
+        except ValueError:
+            return None, f"Exchange rate {item.strip()!r}: write CODE=RATE, e.g. GBP=1.17"
+    if currency is not None and currency not in CURRENCY_CODES:
+        return None, f"Currency {currency!r}: give an ISO code such as EUR or USD"
+    try:
+        options = NumberOptions(
+            number_format=None if fmt == DETECT else fmt, currency=currency, rates=rates or None
+        )
+    except ValueError as error:
+        return None, str(error)
+    return options, None
+
+
+def _numbers_form() -> None:
+    with st.expander("Numbers and currency"):
+        left, middle, right = st.columns(3)
+        left.selectbox(
+            "Number format",
+            NUMBER_FORMATS,
+            key=NUMBER_FORMAT,
+            help="How the files write amounts. By default each column's format is decided "
+            "from its values; a column that mixes formats is refused until you choose.",
+        )
+        middle.text_input(
+            "Currency (ISO code)",
+            key=CURRENCY,
+            placeholder="from the file, e.g. EUR",
+            help="The data set's currency. By default the one most amounts name.",
+        )
+        right.text_input(
+            "Exchange rates",
+            key=RATES,
+            placeholder="e.g. GBP=1.17, USD=0.92",
+            help="Value of one unit in the data set's currency, for amounts written in "
+            "another currency; without a rate those rows are rejected.",
+        )
+
+
+def _load(
+    uploads: dict, mappings: dict, dissolve: bool, numbers: NumberOptions | None
+) -> ImportResult:
     with st.status("Loading the files…", expanded=True) as status:
         bar = st.progress(0.0)
 
@@ -91,6 +149,7 @@ def _load(uploads: dict, mappings: dict, dissolve: bool) -> ImportResult:
             mappings=mappings,
             dissolve=dissolve,
             progress=progress,
+            numbers=numbers,
         )
         bar.progress(1.0, text="Done")
         status.update(**_status(result), expanded=False)
@@ -151,6 +210,14 @@ def _summary(result: ImportResult) -> None:
         st.caption(
             "No territories file: one territory per account owner, drawn around its accounts."
         )
+    load = result.files["accounts"].load
+    if load is not None and (load.currency or load.number_formats):
+        formats = ", ".join(
+            f"{escape_markdown(column)} as {escape_markdown(fmt)}"
+            for column, fmt in load.number_formats.items()
+        )
+        currency = escape_markdown(load.currency) if load.currency else "no stated currency"
+        st.caption(f"Amounts in {currency}; read {formats}.")
 
 
 def _rejected(result: ImportResult) -> None:
@@ -183,11 +250,13 @@ def _details(result: ImportResult) -> None:
     workspace = result.workspace
     if workspace is None:
         return
+    currency = result.currency
+    revenue = f"Revenue ({currency})" if currency else "Revenue"
     with st.expander(f"Territories ({result.n_territories})"):
         st.dataframe(
             result.territory_preview(),
             width="stretch",
-            column_config={"Revenue": st.column_config.NumberColumn(format="dollar")},
+            column_config={"Revenue": st.column_config.NumberColumn(revenue, format="localized")},
         )
     if result.n_overlaps:
         st.caption("Overlapping territories: an account in both goes to the first one.")
@@ -215,18 +284,26 @@ if "accounts" not in uploads:
 dissolve = "territories" in uploads and st.checkbox(
     "Merge territory features that share an id (e.g. one feature per ZIP code)", key=DISSOLVE
 )
+_numbers_form()
+numbers, numbers_problem = _number_options()
+if numbers_problem is not None:
+    st.error(escape_markdown(numbers_problem))
+    st.stop()
 overrides = {kind: _overrides(kind, upload.file_id) for kind, upload in uploads.items()}
 signature = (
     tuple((kind, upload.file_id) for kind, upload in uploads.items()),
     tuple((kind, tuple(sorted(o.items()))) for kind, o in overrides.items()),
     bool(dissolve),
+    numbers,
 )
 cached = st.session_state.get(RESULT)
 if cached is not None and cached[0] == signature:
     result = cached[1]
     st.status(**_status(result), expanded=False)
 else:
-    result = _load(uploads, {kind: dict(o) for kind, o in overrides.items()}, bool(dissolve))
+    result = _load(
+        uploads, {kind: dict(o) for kind, o in overrides.items()}, bool(dissolve), numbers
+    )
     st.session_state[RESULT] = (signature, result)
 
 for kind in result.files:

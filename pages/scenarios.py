@@ -5,7 +5,7 @@ The work is :class:`terrmap.store.scenarios.ScenarioStore` (reached through
 button callback, so the sidebar of the same run already shows its effect,
 and the outcome is shown as a message on the next run. Names, authors and
 notes come from users: they reach the screen through ``st.dataframe``,
-widget options or :func:`~terrmap.io.importing.escape_markdown`.
+widget options or :func:`~terrmap.io.safe.escape_markdown`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import _auth, _state
-from terrmap.io.importing import escape_markdown
+from terrmap.io.safe import escape_markdown
 from terrmap.store.scenarios import ScenarioConflictError, ScenarioError
 
 FLASH = "scenarios_flash"  # (kind, markdown) shown once on the next run
@@ -216,7 +216,7 @@ with st.container(border=True):
     )
     if opened is not None:
         b.button(
-            f"Save changes to “{opened.name}”",
+            f"Save changes to {_name(opened.name)}",
             type="primary",
             width="stretch",
             disabled=not dirty,
@@ -296,7 +296,7 @@ else:
         st.button("Rename", on_click=_rename, args=(picked.scenario_id,), key="rename_scenario")
     with delete_tab:
         st.checkbox(
-            f"Yes, delete “{picked.name}” and its {picked.version} saved version(s)",
+            f"Yes, delete {_name(picked.name)} and its {picked.version} saved version(s)",
             key=CONFIRM_DELETE,
         )
         st.button(
@@ -306,7 +306,7 @@ else:
             args=(picked.scenario_id, picked.version),
             key="delete_scenario",
         )
-    with st.expander(f"Versions of “{picked.name}”"):
+    with st.expander(f"Versions of {_name(picked.name)}"):
         st.dataframe(store.versions(picked.scenario_id), hide_index=True, width="stretch")
 
 # -- autosaved working copies ----------------------------------------------------

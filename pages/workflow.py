@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import _auth, _state
-from terrmap.io.importing import escape_markdown
+from terrmap.io.safe import escape_markdown
 from terrmap.playbook.roles import claim_accounts
 from terrmap.store.errors import ScenarioError
 

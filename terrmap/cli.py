@@ -78,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="JSON file {canonical column: file column} overriding the guess",
     )
+    _add_number_options(check)
 
     metrics = sub.add_parser(
         "metrics", help="per-territory figures of accounts over territory polygons"
@@ -91,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     metrics.add_argument(
         "--mapping", type=Path, help="JSON file {canonical column: file column} for the accounts"
     )
+    _add_number_options(metrics)
     metrics.add_argument(
         "--assignment",
         type=Path,
@@ -198,16 +200,62 @@ def run_app(streamlit_args: Sequence[str]) -> int:
     return subprocess.call(command)
 
 
-def _read_mapping(path: Path | None) -> dict[str, str] | None:
+#: Keys of a mapping JSON file that state the number format, not a column.
+NUMBER_KEYS = ("number_format", "currency", "rates")
+
+
+def _add_number_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--number-format",
+        default=None,
+        help="the accounts file's number format, e.g. '1.234,56' or '1,234.56' "
+        "(default: decided per column from its values)",
+    )
+    parser.add_argument(
+        "--currency", default=None, help="ISO code of the amounts' currency, e.g. EUR"
+    )
+    parser.add_argument(
+        "--rate",
+        action="append",
+        default=[],
+        metavar="CODE=RATE",
+        help="exchange rate into the data set's currency for amounts in another one, "
+        "e.g. GBP=1.17 (repeatable)",
+    )
+
+
+def _read_mapping(path: Path | None) -> tuple[dict[str, str] | None, dict]:
+    """Read a mapping JSON file: the column mapping and the number keys it states."""
     if path is None:
-        return None
+        return None, {}
     try:
         mapping = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
         raise CliError(f"{path}: cannot read the column mapping: {error}") from None
-    if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+    if not isinstance(mapping, dict):
         raise CliError(f"{path}: the mapping must be a JSON object of column names")
-    return mapping
+    stated = {key: mapping.pop(key) for key in NUMBER_KEYS if key in mapping}
+    if not all(isinstance(v, str) for v in mapping.values()):
+        raise CliError(f"{path}: the mapping must be a JSON object of column names")
+    return mapping, stated
+
+
+def _number_options(args, stated: dict):
+    """Combine the mapping file's number keys with the command-line options (which win)."""
+    from terrmap.io.loaders import NumberOptions
+
+    rates = dict(stated.get("rates") or {})
+    for item in getattr(args, "rate", []):
+        code, _, value = item.partition("=")
+        try:
+            rates[code.strip().upper()] = float(value)
+        except ValueError:
+            raise CliError(f"--rate {item!r}: expected CODE=RATE, e.g. GBP=1.17") from None
+    return NumberOptions(
+        number_format=getattr(args, "number_format", None) or stated.get("number_format"),
+        currency=getattr(args, "currency", None) or stated.get("currency"),
+        rates=rates or None,
+    )
 
 
 def _demo(args) -> int:
@@ -223,16 +271,18 @@ def _demo(args) -> int:
     return EXIT_OK
 
 
-def _load_accounts(path: Path, mapping_path: Path | None):
+def _load_accounts(args):
     from terrmap.io.loaders import load_accounts
 
+    path = args.accounts
     if not path.exists():
         raise CliError(f"{path}: no such file")
-    return load_accounts(path, mapping=_read_mapping(mapping_path))
+    mapping, stated = _read_mapping(args.mapping)
+    return load_accounts(path, mapping=mapping, numbers=_number_options(args, stated))
 
 
 def _check(args) -> int:
-    load = _load_accounts(args.accounts, args.mapping)
+    load = _load_accounts(args)
     rejected = [
         {
             "line": int(row.line),
@@ -244,13 +294,24 @@ def _check(args) -> int:
     if args.format == "json":
         print(
             json.dumps(
-                {"rows": int(load.rows), "good": len(load.accounts), "rejected": rejected}, indent=2
+                {
+                    "rows": int(load.rows),
+                    "good": len(load.accounts),
+                    "rejected": rejected,
+                    "currency": load.currency,
+                    "number_formats": load.number_formats,
+                    "warnings": list(load.warnings),
+                },
+                indent=2,
             )
         )
     else:
         print(
             f"{args.accounts}: {load.rows} rows, {len(load.accounts)} good, {len(rejected)} rejected"
         )
+        if load.number_formats or load.currency:
+            formats = ", ".join(f"{c} {f}" for c, f in load.number_formats.items())
+            print(f"  amounts in {load.currency or 'no stated currency'}; read as: {formats}")
         for row in rejected:
             ident = f" ({row['id']})" if row["id"] else ""
             print(f"  line {row['line']}{ident}: {row['reason']}")
@@ -310,8 +371,9 @@ def _load_territories_and_reps(args):
 
 def _metrics(args) -> int:
     from terrmap.core.balance import balance
+    from terrmap.io.safe import to_csv_bytes
 
-    load = _load_accounts(args.accounts, args.mapping)
+    load = _load_accounts(args)
     territories, reps = _load_territories_and_reps(args)
     if len(load.rejected):
         print(
@@ -335,7 +397,7 @@ def _metrics(args) -> int:
     if args.format == "csv":
         out = table.copy()
         out.loc["(unassigned)"] = unassigned.rename({"rep_id": "rep"}).drop("name")
-        sys.stdout.write(out.to_csv())
+        sys.stdout.write(to_csv_bytes(out, index=True).decode("utf-8"))
         return EXIT_OK
     if args.format == "table":
         shown = table[
@@ -409,6 +471,7 @@ def _add_export_parser(sub) -> None:
     export.add_argument(
         "--mapping", type=Path, help="JSON file {canonical column: file column} for the accounts"
     )
+    _add_number_options(export)
     export.add_argument(
         "--assignment",
         type=Path,
@@ -467,7 +530,7 @@ def _export_workspace(args):
         return demo_workspace()
     if args.territories is None:
         raise CliError("--accounts needs --territories")
-    load = _load_accounts(args.accounts, args.mapping)
+    load = _load_accounts(args)
     territories, reps = _load_territories_and_reps(args)
     return build_workspace(load.accounts, territories, reps, name=args.accounts.name)
 
@@ -707,6 +770,7 @@ def _add_balance_parser(sub) -> None:
     balance.add_argument(
         "--mapping", type=Path, help="JSON file {canonical column: file column} for the accounts"
     )
+    _add_number_options(balance)
     balance.add_argument(
         "--assignment", type=Path, default=None, help="start from this assignment CSV"
     )
@@ -750,7 +814,7 @@ def _balance(args) -> int:
     from terrmap.playbook.optimise import design, greenfield_territories, parse_bands
 
     bands = parse_bands(args.measure or ["revenue:5"])
-    load = _load_accounts(args.accounts, args.mapping)
+    load = _load_accounts(args)
     if len(load.accounts) == 0:
         raise CliError(f"{args.accounts}: no usable account rows")
     territories, reps = _load_territories_and_reps(args)

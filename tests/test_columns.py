@@ -238,7 +238,8 @@ class TestParseNumbers:
             ("65000 USD", 65000.0),
             ("USD 65,000", 65000.0),
             ("US$ 1,200", 1200.0),
-            ("€1.200", 1.2),  # no decimal comma outside European files
+            ("€1.200", 1200.0),  # money is not written with three decimals (issue 11)
+            ("€1.200,5", 1200.5),
             ("£ 99.5", 99.5),
             ("(1,234.50)", -1234.5),
             ("($1,234.50)", -1234.5),
@@ -277,12 +278,21 @@ class TestParseNumbers:
         assert numbers.tolist() == [1234.5, 52.52, 3.0, -1000.5]
         assert not invalid.any()
 
-    def test_decimal_comma_file_keeps_dot_decimals(self):
-        numbers, _ = parse_numbers(
-            pd.Series(["52.52", "3", "1,234.50", "2.000", "1.234.567", "-1.5"]),
-            decimal_comma=True,
+    def test_decimal_comma_file_column_decides(self):
+        # Issue 11: the column, not each cell, decides; a semicolon file only
+        # settles cells that could be either.
+        numbers, invalid = parse_numbers(
+            pd.Series(["52.52", "3", "1,234.50", "2.000", "-1.5"]), decimal_comma=True
         )
-        assert numbers.tolist() == [52.52, 3.0, 1234.5, 2000.0, 1234567.0, -1.5]
+        assert numbers.tolist() == [52.52, 3.0, 1234.5, 2.0, -1.5]
+        assert not invalid.any()
+        numbers, _ = parse_numbers(pd.Series(["2.000", "1,234"]), decimal_comma=True)
+        assert numbers.tolist() == [2000.0, 1.234]
+
+    def test_one_two_three_is_not_123(self):
+        numbers, invalid = parse_numbers(pd.Series(["1,2,3", "5"]))
+        assert invalid.tolist() == [True, False]
+        assert math.isnan(numbers.iloc[0])
 
     def test_percent(self):
         numbers, invalid = parse_numbers(pd.Series(["25%", "0.3", "12.5 %"]), percent=True)

@@ -252,3 +252,43 @@ class TestProperties:
         pd.testing.assert_frame_equal(workspace.accounts, accounts)
         pd.testing.assert_frame_equal(workspace.territories, territories)
         assert np.array_equal(plan.codes, codes)
+
+
+class TestFormulaInjection:
+    """Issue 11 class 11: names and ids starting with =, +, -, @ are not live formulas."""
+
+    @pytest.fixture
+    def hostile(self, grid_accounts, grid_territories, grid_reps):
+        accounts = grid_accounts.copy()
+        accounts.index = ["=cmd|' /C calc'!A0", "+A2", "-A3", "@A4", *accounts.index[4:]]
+        accounts.index.name = grid_accounts.index.name
+        accounts["name"] = ["@SUM(1)", "-2+3", "+x", "=1", *accounts["name"].iloc[4:]]
+        territories = grid_territories.copy()
+        territories.loc[territories.index[0], "name"] = '=HYPERLINK("http://x")'
+        return build_workspace(accounts, territories, grid_reps, name="Hostile")
+
+    def test_assignment_csv_cells_are_inert(self, hostile):
+        data = assignment_csv(hostile.initial_plan, hostile)
+        frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+        for column in ("account_id", "name", "territory_name"):
+            assert not frame[column].str.match(r"[=+\-@\t\r]").any(), column
+        assert "'=cmd|' /C calc'!A0" in frame["account_id"].tolist()
+        assert "'@SUM(1)" in frame["name"].tolist()
+        # Numbers in numeric columns stay numbers.
+        assert pd.to_numeric(frame["lat"]).notna().all()
+
+    def test_neutralised_assignment_reads_back(self, hostile):
+        moved = hostile.initial_plan.reassign(["-A3"], hostile.context.territory_ids[-1])
+        again = _plan_from(hostile, assignment_csv(moved, hostile))
+        assert np.array_equal(again.codes, moved.codes)
+
+    def test_negative_numbers_stay_numbers(self, grid_accounts, grid_territories, grid_reps):
+        accounts = grid_accounts.copy()
+        accounts["lon"] = accounts["lon"] - 100.0
+        workspace = build_workspace(
+            accounts,
+            grid_territories.assign(geometry=grid_territories.geometry.translate(-100.0)),
+            grid_reps,
+        )
+        text = assignment_csv(workspace.initial_plan, workspace).decode()
+        assert ",-99.2500000," in text and "'-99" not in text

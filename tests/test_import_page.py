@@ -204,3 +204,41 @@ class TestProblems:
         assert "**bold**" not in message and "<script>" not in message
         # Options are plain text, not markdown: they show the names as they are.
         assert "**bold**" in mapping(at, "accounts", "name").options
+
+
+class TestNumbersAndCurrency:
+    """Issue 11: the page shows the file's currency and lets the user state the format."""
+
+    MIXED = (
+        b"Account ID,Zip,Owner,Annual Revenue\n"
+        b'A1,02139,Ana,"1.234,50 \xe2\x82\xac"\n'
+        b'A2,02110,Bo,"1,234.50 \xe2\x82\xac"\n'
+        b'A3,02139,Ana,"7,25 \xe2\x82\xac"\n'
+        b"A4,02110,Bo,3.5\n"
+    )
+
+    def test_mixed_column_is_refused_until_the_format_is_stated(self, at):
+        upload(at, "accounts", "crm.csv", self.MIXED)
+        assert at.error, "a column mixing formats must be refused"
+        assert "Annual Revenue" in at.error[0].value and "mixes number formats" in at.error[0].value
+        at.selectbox(key="import_number_format").set_value("1.234,56").run()
+        assert not at.exception
+        assert not at.error
+        rejected = at.dataframe[0].value
+        assert rejected["line"].tolist() == [3, 5]  # the rows not in the stated format
+        captions = " ".join(c.value for c in at.caption)
+        assert "Amounts in EUR" in captions
+
+    def test_currency_and_rates(self, at):
+        data = b"Account ID,Zip,Owner,Revenue\nA1,02139,Ana,\xc2\xa3100\nA2,02110,Bo,$50\nA3,02139,Ana,$60\n"
+        upload(at, "accounts", "crm.csv", data)
+        assert at.dataframe[0].value["line"].tolist() == [2]  # pounds in a dollar data set
+        at.text_input(key="import_rates").input("GBP=1.25").run()
+        assert at.metric[1].value == "0"
+        preview = at.dataframe[0].value
+        assert preview["Revenue"].sum() == pytest.approx(235.0)
+
+    def test_bad_rate_is_named(self, at):
+        upload(at, "accounts", "crm.csv", self.MIXED)
+        at.text_input(key="import_rates").input("GBP").run()
+        assert escape_markdown("write CODE=RATE") in at.error[0].value

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import itertools
 import json
-import re
 
 import geopandas as gpd
 import numpy as np
@@ -23,7 +22,6 @@ from terrmap.io.importing import (
     NO_TERRITORIES,
     STEPS,
     UPLOAD_TYPES,
-    escape_markdown,
     prepare_import,
     rejected_csv,
     territories_from_owners,
@@ -488,23 +486,6 @@ class TestPrepareImportMechanics:
         assert all(w.startswith((f"{ACCOUNTS}: ", f"{REPS}: ")) for w in result.warnings)
 
 
-class TestEscapeMarkdown:
-    def test_markup_is_escaped(self):
-        assert escape_markdown("**bold**") == r"\*\*bold\*\*"
-        assert escape_markdown("<script>") == r"\<script\>"
-        assert escape_markdown("$x$ :red[y]") == r"\$x\$ \:red\[y\]"
-
-    def test_one_line(self):
-        assert escape_markdown("a\n\n  b\tc") == "a b c"
-
-    @given(st.text())
-    def test_unescaping_gives_the_text_back(self, text):
-        escaped = escape_markdown(text)
-        assert re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", escaped) == " ".join(text.split())
-        # No markup character is left unescaped.
-        assert not re.search(r"(?<!\\)(?:\\\\)*[*_`<>\[\]$:#|~]", escaped.replace("\\\\", ""))
-
-
 class TestRejectedCsv:
     def test_round_trip_with_awkward_text(self):
         rejected = pd.DataFrame(
@@ -520,3 +501,11 @@ class TestRejectedCsv:
         assert back["line"].tolist() == ["3", "14"]
         assert back["reason"].tolist() == rejected["reason"].tolist()
         assert rejected_csv(rejected).startswith(b"\xef\xbb\xbf")
+
+    def test_formulas_from_the_file_are_inert(self):
+        # Issue 11 class 11: an id or reason quoting the file is not a live formula.
+        rejected = pd.DataFrame(
+            {"file": ["=x.csv"], "line": [2], "id": ["=1+1"], "reason": ["@evil is not a number"]}
+        )
+        back = pd.read_csv(io.BytesIO(rejected_csv(rejected)), encoding="utf-8-sig", dtype=str)
+        assert back.iloc[0].tolist() == ["'=x.csv", "2", "'=1+1", "'@evil is not a number"]

@@ -52,6 +52,10 @@ class Workspace:
         White space, overlaps and ambiguous accounts found while assigning.
     notes : tuple of str
         Things the user should know about the load (rejected rows, ...).
+    currency : str or None
+        ISO 4217 code of the money figures (revenue, cost), e.g. ``"EUR"``;
+        None when the data does not say. Pages show it instead of assuming
+        dollars.
     """
 
     name: str
@@ -62,6 +66,7 @@ class Workspace:
     initial_plan: Plan = field(repr=False)
     assignment: AssignmentResult = field(repr=False)
     notes: tuple[str, ...] = ()
+    currency: str | None = None
 
 
 def build_workspace(
@@ -72,6 +77,7 @@ def build_workspace(
     name: str = "Imported data",
     params: TravelParams | None = None,
     notes: tuple[str, ...] = (),
+    currency: str | None = None,
 ) -> Workspace:
     """Assign accounts to territory polygons and build the starting plan.
 
@@ -89,6 +95,10 @@ def build_workspace(
         Travel model parameters.
     notes : tuple of str
         Load notes to carry along.
+    currency : str, optional
+        ISO 4217 code of the money figures; by default
+        ``accounts.attrs["currency"]`` (set by
+        :func:`terrmap.io.loaders.load_accounts`), else None.
 
     Returns
     -------
@@ -115,6 +125,7 @@ def build_workspace(
         initial_plan=plan,
         assignment=result,
         notes=tuple(notes) + tuple(extra),
+        currency=currency if currency is not None else accounts.attrs.get("currency"),
     )
 
 

@@ -11,7 +11,7 @@ import json
 
 import pandas as pd
 
-from terrmap.io._safe_csv import to_csv_bytes
+from terrmap.io.safe import to_csv_bytes
 
 __all__ = ["AUDIT_COLUMNS", "audit_csv", "audit_table"]
 

@@ -24,10 +24,10 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Literal
 
-import numpy as np
 import pandas as pd
 
 from terrmap.core import schema
+from terrmap.io.numbers import AmbiguousNumbersError, NumberFormat, decide_format, read_numbers
 
 __all__ = [
     "ACCOUNT_SYNONYMS",
@@ -236,8 +236,6 @@ _FALSE = ("false", "f", "no", "n", "0")
 
 _TIERS = {"A": "A", "B": "B", "C": "C", "1": "A", "2": "B", "3": "C"}
 
-_MULTIPLIERS = {"": 1.0, "K": 1e3, "M": 1e6, "MM": 1e6, "MN": 1e6, "B": 1e9, "BN": 1e9}
-
 
 def normalise_name(name: object) -> str:
     """Return a column name reduced to lower-case letters and digits.
@@ -363,7 +361,8 @@ def resolve_mapping(
         if source is not None and source not in sources:
             raise ValueError(
                 f"mapping {canonical!r} → {source!r}: the file has no column {source!r}; "
-                f"its columns are: {', '.join(sources)}"
+                f"its columns are: {', '.join(sources[:30])}"
+                + (f" and {len(sources) - 30:,} more" if len(sources) > 30 else "")
             )
     chosen = {source for source in mapping.values() if source is not None}
     resolved = {
@@ -378,23 +377,24 @@ def resolve_mapping(
 def parse_numbers(
     values: pd.Series, *, decimal_comma: bool = False, percent: bool = False
 ) -> tuple[pd.Series, pd.Series]:
-    """Read numbers as CRM exports and spreadsheets write them.
+    """Read a column of numbers as CRM exports and spreadsheets write them.
 
-    Understands currency symbols and codes (``$65,000.00``, ``65000 USD``,
-    ``US$ 1,200``), thousands separators (commas, spaces, apostrophes),
-    parentheses or a trailing minus for negatives (``(1,234.50)``),
-    ``K``/``M``/``B`` suffixes (``1.2M``) and, with ``percent``, percentages
-    (``25%`` → 0.25).
+    The column's format is decided from all its cells
+    (:func:`terrmap.io.numbers.decide_format`): currency symbols and codes
+    (``$65,000.00``, ``65.000,00 €``, ``US$ 1,200``), thousands separators
+    (commas, dots, spaces, apostrophes), parentheses or a trailing minus for
+    negatives (``(1,234.50)``), ``K``/``M``/``B`` suffixes (``1.2M``) and,
+    with ``percent``, percentages (``25%`` → 0.25). A cell that does not fit
+    the column's format (``1,2,3``) is invalid. Use
+    :mod:`terrmap.io.numbers` directly for the currencies and the format.
 
     Parameters
     ----------
     values : pandas.Series
         Text (or numbers). Not modified.
     decimal_comma : bool, default False
-        The file may write decimals with a comma (European CSV): ``1.234,50``
-        and ``52,52`` are read as 1234.5 and 52.52, while ``52.52`` and
-        ``1,234.50`` keep their meaning. A dot followed by exactly three
-        digits (``2.000``) is then a thousands separator.
+        The file writes decimals with a comma when its cells cannot tell
+        (a semicolon-delimited file): ``1,234`` is then 1.234.
     percent : bool, default False
         Accept a trailing ``%`` and divide such values by 100.
 
@@ -415,22 +415,13 @@ def parse_numbers(
     >>> invalid.tolist()
     [False, False, False, True, False]
     """
-    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        numbers = values.astype("float64")
-        invalid = pd.Series(~np.isfinite(numbers) & numbers.notna(), index=values.index)
-        return numbers.where(~invalid), invalid
-
-    text = values.astype("str").str.strip()
-    blank = text.isna() | (text == "")
-    # Most cells are plain or "$1,234.50"-style: a cheap clean reads them; the
-    # rest go through the full (slower, Python-regex) reading.
-    simple = _separators(text.str.replace("[\\s\u00a0\u202f'$]+", "", regex=True), decimal_comma)
-    numbers = pd.to_numeric(simple.where(~blank), errors="coerce").astype("float64")
-    todo = ~blank & numbers.isna()
-    if todo.any():
-        numbers[todo] = _read_odd_numbers(text[todo], decimal_comma=decimal_comma, percent=percent)
-    invalid = ~blank & ~np.isfinite(numbers)
-    return numbers.where(~invalid), invalid.astype(bool)
+    hint = NumberFormat(",") if decimal_comma else None
+    try:
+        number_format, _ = decide_format(values, column=str(values.name), hint=hint)
+    except AmbiguousNumbersError:
+        number_format = hint or NumberFormat(".")
+    read = read_numbers(values, number_format, percent=percent)
+    return read.numbers, read.invalid
 
 
 def parse_stages(values: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -512,48 +503,6 @@ def parse_flags(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     truth = keys.map({**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)})
     invalid = keys.notna() & truth.isna()
     return truth.fillna(False).astype(bool), invalid.astype(bool)
-
-
-def _separators(text: pd.Series, decimal_comma: bool) -> pd.Series:
-    """Drop thousands separators and make ``.`` the decimal mark.
-
-    With ``decimal_comma`` each value decides: with both marks the rightmost
-    is the decimal one (``1.234,50`` and ``1,234.50`` both work), a lone
-    comma is decimal, and dots are thousands separators only in the
-    ``1.234`` / ``1.234.567`` pattern.
-    """
-    us_style = text.str.replace(",", "", regex=False)
-    if not decimal_comma:
-        return us_style
-    euro_style = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
-    last_dot, last_comma = text.str.rfind("."), text.str.rfind(",")
-    dot_thousands = text.str.fullmatch(r"[-+]?\d{1,3}(\.\d{3})+").fillna(False).astype(bool)
-    euro = ((last_comma > last_dot) | dot_thousands).fillna(False).astype(bool)
-    return euro_style.where(euro, us_style)
-
-
-def _read_odd_numbers(text: pd.Series, *, decimal_comma: bool, percent: bool) -> pd.Series:
-    """Read numbers with codes, suffixes, parentheses or percent signs."""
-    work = text.astype(object).str.upper().str.replace(r"[\s\u00a0\u202f']+", "", regex=True)
-    negative = work.str.fullmatch(r"\(.*\)|.*-").fillna(False).astype(bool)
-    work = work.str.replace(r"^\((.*)\)$|^(.*)-$", r"\1\2", regex=True)
-    # Currency marks can stand on either side of the sign: "-$5", "$-5", "USD-5".
-    work = work.str.replace(
-        r"^[A-Z]{0,3}[$€£¥]|^[A-Z]{3}(?=[-+.\d])|[$€£¥]$|[A-Z]{3}$", "", regex=True
-    )
-    work = work.str.replace(r"^([-+]?)[$€£¥]", r"\1", regex=True)
-    is_percent = work.str.endswith("%").fillna(False).astype(bool)
-    if percent:
-        work = work.str.rstrip("%")
-    suffix = work.str.extract(r"(?<=\d)(K|MM|MN|M|BN|B)$", expand=False)
-    work = _separators(work.str.replace(r"(?<=\d)(K|MM|MN|M|BN|B)$", "", regex=True), decimal_comma)
-    numbers = pd.to_numeric(work, errors="coerce").astype("float64")
-    numbers = numbers * suffix.fillna("").map(_MULTIPLIERS).astype("float64")
-    numbers = numbers.where(~negative, -numbers)
-    if percent:
-        numbers = numbers.where(~is_percent, numbers / 100.0)
-    # "nan" and "inf" parse as floats but are not numbers anyone typed on purpose.
-    return numbers.where(np.isfinite(numbers))
 
 
 def _keys(values: pd.Series) -> pd.Series:

@@ -39,7 +39,7 @@ HubSpot (company import, "update existing records" by Record ID)
     empty cells, so an account released to white space keeps its owner there.
 
 Every text cell is written so that a spreadsheet opens it as text, never as
-a formula (:func:`terrmap.io._safe_csv.to_csv_bytes`). The readers :func:`read_salesforce` and
+a formula (:func:`terrmap.io.safe.to_csv_bytes`). The readers :func:`read_salesforce` and
 :func:`read_hubspot` load the files back into an assignment of the plan's
 accounts, which is how the tests prove the files say what the plan says.
 """
@@ -59,9 +59,9 @@ import pandas as pd
 from terrmap.core.plan import Plan
 from terrmap.core.schema import ACCOUNT_ID, REP_ID, TERRITORY_ID
 from terrmap.geo.workspace import Workspace
-from terrmap.io._safe_csv import from_csv_cell, to_csv_bytes
 from terrmap.io.exports import assignment_frame
 from terrmap.io.loaders import Source
+from terrmap.io.safe import FORMULA_STARTS, to_csv_bytes
 
 __all__ = [
     "CRM_TARGETS",
@@ -471,11 +471,11 @@ def read_salesforce(
     by_developer_name = pd.Series(ours.index, index=ours.to_numpy())
     mapping = dict(territory_ids or {})
     by_reference = {mapping.get(d, d): d for d in by_developer_name.index}
-    listed = set(from_csv_cell(territories["DeveloperName"]))
+    listed = set(_uncell(territories["DeveloperName"]))
     causes = set(links["AssociationCause"]) - {MANUAL_ASSOCIATION}
     if causes:
         raise ValueError(f"ObjectTerritory2Association file: AssociationCause {sorted(causes)}")
-    references = from_csv_cell(links["Territory2Id"])
+    references = _uncell(links["Territory2Id"])
     developer = references.map(by_reference)
     unknown = references[developer.isna() | ~developer.isin(listed)]
     if len(unknown):
@@ -483,7 +483,7 @@ def read_salesforce(
             f"ObjectTerritory2Association file names territory {unknown.iloc[0]!r}, "
             "which is not in the Territory2 file or not a territory of the plan"
         )
-    objects = from_csv_cell(links["ObjectId"])
+    objects = _uncell(links["ObjectId"])
     missing = objects[~objects.isin(context.account_ids)]
     if len(missing):
         raise ValueError(
@@ -593,7 +593,7 @@ def read_hubspot(
     frame = _read_csv(source, "HubSpot file")
     _require(frame, HUBSPOT_COLUMNS, "HubSpot file")
     context = plan.context
-    records = from_csv_cell(frame["Record ID"])
+    records = _uncell(frame["Record ID"])
     unknown = records[~records.isin(context.account_ids)]
     if len(unknown):
         raise ValueError(f"HubSpot file names unknown Record ID {unknown.iloc[0]!r}")
@@ -601,7 +601,7 @@ def read_hubspot(
     rep_of_label = {label: rep for rep, label in labels.items()}
     reps = pd.Series(context.territory_reps, index=context.territory_ids, dtype=object)
     held = reps.dropna().astype(str)
-    owners = from_csv_cell(frame["Company owner"])
+    owners = _uncell(frame["Company owner"])
     assignment = pd.Series(pd.NA, index=records.to_numpy(), dtype="string")
     for label in owners[owners.ne("")].unique():
         rep = rep_of_label.get(label, label)
@@ -755,6 +755,13 @@ def _owner_labels(workspace: Workspace, user_ids: Mapping[str, str] | None) -> d
             raise ValueError(f"reps {seen[label]!r} and {rep!r} have the same CRM owner {label!r}")
         seen[label] = rep
     return labels
+
+
+def _uncell(column: pd.Series) -> pd.Series:
+    # Undo to_csv_bytes's leading "'" on text read back from a written file.
+    text = column.astype(str)
+    escaped = text.str.startswith("'") & text.str[1:2].isin(list(FORMULA_STARTS))
+    return text.where(~escaped, text.str[1:])
 
 
 def _read_csv(source: Source, what: str) -> pd.DataFrame:

@@ -21,6 +21,7 @@ leadership report lives in :mod:`terrmap.io.report`.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import os
@@ -37,7 +38,8 @@ from terrmap.core.plan import Plan
 from terrmap.core.schema import ACCOUNT_ID, CRS, REP_ID, TERRITORY_ID
 from terrmap.geo.drawing import map_data, plan_shapes
 from terrmap.geo.workspace import Workspace
-from terrmap.io.loaders import Source, load_accounts
+from terrmap.io.loaders import AccountsLoad, Source, load_accounts
+from terrmap.io.safe import FORMULA_STARTS, to_csv_bytes
 from terrmap.playbook.repview import rep_figures
 
 __all__ = [
@@ -138,7 +140,7 @@ def assignment_csv(plan: Plan, workspace: Workspace) -> bytes:
         :func:`read_assignment`.
     """
     frame = assignment_frame(plan, workspace)
-    return frame.to_csv(index=False, lineterminator="\n", float_format="%.7f").encode("utf-8")
+    return to_csv_bytes(frame, float_format="%.7f")
 
 
 def read_assignment(source: Source, plan: Plan, *, filename: str | None = None) -> pd.Series:
@@ -170,6 +172,7 @@ def read_assignment(source: Source, plan: Plan, *, filename: str | None = None) 
         plan does not have, or has no ``territory_id`` column.
     """
     load = load_accounts(source, mapping={"owner": TERRITORY_ID}, filename=filename)
+    load = _without_formula_quotes(load, plan)
     if len(load.rejected):
         first = load.rejected.iloc[0]
         raise ValueError(
@@ -373,6 +376,31 @@ def write_export(data: bytes, path: str | os.PathLike[str]) -> Path:
 
 
 # ---------------------------------------------------------------------------
+
+
+def _without_formula_quotes(load: AccountsLoad, plan: Plan) -> AccountsLoad:
+    """Undo the ``'`` that :func:`~terrmap.io.safe.csv_cell` put before ids like ``-A1``.
+
+    Only a quoted value that is not itself a known id and, unquoted, is one
+    loses its quote, so an id really starting with ``'`` survives.
+    """
+    context = plan.context
+
+    def restore(values: pd.Series, known: pd.Index) -> pd.Series:
+        text = values.astype(object)
+        quoted = text.str.startswith(tuple("'" + s for s in FORMULA_STARTS), na=False)
+        bare = text.str.slice(1)
+        fix = quoted & ~text.isin(known) & bare.isin(known)
+        return text.where(~fix, bare)
+
+    accounts = load.accounts.copy()
+    accounts.index = pd.Index(
+        restore(accounts.index.to_series(), context.account_ids),
+        name=accounts.index.name,
+        dtype="str",
+    )
+    accounts["owner"] = restore(accounts["owner"], context.territory_ids)
+    return dataclasses.replace(load, accounts=accounts)
 
 
 def _check(plan: Plan, workspace: Workspace) -> None:

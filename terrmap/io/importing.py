@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +44,15 @@ from terrmap.geo.shapes import build_cells, study_area, territory_shapes
 from terrmap.geo.workspace import Workspace, build_workspace
 from terrmap.io import loaders
 from terrmap.io.columns import SYNONYMS, guess_mapping, normalise_name, resolve_mapping
-from terrmap.io.loaders import AccountsLoad, RepsLoad, Source, TerritoriesLoad, UnusableFileError
+from terrmap.io.loaders import (
+    AccountsLoad,
+    NumberOptions,
+    RepsLoad,
+    Source,
+    TerritoriesLoad,
+    UnusableFileError,
+)
+from terrmap.io.safe import escape_markdown, to_csv_bytes
 
 __all__ = [
     "FIELDS",
@@ -140,10 +147,6 @@ _TERRITORY_COLUMN_NAMES = frozenset(
     )
 )
 
-# Every ASCII punctuation character can be backslash-escaped in CommonMark;
-# escaping all of them also defuses Streamlit's own syntax ($math$,
-# :emoji:, :red[colour]).
-_MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
 
 Progress = Callable[[int, str], None]
 
@@ -216,6 +219,12 @@ class ImportResult:
         return self.workspace is not None
 
     @property
+    def currency(self) -> str | None:
+        """ISO 4217 code of the accounts' amounts (None when nothing names one)."""
+        load = self.files["accounts"].load
+        return None if load is None else load.currency
+
+    @property
     def n_accounts(self) -> int:
         """Accounts loaded (0 when the accounts file is unusable)."""
         load = self.files["accounts"].load
@@ -275,6 +284,7 @@ def prepare_import(
     dissolve: bool = False,
     filenames: Mapping[str, str] | None = None,
     progress: Progress | None = None,
+    numbers: NumberOptions | None = None,
 ) -> ImportResult:
     r"""Load the files, find the territories and build the workspace.
 
@@ -300,6 +310,9 @@ def prepare_import(
     progress : callable, optional
         Called as ``progress(step, label)`` when each step of :data:`STEPS`
         starts.
+    numbers : NumberOptions, optional
+        The number format, currency and exchange rates the user states for
+        the accounts and reps files (by default decided from the files).
 
     Returns
     -------
@@ -334,13 +347,14 @@ def prepare_import(
             territories, mappings.get("territories"), dissolve, filenames.get("territories")
         )
     if reps is not None:
-        files["reps"] = _load_reps(reps, mappings.get("reps"), filenames.get("reps"))
+        files["reps"] = _load_reps(reps, mappings.get("reps"), filenames.get("reps"), numbers)
     report(1, STEPS[1])
     files["accounts"] = _load_accounts(
         accounts,
         mappings.get("accounts"),
         filenames.get("accounts"),
         find_territory_column=territories is None,
+        numbers=numbers,
     )
     files = {kind: files[kind] for kind in IMPORT_KINDS if kind in files}
     rejected = _all_rejected(files)
@@ -373,6 +387,7 @@ def prepare_import(
         reps_frame,
         name=" + ".join(outcome.name for outcome in files.values()),
         notes=notes + warnings,
+        currency=files["accounts"].load.currency,
     )
     if source == "owners":
         workspace = _follow_owners(workspace, notes + warnings)
@@ -475,32 +490,6 @@ def territories_from_owners(
     )
 
 
-def escape_markdown(text: object) -> str:
-    r"""Make text from a file safe to show through Streamlit markdown.
-
-    Whitespace (newlines included) collapses to single spaces, so a message
-    stays on one line, and every ASCII punctuation character is
-    backslash-escaped, so ``**bold**``, ``<script>``, ``$x$`` and
-    ``:red[x]`` show literally.
-
-    Parameters
-    ----------
-    text : object
-        Anything; converted with ``str``.
-
-    Returns
-    -------
-    str
-        Markdown that renders as the original text.
-
-    Examples
-    --------
-    >>> escape_markdown("**Acme**\n<b>")
-    '\\*\\*Acme\\*\\* \\<b\\>'
-    """
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
-
-
 def rejected_csv(rejected: pd.DataFrame) -> bytes:
     """Encode the rejected rows as a CSV file that Excel opens correctly.
 
@@ -521,7 +510,7 @@ def rejected_csv(rejected: pd.DataFrame) -> bytes:
     >>> rejected_csv(frame).decode("utf-8-sig").splitlines()
     ['file,line,id,reason', 'a.csv,3,A1,unknown ZIP']
     """
-    return rejected.to_csv(index=False, lineterminator="\n").encode("utf-8-sig")
+    return to_csv_bytes(rejected, encoding="utf-8-sig")
 
 
 # ---------------------------------------------------------------------------
@@ -571,15 +560,19 @@ def _load_accounts(
     filename: str | None,
     *,
     find_territory_column: bool,
+    numbers: NumberOptions | None = None,
 ) -> FileOutcome:
     try:
-        load = loaders.load_accounts(source, mapping, filename=filename)
+        load = loaders.load_accounts(source, mapping, filename=filename, numbers=numbers)
         user_chose_owner = "owner" in (mapping or {})
         if find_territory_column and "owner" not in load.mapping and not user_chose_owner:
             column = _territory_column(load)
             if column is not None:
                 load = loaders.load_accounts(
-                    source, {**(mapping or {}), "owner": column}, filename=filename
+                    source,
+                    {**(mapping or {}), "owner": column},
+                    filename=filename,
+                    numbers=numbers,
                 )
                 load = dataclasses.replace(
                     load,
@@ -602,10 +595,13 @@ def _territory_column(load: AccountsLoad) -> str | None:
 
 
 def _load_reps(
-    source: Source, mapping: Mapping[str, str | None] | None, filename: str | None
+    source: Source,
+    mapping: Mapping[str, str | None] | None,
+    filename: str | None,
+    numbers: NumberOptions | None = None,
 ) -> FileOutcome:
     try:
-        load = loaders.load_reps(source, mapping, filename=filename)
+        load = loaders.load_reps(source, mapping, filename=filename, numbers=numbers)
     except (UnusableFileError, ValueError) as error:
         return _failed("reps", source, filename, error, mapping)
     return FileOutcome(

@@ -69,9 +69,22 @@ from terrmap.io.columns import (
     parse_tiers,
     resolve_mapping,
 )
+from terrmap.io.numbers import (
+    CURRENCY_CODES,
+    AmbiguousNumbersError,
+    NumberFormat,
+    decide_format,
+    header_currency,
+    read_numbers,
+)
+from terrmap.io.plausibility import coordinate_warnings
 
 __all__ = [
+    "MAX_BYTES",
+    "MAX_COLUMNS",
+    "MAX_ROWS",
     "AccountsLoad",
+    "NumberOptions",
     "RepsLoad",
     "Source",
     "TerritoriesLoad",
@@ -82,6 +95,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+# A spreadsheet keeps a long cell (notes, descriptions); the csv module's
+# default limit (128 KiB) would refuse the whole file for one of them.
+csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
 
 #: What the loaders accept: a path, raw bytes or a binary file-like object.
 Source = str | os.PathLike[str] | bytes | bytearray | BinaryIO
@@ -126,6 +143,18 @@ _FORMAT_NAMES: dict[str, str] = {
 }
 
 _DELIMITERS = (",", ";", "\t", "|")
+_LINE_END = re.compile(r"[^\r\n]*(?:\r\n|\n|\r)|[^\r\n]+$")
+_SEP_HINT = re.compile(r"\ufeff?sep=(.)", re.IGNORECASE)
+
+#: Data rows a text file may have; reading stops with a message past it.
+MAX_ROWS = 2_500_000
+#: Largest file read (bytes): reading takes several times the file's size in
+#: memory, so this bounds the memory one import can take.
+MAX_BYTES = 400_000_000
+
+#: Columns a text file may have: a header wider than this is refused at once
+#: (a wrong delimiter or not an accounts file), before any row is read.
+MAX_COLUMNS = 2_000
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "bar"}
 
 _REP_NUMBERS = (
@@ -140,6 +169,7 @@ _REP_NUMBERS = (
     "quota",
 )
 _REP_RATES = ("lead_to_opportunity", "opportunity_to_deal")
+_REP_MONEY = ("annual_contract_value", "quota")
 
 # shapely.get_type_id codes
 _POLYGON, _MULTIPOLYGON, _COLLECTION = 3, 6, 7
@@ -147,6 +177,40 @@ _POLYGON, _MULTIPOLYGON, _COLLECTION = 3, 6, 7
 
 class UnusableFileError(ValueError):
     """The file cannot be used at all (empty, unreadable, no location, no rows)."""
+
+
+@dataclass(frozen=True)
+class NumberOptions:
+    """What the user says about a file's numbers (all optional).
+
+    Attributes
+    ----------
+    number_format : str, optional
+        The file's number format, e.g. ``"1.234,56"`` or ``"1,234.56"``
+        (see :data:`terrmap.io.numbers.FORMATS`); by default each column's
+        format is decided from its cells.
+    currency : str, optional
+        ISO 4217 code of the data set's currency; by default the currency
+        most amounts name (or none, when no amount names one).
+    rates : mapping, optional
+        Currency code → value of one unit in the data set's currency, to
+        convert amounts written in other currencies; without a rate those
+        rows are rejected.
+    """
+
+    number_format: str | None = None
+    currency: str | None = None
+    rates: Mapping[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.number_format is not None:
+            NumberFormat.parse(self.number_format)
+        for code, rate in (self.rates or {}).items():
+            if not (isinstance(rate, (int, float)) and np.isfinite(rate) and rate > 0):
+                raise ValueError(f"exchange rate for {code!r} must be a positive number: {rate!r}")
+
+
+_COORDINATES = NumberFormat(".", grouping=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -169,6 +233,12 @@ class AccountsLoad:
         The file's column names.
     warnings : tuple[str, ...]
         Things the user should know about rows that did load.
+    currency : str or None
+        ISO 4217 code of the amounts (also ``accounts.attrs["currency"]``);
+        None when neither the file nor the user names a currency.
+    number_formats : dict[str, str]
+        Source column → the number format it was read with (``"1,234.56"``
+        or ``"1.234,56"``).
     """
 
     accounts: pd.DataFrame
@@ -177,6 +247,8 @@ class AccountsLoad:
     mapping: dict[str, str]
     source_columns: tuple[str, ...]
     warnings: tuple[str, ...] = ()
+    currency: str | None = None
+    number_formats: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -198,6 +270,10 @@ class RepsLoad:
         The file's column names.
     warnings : tuple[str, ...]
         Things the user should know about rows that did load.
+    currency : str or None
+        ISO 4217 code of quotas and contract values, when the file names one.
+    number_formats : dict[str, str]
+        Source column → the number format it was read with.
     """
 
     reps: pd.DataFrame
@@ -206,6 +282,8 @@ class RepsLoad:
     mapping: dict[str, str]
     source_columns: tuple[str, ...]
     warnings: tuple[str, ...] = ()
+    currency: str | None = None
+    number_formats: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -248,6 +326,7 @@ def load_accounts(
     mapping: Mapping[str, str | None] | None = None,
     *,
     filename: str | None = None,
+    numbers: NumberOptions | None = None,
 ) -> AccountsLoad:
     r"""Load accounts from a CRM export.
 
@@ -264,6 +343,10 @@ def load_accounts(
     filename : str, optional
         File name (for its extension and for messages) when ``source`` is
         bytes or a file-like object without a ``name``.
+    numbers : NumberOptions, optional
+        The number format, currency and exchange rates, when the user states
+        them; by default they are decided from the file
+        (see :mod:`terrmap.io.numbers`).
 
     Returns
     -------
@@ -274,7 +357,8 @@ def load_accounts(
     ------
     UnusableFileError
         The file is empty, unreadable, of an unsupported type, has no data
-        rows, no location columns, or neither ids nor names.
+        rows, no location columns, or neither ids nor names, or an amount
+        column mixes number formats.
     ValueError
         ``mapping`` names an unknown canonical column or a column the file
         lacks.
@@ -293,9 +377,9 @@ def load_accounts(
     if schema.ACCOUNT_ID not in used and "name" not in used:
         raise UnusableFileError(
             f"{source_input.name}: no column gives an account id or name; "
-            f"columns are: {', '.join(table.columns)}"
+            f"columns are: {_shown_columns(table.columns)}"
         )
-    return _build_accounts(table, used)
+    return _build_accounts(table, used, numbers or NumberOptions())
 
 
 def load_reps(
@@ -303,6 +387,7 @@ def load_reps(
     mapping: Mapping[str, str | None] | None = None,
     *,
     filename: str | None = None,
+    numbers: NumberOptions | None = None,
 ) -> RepsLoad:
     r"""Load sales reps and their figures.
 
@@ -321,6 +406,8 @@ def load_reps(
         names are those of the schema plus ``rep_id`` and ``home_zip``.
     filename : str, optional
         File name when ``source`` has none.
+    numbers : NumberOptions, optional
+        The number format and currency, when the user states them.
 
     Returns
     -------
@@ -348,9 +435,9 @@ def load_reps(
     if schema.REP_ID not in used and "name" not in used:
         raise UnusableFileError(
             f"{source_input.name}: no column gives a rep id or name; "
-            f"columns are: {', '.join(table.columns)}"
+            f"columns are: {_shown_columns(table.columns)}"
         )
-    return _build_reps(table, used)
+    return _build_reps(table, used, numbers or NumberOptions())
 
 
 def load_territories(
@@ -564,6 +651,17 @@ def _read_table(source_input: _Input, kind: _Kind) -> _Table:
     if source_input.path is not None and source_input.path.stat().st_size == 0:
         raise UnusableFileError(f"{source_input.name}: the file is empty")
     fmt = _detect_format(source_input, kind)
+    size = (
+        source_input.path.stat().st_size
+        if source_input.path is not None
+        else len(source_input.data or b"")
+    )
+    if size > MAX_BYTES:
+        raise UnusableFileError(
+            f"{source_input.name}: the file is {size / 1e6:,.0f} MB; at most "
+            f"{MAX_BYTES / 1e6:,.0f} MB can be imported (its reading needs several times its "
+            "size in memory); split it or drop columns terrmap does not use"
+        )
     if fmt == "text":
         table = _read_text(source_input.name, source_input.read_bytes())
     elif fmt == "excel":
@@ -597,97 +695,179 @@ def _decode(name: str, data: bytes) -> str:
     controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\r\n")
     if "\x00" in sample or controls > len(sample) // 20:
         raise UnusableFileError(f"{name}: not a text file; save the export as CSV (UTF-8) or .xlsx")
-    if "\n" not in text and "\r" in text:
-        text = text.replace("\r", "\n")  # classic Mac line ends
     return text
 
 
-def _sniff_delimiter(text: str) -> str:
+def _sniff_delimiter(lines: list[str]) -> str:
     """Pick the delimiter that splits the header line into the most fields."""
-    header = next((line for line in text.split("\n", 50)[:50] if line.strip()), "")
+    header = next((line for line in lines[:50] if line.strip()), "")
     unquoted = re.sub(r'"[^"]*"', "", header)
     counts = {delimiter: unquoted.count(delimiter) for delimiter in _DELIMITERS}
     best = max(counts, key=counts.__getitem__)
     return best if counts[best] else ","
 
 
+def _physical_lines(text: str) -> list[str]:
+    """Split text after each line end (CRLF, LF or a lone CR), keeping the ends.
+
+    ``str.splitlines`` also splits at form feeds and Unicode separators a
+    cell may hold, so it is not used.
+    """
+    return _LINE_END.findall(text)
+
+
 def _read_text(name: str, data: bytes) -> _Table:
-    """Read a delimited text file, keeping the line where each record starts."""
+    """Read a delimited text file, keeping the line where each record starts.
+
+    Recovers as a spreadsheet would: an Excel ``sep=`` first line names the
+    delimiter; any line end works (a quoted value may hold one); a record
+    with an unclosed quote is rejected with the lines it swallowed, which are
+    then read again as records of their own; a delimiter ending every line
+    is recognised as such.
+    """
     text = _decode(name, data)
     if not text.strip():
         raise UnusableFileError(f"{name}: the file is empty")
-    delimiter = _sniff_delimiter(text)
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header: list[str] | None = None
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    long_rows: list[tuple[int, list[str]]] = []  # (line, cells) with too many fields
-    last = 0
-    try:
-        for row in reader:
-            start, last = last + 1, reader.line_num
-            if header is None:
-                if any(cell.strip() for cell in row):
-                    header = row
-                continue
-            if not row:
-                continue
-            if len(row) < len(header):
-                row = row + [""] * (len(header) - len(row))
-            elif len(row) > len(header):
-                long_rows.append((start, row))
-                continue
-            rows.append(row)
-            lines.append(start)
-    except csv.Error as err:
-        raise UnusableFileError(f"{name}: not a readable CSV file ({err})") from err
-    if header is None:
+    lines = _physical_lines(text)
+    first = 0
+    hinted = _SEP_HINT.fullmatch(lines[0].rstrip("\r\n")) if lines else None
+    if hinted:
+        delimiter, first = hinted.group(1), 1
+    else:
+        delimiter = _sniff_delimiter(lines)
+    records, broken = _records(name, lines, first, delimiter)
+    if not records:
         raise UnusableFileError(f"{name}: the file is empty")
-    malformed = _long_rows(long_rows, len(header), len(rows), delimiter)
-    if len(malformed) < len(long_rows):
-        # Every row ends with a stray delimiter: drop the empty last fields.
-        trimmed = [(line, row[: len(header)]) for line, row in long_rows]
-        merged = sorted([*zip(lines, rows, strict=True), *trimmed], key=lambda pair: pair[0])
-        lines = [line for line, _ in merged]
+    (_, header), body = records[0], records[1:]
+    width = len(header)
+    rows: list[list[str]] = []
+    lines_of_rows: list[int] = []
+    long_rows: list[tuple[int, list[str]]] = []  # (line, cells) with too many fields
+    for start, row in body:
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        if len(row) < width:
+            row = row + [""] * (width - len(row))
+        elif len(row) > width:
+            long_rows.append((start, row))
+            continue
+        rows.append(row)
+        lines_of_rows.append(start)
+    kept, malformed = _long_rows(long_rows, width, len(rows), delimiter)
+    if kept:
+        merged = sorted([*zip(lines_of_rows, rows, strict=True), *kept], key=lambda pair: pair[0])
+        lines_of_rows = [line for line, _ in merged]
         rows = [row for _, row in merged]
     columns = _clean_header(header)
-    frame = pd.DataFrame(rows, columns=list(range(len(columns))), dtype="str")
+    frame = _strip_cells(pd.DataFrame(rows, columns=list(range(width)), dtype="str"))
     frame.columns = columns
-    frame = _strip_cells(frame)
     blank = frame.isna().all(axis=1).to_numpy()
     return _Table(
         name=name,
         frame=frame[~blank].reset_index(drop=True),
-        lines=np.asarray(lines, dtype=np.int64)[~blank],
+        lines=np.asarray(lines_of_rows, dtype=np.int64)[~blank],
         decimal_comma=delimiter == ";",
-        malformed=tuple(malformed),
+        malformed=tuple(sorted([*malformed, *broken])),
     )
+
+
+def _records(
+    name: str, lines: list[str], first: int, delimiter: str
+) -> tuple[list[tuple[int, list[str]]], list[tuple[int, tuple[str, ...], str]]]:
+    """Parse records from physical lines; return (line, cells) and broken records.
+
+    A record spanning several lines whose field count is not the header's
+    is taken for an unclosed quote: it is reported (with the lines it
+    swallowed) and reading starts again on the line after its first.
+    """
+    records: list[tuple[int, list[str]]] = []
+    broken: list[tuple[int, tuple[str, ...], str]] = []
+    position = first
+    width: int | None = None
+    while position < len(lines):
+        reader = csv.reader(iter(lines[position:]), delimiter=delimiter)
+        consumed = 0
+        restart = None
+        try:
+            for row in reader:
+                start = position + consumed + 1
+                consumed = reader.line_num
+                end = position + consumed
+                if width is None:
+                    if any(cell.strip() for cell in row):
+                        _check_width(name, row, delimiter)
+                        records.append((start, row))
+                        width = len(row)
+                    continue
+                trailing = len(row) == width + 1 and not row[-1].strip()
+                if end > start and len(row) != width and not trailing:
+                    cells = tuple(_first_line(cell) for cell in row)
+                    broken.append(
+                        (
+                            start,
+                            cells,
+                            f"unclosed quote: the record starting here ran on to line {end} "
+                            f"(lines {start + 1}-{end} are read again as records of their own)",
+                        )
+                    )
+                    restart = start  # index of the line after the record's first
+                    break
+                records.append((start, row))
+                if len(records) > MAX_ROWS + 1:
+                    raise UnusableFileError(
+                        f"{name}: more than {MAX_ROWS:,} rows (stopped at line {start}); "
+                        "split the file into parts of at most that many rows"
+                    )
+        except csv.Error as err:
+            raise UnusableFileError(f"{name}: not a readable CSV file ({err})") from err
+        if restart is None:
+            break
+        position = restart
+    return records, broken
+
+
+def _check_width(name: str, header: list[str], delimiter: str) -> None:
+    """Refuse a header wider than :data:`MAX_COLUMNS` before any row is read."""
+    if len(header) > MAX_COLUMNS:
+        raise UnusableFileError(
+            f"{name}: the header has {len(header):,} columns; a file here has at most "
+            f"{MAX_COLUMNS:,} (is this the right file, and is its delimiter a "
+            f"{_DELIMITER_NAMES.get(delimiter, repr(delimiter))}?)"
+        )
+
+
+def _first_line(cell: str) -> str:
+    return cell.split("\n", 1)[0].split("\r", 1)[0].strip()
 
 
 def _long_rows(
     long_rows: list[tuple[int, list[str]]], width: int, others: int, delimiter: str
-) -> list[tuple[int, tuple[str, ...], str]]:
-    """Return the rows with too many fields as rejections (line, cells, reason).
+) -> tuple[list[tuple[int, list[str]]], list[tuple[int, tuple[str, ...], str]]]:
+    """Split the rows with too many fields into kept (trimmed) rows and rejections.
 
-    Extra fields are dropped only when most rows have them and they are all
-    blank (an exporter that ends every row with a delimiter). Otherwise they
-    are rejected, never trimmed: an unquoted comma in a name shifts every
-    later value one column right.
+    When most rows end with one empty extra field (an exporter that ends
+    every line with a delimiter), such rows are trimmed and kept; any other
+    long row is rejected, never trimmed: an unquoted comma in a name shifts
+    every later value one column right.
     """
-    systematic = len(long_rows) > others and all(
-        not any(cell.strip() for cell in row[width:]) for _, row in long_rows
-    )
-    if systematic:
-        return []
-    return [
+    trailing = [
+        (line, row) for line, row in long_rows if len(row) == width + 1 and not row[width].strip()
+    ]
+    systematic = len(trailing) > others
+    kept = [(line, row[:width]) for line, row in trailing] if systematic else []
+    kept_lines = {line for line, _ in kept}
+    extra = 1 if systematic else 0
+    rejected = [
         (
             line,
             tuple(cell.strip() for cell in row),
-            f"has {len(row)} fields but the header has {width} "
-            f"(an unquoted {_DELIMITER_NAMES[delimiter]} in a value?)",
+            f"has {len(row) - extra} fields but the header has {width} "
+            f"(an unquoted {_DELIMITER_NAMES.get(delimiter, repr(delimiter))} in a value?)",
         )
         for line, row in long_rows
+        if line not in kept_lines
     ]
+    return kept, rejected
 
 
 def _clean_header(header: Iterable[object]) -> list[str]:
@@ -733,12 +913,25 @@ def _as_text(values: pd.Series) -> pd.Series:
 def _read_excel(name: str, data: bytes) -> _Table:
     """Read the first sheet of a workbook; line numbers are sheet rows."""
     try:
+        # Text such as "NA", "None" or "n/a" is read as text, as in a CSV: only
+        # an empty cell is missing (one definition of missing for every format).
         sheet = pd.read_excel(
-            io.BytesIO(data), sheet_name=0, header=None, dtype=str, engine="openpyxl"
+            io.BytesIO(data),
+            sheet_name=0,
+            header=None,
+            dtype=str,
+            engine="openpyxl",
+            keep_default_na=False,
+            na_values=[],
         )
     except Exception as err:  # openpyxl raises many types for a broken workbook
         raise UnusableFileError(f"{name}: not a readable Excel workbook ({err})") from err
-    sheet = sheet.dropna(axis=1, how="all")
+    sheet = sheet.where(sheet != "").dropna(axis=1, how="all")
+    if sheet.shape[1] > MAX_COLUMNS:
+        raise UnusableFileError(
+            f"{name}: the first sheet has {sheet.shape[1]:,} columns; a file here has at most "
+            f"{MAX_COLUMNS:,}"
+        )
     counts = sheet.notna().sum(axis=1).to_numpy()
     if not counts.any():
         raise UnusableFileError(f"{name}: the first sheet is empty")
@@ -862,7 +1055,7 @@ def _require_location(
         return
     raise UnusableFileError(
         f"{name}: no column gives a location (latitude/longitude or ZIP); "
-        f"columns are: {', '.join(table.columns)}"
+        f"columns are: {_shown_columns(table.columns)}"
     )
 
 
@@ -948,20 +1141,184 @@ def _numbers(
     canonical: str,
     problems: _Problems,
     *,
+    number_format: NumberFormat,
     percent: bool = False,
     negative: bool = True,
-) -> pd.Series:
-    """Parse a numeric column; non-numbers (and, unless allowed, negatives) are problems."""
+) -> tuple[pd.Series, pd.Series]:
+    """Read a numeric column with its decided format.
+
+    Non-numbers (and, unless allowed, negatives) are problems. Returns the
+    numbers and each cell's currency (missing where it names none).
+    """
     raw = _column(table, used, canonical)
     if raw is None:
-        return pd.Series(np.nan, index=table.frame.index, dtype="float64")
-    values, invalid = parse_numbers(raw, decimal_comma=table.decimal_comma, percent=percent)
+        nothing = pd.Series(np.nan, index=table.frame.index, dtype="float64")
+        return nothing, pd.Series(np.nan, index=table.frame.index, dtype="str")
+    read = read_numbers(raw, number_format, percent=percent)
     source = used[canonical]
-    problems.add(invalid, (f"{source} is not a number: {value!r}" for value in raw[invalid]))
+    shown = number_format.label if number_format.grouping else "a decimal number"
+    problems.add(
+        read.invalid,
+        (
+            f"{source} is not a number: {value!r}"
+            + (f" (the column writes {shown})" if re.search(r"\d[.,' ]\d", value) else "")
+            for value in raw[read.invalid]
+        ),
+    )
     if not negative:
-        below = (values < 0).to_numpy()
+        below = (read.numbers < 0).to_numpy()
         problems.add(below, (f"{source} is negative: {value!r}" for value in raw[below]))
-    return values
+    return read.numbers, read.currency
+
+
+@dataclass(frozen=True)
+class _Figure:
+    """How to read one numeric canonical column."""
+
+    money: bool = False
+    percent: bool = False
+    negative: bool = True
+
+
+_ACCOUNT_FIGURES: dict[str, _Figure] = {
+    "revenue": _Figure(money=True),
+    "cost_to_serve": _Figure(money=True, negative=False),
+    "revenue_last_year": _Figure(money=True),
+    "visits_per_year": _Figure(negative=False),
+}
+_REP_FIGURES: dict[str, _Figure] = {
+    key: _Figure(money=key in _REP_MONEY, percent=key in _REP_RATES, negative=False)
+    for key in _REP_NUMBERS
+}
+
+
+def _figures(
+    table: _Table,
+    used: Mapping[str, str],
+    specs: Mapping[str, _Figure],
+    problems: _Problems,
+    warnings: list[str],
+    options: NumberOptions,
+) -> tuple[dict[str, pd.Series], str | None, dict[str, str]]:
+    """Read the numeric columns of a file: formats decided, currencies checked.
+
+    Returns the numbers per canonical column, the data set's currency (ISO
+    code, None when neither the file nor the user names one) and the number
+    format used per source column.
+    """
+    present = [key for key in specs if key in used]
+    formats = _decide_formats(table, used, present, warnings, options)
+    values: dict[str, pd.Series] = {}
+    currencies: dict[str, pd.Series] = {}
+    for key, spec in specs.items():
+        values[key], cell_currency = _numbers(
+            table,
+            used,
+            key,
+            problems,
+            number_format=formats.get(key, NumberFormat(".")),
+            percent=spec.percent,
+            negative=spec.negative,
+        )
+        if spec.money and key in used:
+            stated = header_currency(used[key])
+            currencies[key] = cell_currency.fillna(stated) if stated else cell_currency
+    currency = _dataset_currency(currencies, options.currency)
+    if currency is not None:
+        for key, cell_currency in currencies.items():
+            values[key] = _convert(
+                table, used[key], values[key], cell_currency, currency, options, problems
+            )
+    used_formats = {used[key]: formats[key].label for key in present if key in formats}
+    return values, currency, used_formats
+
+
+def _decide_formats(
+    table: _Table,
+    used: Mapping[str, str],
+    keys: list[str],
+    warnings: list[str],
+    options: NumberOptions,
+) -> dict[str, NumberFormat]:
+    """Decide each column's number format; guesses follow the file's firm decisions."""
+    if options.number_format is not None:
+        return dict.fromkeys(keys, NumberFormat.parse(options.number_format))
+    decided: dict[str, tuple[NumberFormat, bool]] = {}
+    for key in keys:
+        try:
+            decided[key] = decide_format(table.frame[used[key]], column=used[key])
+        except AmbiguousNumbersError as error:
+            raise UnusableFileError(f"{table.name}: {error}") from None
+    firm = [fmt for fmt, guessed in decided.values() if not guessed]
+    firm_marks = {fmt.decimal for fmt in firm}
+    hint = None
+    if len(firm_marks) == 1:
+        hint = firm[0]
+    elif not firm_marks and table.decimal_comma:
+        hint = NumberFormat(",")
+    formats = {}
+    for key, (fmt, guessed) in decided.items():
+        if guessed and hint is not None:
+            fmt = hint
+        elif guessed:
+            raw = table.frame[used[key]]
+            grouped = raw[raw.str.contains(r"\d[.,]\d{3}(?!\d)", regex=True, na=False)]
+            warnings.append(
+                f"{used[key]}: {', '.join(repr(v) for v in grouped.iloc[:3])} read as whole "
+                f"thousands ({fmt.label}); if that mark is a decimal point, state the number format"
+            )
+        formats[key] = fmt
+    return formats
+
+
+def _dataset_currency(currencies: Mapping[str, pd.Series], stated: str | None) -> str | None:
+    """Return the currency stated by the user, else the one most cells name."""
+    if stated is not None:
+        code = stated.strip().upper()
+        if code not in CURRENCY_CODES:
+            raise ValueError(f"unknown currency {stated!r}: give an ISO 4217 code such as EUR")
+        return code
+    named = pd.concat([c.dropna() for c in currencies.values()]) if currencies else None
+    if named is None or named.empty:
+        return None
+    counts = named.value_counts(sort=False)
+    return str(counts.idxmax())
+
+
+def _convert(
+    table: _Table,
+    source: str,
+    numbers: pd.Series,
+    cell_currency: pd.Series,
+    currency: str,
+    options: NumberOptions,
+    problems: _Problems,
+) -> pd.Series:
+    """Convert amounts in other currencies with the given rates; reject the rest."""
+    foreign = (cell_currency.notna() & (cell_currency != currency)).to_numpy()
+    if not foreign.any():
+        return numbers
+    rates = {code.upper(): float(rate) for code, rate in (options.rates or {}).items()}
+    codes = cell_currency[foreign]
+    rate = codes.map(rates).astype("float64")
+    converted = numbers.copy()
+    has_rate = rate.notna().to_numpy()
+    positions = np.flatnonzero(foreign)
+    converted.iloc[positions[has_rate]] = (
+        numbers.iloc[positions[has_rate]].to_numpy() * rate.to_numpy()[has_rate]
+    )
+    missing = np.zeros(len(numbers), dtype=bool)
+    missing[positions[~has_rate]] = True
+    raw = table.frame[source]
+    problems.add(
+        missing,
+        (
+            f"{source} is in {code} ({value!r}) but the data set is in {currency}; "
+            f"give an exchange rate ({code}=...) to convert it"
+            for code, value in zip(cell_currency[missing], raw[missing], strict=True)
+        ),
+    )
+    return converted
 
 
 def _ids(table: _Table, used: Mapping[str, str], id_key: str, problems: _Problems) -> pd.Series:
@@ -1002,8 +1359,8 @@ def _locate(
     the normalised ZIP.
     """
     index = table.frame.index
-    lat = _numbers(table, used, lat_key, problems)
-    lon = _numbers(table, used, lon_key, problems)
+    lat, _ = _numbers(table, used, lat_key, problems, number_format=_COORDINATES)
+    lon, _ = _numbers(table, used, lon_key, problems, number_format=_COORDINATES)
     # A row whose coordinate is not a number is already rejected for it; it
     # must not also look for a ZIP or be reported as having no location.
     unreadable = np.zeros(len(index), dtype=bool)
@@ -1081,7 +1438,7 @@ def _point_coordinates(geometry: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]
 # Builders
 
 
-def _build_accounts(table: _Table, used: dict[str, str]) -> AccountsLoad:
+def _build_accounts(table: _Table, used: dict[str, str], options: NumberOptions) -> AccountsLoad:
     """Validate, compute and assemble the accounts frame."""
     size = len(table.frame)
     problems = _Problems(size)
@@ -1100,10 +1457,11 @@ def _build_accounts(table: _Table, used: dict[str, str]) -> AccountsLoad:
         table, used, problems, lat_key="lat", lon_key="lon", zip_key="postal_code", required=True
     )
 
-    revenue = _numbers(table, used, "revenue", problems)
-    cost = _numbers(table, used, "cost_to_serve", problems, negative=False)
-    last_year = _numbers(table, used, "revenue_last_year", problems)
-    visits = _numbers(table, used, "visits_per_year", problems, negative=False)
+    figures, currency, formats = _figures(
+        table, used, _ACCOUNT_FIGURES, problems, warnings, options
+    )
+    revenue, cost = figures["revenue"], figures["cost_to_serve"]
+    last_year, visits = figures["revenue_last_year"], figures["visits_per_year"]
 
     stage = _coded(table, used, "stage", parse_stages, problems, "lead, opportunity or customer")
     tier = _coded(table, used, "tier", parse_tiers, problems, "A, B or C")
@@ -1122,6 +1480,12 @@ def _build_accounts(table: _Table, used: dict[str, str]) -> AccountsLoad:
     negative = int(((revenue < 0) & keep).sum())
     if negative:
         warnings.append(f"{_count(negative, 'account')} with negative revenue (loaded as given)")
+    given = keep & (location_source == "coordinates").to_numpy()
+    warnings.extend(
+        coordinate_warnings(
+            lat[given], lon[given], table.lines[given], postal=postal[given].reset_index(drop=True)
+        )
+    )
 
     tier_visits = tier.map(schema.TIER_VISITS).astype("float64")
     accounts = pd.DataFrame(
@@ -1147,6 +1511,7 @@ def _build_accounts(table: _Table, used: dict[str, str]) -> AccountsLoad:
     )
     accounts.index = pd.Index(ids.reset_index(drop=True), dtype="str", name=schema.ACCOUNT_ID)
     accounts = accounts[keep][list(schema.ACCOUNT_COLUMNS)]
+    accounts.attrs["currency"] = currency
 
     rejected = problems.frame(
         table.lines, reported_ids, _malformed_extra(table, used.get(schema.ACCOUNT_ID))
@@ -1159,10 +1524,12 @@ def _build_accounts(table: _Table, used: dict[str, str]) -> AccountsLoad:
         mapping=dict(used),
         source_columns=table.columns,
         warnings=tuple(warnings),
+        currency=currency,
+        number_formats=formats,
     )
 
 
-def _build_reps(table: _Table, used: dict[str, str]) -> RepsLoad:
+def _build_reps(table: _Table, used: dict[str, str], options: NumberOptions) -> RepsLoad:
     """Validate, compute and assemble the reps frame."""
     size = len(table.frame)
     problems = _Problems(size)
@@ -1175,10 +1542,7 @@ def _build_reps(table: _Table, used: dict[str, str]) -> RepsLoad:
     lat, lon, _source, postal = _locate(
         table, used, problems, lat_key="home_lat", lon_key="home_lon", zip_key="home_zip"
     )
-    figures = {
-        key: _numbers(table, used, key, problems, percent=key in _REP_RATES, negative=False)
-        for key in _REP_NUMBERS
-    }
+    figures, currency, formats = _figures(table, used, _REP_FIGURES, problems, warnings, options)
 
     towns = _text(_column(table, used, "home_town"), size, None)
     if postal.notna().any():
@@ -1203,6 +1567,7 @@ def _build_reps(table: _Table, used: dict[str, str]) -> RepsLoad:
     )
     reps.index = pd.Index(ids.reset_index(drop=True), dtype="str", name=schema.REP_ID)
     reps = reps[keep][list(schema.REP_COLUMNS)]
+    reps.attrs["currency"] = currency
     rejected = problems.frame(table.lines, ids, _malformed_extra(table, used.get(id_key)))
     _log(table.name, "reps", len(reps), rejected, warnings)
     return RepsLoad(
@@ -1212,6 +1577,8 @@ def _build_reps(table: _Table, used: dict[str, str]) -> RepsLoad:
         mapping=dict(used),
         source_columns=table.columns,
         warnings=tuple(warnings),
+        currency=currency,
+        number_formats=formats,
     )
 
 
@@ -1221,7 +1588,7 @@ def _territory_fields(table: _Table, given: Mapping[str, str | None]) -> dict[st
         if source is not None and source not in table.columns:
             raise ValueError(
                 f"{table.name}: no field {source!r} for the territory {canonical}; "
-                f"fields are: {', '.join(table.columns) or '(none)'}"
+                f"fields are: {_shown_columns(table.columns) or '(none)'}"
             )
     explicit = {c: s for c, s in given.items() if s is not None}
     guessed = {
@@ -1384,6 +1751,14 @@ def _flags(
     source = used[canonical]
     problems.add(invalid, (f"{source} is not yes/no: {value!r}" for value in raw[invalid]))
     return values
+
+
+def _shown_columns(columns: Iterable[str], limit: int = 30, width: int = 60) -> str:
+    """Column names for a message: at most ``limit`` of them, each cut to ``width``."""
+    columns = list(columns)
+    shown = [c if len(c) <= width else c[: width - 1] + "…" for c in columns[:limit]]
+    more = len(columns) - limit
+    return ", ".join(shown) + (f" and {more:,} more" if more > 0 else "")
 
 
 def _count(number: int, noun: str) -> str:

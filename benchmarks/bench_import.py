@@ -1,0 +1,118 @@
+"""Import benchmark: time and peak memory of reading a CRM export (issue 11).
+
+Writes a Salesforce-shaped CSV (ids, names, ZIPs, coordinates, ``$1,234.50``
+revenue, owners) of each size to a temporary folder, then measures in a
+fresh process each, so peak RSS is the process's own:
+
+* ``cli``: ``terrmap check FILE`` (reading and validating every row);
+* ``app``: :func:`terrmap.io.importing.prepare_import`, what the Import page
+  runs (reading, territories from owners, assignment, figures).
+
+Run: ``.venv/bin/python benchmarks/bench_import.py [--sizes 100000 1000000] [--only cli]``
+Prints one line per size and path: rows, file MB, wall seconds, peak RSS MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("bench_import")
+
+_APP = """
+import sys
+from terrmap.io.importing import prepare_import
+result = prepare_import(sys.argv[1])
+assert result.usable, result.problems
+print(result.n_accounts, result.n_rejected)
+"""
+
+
+def write_export(path: Path, rows: int, seed: int = 11) -> None:
+    """Write a US-formatted accounts CSV of ``rows`` rows, in chunks."""
+    rng = np.random.default_rng(seed)
+    zips = np.array(["02139", "02110", "10001", "03060", "06103", "01608", "12207", "19103"])
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write(
+            "Account ID,Account Name,Billing Zip/Postal Code,Billing Latitude,"
+            "Billing Longitude,Annual Revenue,Account Owner\n"
+        )
+        for start in range(0, rows, 100_000):
+            n = min(100_000, rows - start)
+            ids = np.arange(start, start + n)
+            lat = rng.uniform(40.0, 43.0, n)
+            lon = rng.uniform(-75.0, -71.0, n)
+            revenue = rng.integers(100, 10_000_000, n) / 100
+            owner = rng.integers(0, 40, n)
+            zip_code = zips[rng.integers(0, len(zips), n)]
+            lines = [
+                f'A{i:08d},"Account {i}, Inc",{z},{la:.5f},{lo:.5f},"${r:,.2f}",Rep {o}\n'
+                for i, z, la, lo, r, o in zip(ids, zip_code, lat, lon, revenue, owner, strict=True)
+            ]
+            out.writelines(lines)
+
+
+def measure(argv: list[str]) -> tuple[float, float]:
+    """Run a command; return wall seconds and the child's peak RSS in MB."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"{argv[:3]} failed: {done.stderr.strip()[-500:]}")
+    # ru_maxrss of children is the largest of any child so far (KiB on Linux).
+    return seconds, max(peak, before) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--only", choices=("cli", "app"), default=None)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    python = sys.executable
+    terrmap = str(Path(python).with_name("terrmap"))
+    with tempfile.TemporaryDirectory(prefix="bench-import-") as folder:
+        for rows in sorted(args.sizes):
+            path = Path(folder) / f"accounts_{rows}.csv"
+            write_export(path, rows)
+            size_mb = path.stat().st_size / 1e6
+            runs = {"cli": [terrmap, "check", str(path)], "app": [python, "-c", _APP, str(path)]}
+            for name, argv in runs.items():
+                if args.only not in (None, name):
+                    continue
+                # A fresh interpreter per run: RUSAGE_CHILDREN keeps the maximum over
+                # children, so each measurement runs from its own parent process.
+                wrapper = [python, "-c", _MEASURE, *argv]
+                out = subprocess.run(wrapper, capture_output=True, text=True, check=True)
+                seconds, peak_mb = (float(v) for v in out.stdout.split())
+                log.info(
+                    "%-3s rows=%9d file=%7.1f MB  time=%7.1f s  peak RSS=%7.0f MB",
+                    name,
+                    rows,
+                    size_mb,
+                    seconds,
+                    peak_mb,
+                )
+
+
+_MEASURE = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+from bench_import import measure
+seconds, peak = measure(sys.argv[1:])
+print(seconds, peak)
+"""
+
+
+if __name__ == "__main__":
+    main()
