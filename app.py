@@ -1,34 +1,37 @@
-"""terrmap: Streamlit entry point (navigation, shared sidebar, session setup)."""
+"""terrmap: Streamlit entry point (sign-in, navigation by role, shared sidebar, session setup)."""
 
 import streamlit as st
 
+from pages import _auth
 from pages._state import init_session, mark_shell_run, sidebar
 
 st.set_page_config(page_title="terrmap", layout="wide")
+user = _auth.gate()
 init_session()
 mark_shell_run()
 
-navigation = st.navigation(
-    {
-        "Territories": [
-            st.Page("pages/map_editor.py", title="Map editor", default=True),
-            st.Page("pages/territories.py", title="Territories"),
-            st.Page("pages/balance.py", title="Balance"),
-            st.Page("pages/auto_balance.py", title="Auto-balance"),
-        ],
-        "Team": [
-            st.Page("pages/reps.py", title="Reps"),
-            st.Page("pages/goals.py", title="Goals"),
-            st.Page("pages/cadence.py", title="Visit cadence"),
-            st.Page("pages/rep_view.py", title="Rep view"),
-        ],
-        "Data": [
-            st.Page("pages/scenarios.py", title="Scenarios"),
-            st.Page("pages/compare.py", title="Compare"),
-            st.Page("pages/import_data.py", title="Import"),
-            st.Page("pages/export.py", title="Export"),
-        ],
-    }
-)
+# Page key (terrmap.playbook.roles.PAGES) -> section, file, title.
+PAGES = {
+    "map_editor": ("Territories", "pages/map_editor.py", "Map editor"),
+    "territories": ("Territories", "pages/territories.py", "Territories"),
+    "balance": ("Territories", "pages/balance.py", "Balance"),
+    "auto_balance": ("Territories", "pages/auto_balance.py", "Auto-balance"),
+    "reps": ("Team", "pages/reps.py", "Reps"),
+    "goals": ("Team", "pages/goals.py", "Goals"),
+    "cadence": ("Team", "pages/cadence.py", "Visit cadence"),
+    "rep_view": ("Team", "pages/rep_view.py", "Rep view"),
+    "scenarios": ("Data", "pages/scenarios.py", "Scenarios"),
+    "compare": ("Data", "pages/compare.py", "Compare"),
+    "import_data": ("Data", "pages/import_data.py", "Import"),
+    "export": ("Data", "pages/export.py", "Export"),
+    "workflow": ("Plan in force", "pages/workflow.py", "Review"),
+    "audit": ("Plan in force", "pages/audit.py", "Audit"),
+}
+sections: dict[str, list] = {}
+allowed = [key for key in _auth.allowed_page_keys() if key in PAGES]
+for key in allowed:
+    section, path, title = PAGES[key]
+    sections.setdefault(section, []).append(st.Page(path, title=title, default=key == allowed[0]))
+navigation = st.navigation(sections)
 sidebar()
 navigation.run()

@@ -214,8 +214,12 @@ def download_button(kind: str, *, key_prefix: str = "download", primary: bool = 
     suffix, mime = exports.EXPORT_KINDS[kind]
     st.download_button(
         label,
-        data=_producer(
-            kind, _state.plan(), _state.workspace(), report_measure(), _state.tolerance()
+        data=_state.audited(
+            _producer(
+                kind, _state.plan(), _state.workspace(), report_measure(), _state.tolerance()
+            ),
+            f"{stem}{suffix}",
+            {"kind": kind},
         ),
         file_name=f"terrmap-{stem}{suffix}",
         mime=mime,

@@ -7,6 +7,7 @@ never mutate it.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import threading
@@ -17,6 +18,7 @@ from pathlib import Path
 import streamlit as st
 import streamlit.components.v1 as components
 
+from pages import _auth
 from terrmap.core.formatting import count
 from terrmap.core.metrics import MEASURES
 from terrmap.core.plan import History, Plan
@@ -85,6 +87,7 @@ def page_setup() -> None:
 
         PagesManager.uses_pages_directory = False
         st.rerun()
+    _auth.require_page(inspect.stack()[1].filename)
 
 
 def mark_shell_run() -> None:
@@ -93,16 +96,84 @@ def mark_shell_run() -> None:
 
 
 def init_session() -> None:
-    """Serve the map's files, load the demo data on first visit and set defaults."""
+    """Serve the map's files, load the plan in force (or the demo data) on first visit, set defaults.
+
+    A user who may not edit never restores a working copy named in the URL:
+    it is someone else's plan.
+    """
     # Streamlit registers the folders only inside a script run; repeating it is free.
     static_assets.serve(components.declare_component)
     if WORKSPACE not in st.session_state:
         _start_working_copies()
-    if WORKSPACE not in st.session_state and not restore_from_url():
-        set_workspace(_demo(os.environ.get(DATA_DIR_ENV)), autosave=False)
-        st.session_state[LATEST_OWN] = _latest_own_copy()
+    restore = _auth.may("edit") and restore_from_url
+    if WORKSPACE not in st.session_state and not (restore and restore()):
+        if not _start_from_publication():
+            set_workspace(_demo(os.environ.get(DATA_DIR_ENV)), autosave=False)
+        st.session_state[LATEST_OWN] = _latest_own_copy() if _auth.may("edit") else None
     st.session_state.setdefault(TOLERANCE, 10)
     st.session_state.setdefault(MEASURE, "revenue")
+
+
+IN_FORCE = "plan_in_force"  # the Publication the session started from, if any
+
+
+def _start_from_publication() -> bool:
+    """Start the session on the plan in force, if one is published; whether it did."""
+    try:
+        store = scenario_store()
+        publication = store.published()
+        if publication is None:
+            return False
+        info = store.info(publication.scenario_id)
+        ws = _stored_workspace(default_db_target(), info.dataset_id)
+        opened = store.open(publication.scenario_id, ws, version=publication.version)
+    except (ScenarioError, StoreUnavailableError, OSError, ValueError) as error:
+        logger.warning("cannot open the plan in force: %s", error)
+        return False
+    _set_working(opened.workspace, info.dataset_id, opened.plan)
+    st.session_state[OPENED] = opened.info
+    st.session_state[SAVED_PLAN] = opened.plan
+    st.session_state[IN_FORCE] = publication
+    return True
+
+
+def in_force():
+    """The publication the session started from (``None``: the data's starting plan)."""
+    return st.session_state.get(IN_FORCE)
+
+
+def audit(
+    action: str, target: str | None = None, detail: dict | None = None, *, actor: str | None = None
+) -> None:
+    """Append to the audit log (as the signed-in user by default); a failure is logged, not raised."""
+    try:
+        scenario_store().audit(actor or author() or "anonymous", action, target, detail or {})
+    except (ScenarioError, StoreUnavailableError, OSError, ValueError) as error:
+        logger.warning("audit %s not recorded: %s", action, error)
+
+
+def audited(produce, target: str, detail: dict | None = None):
+    """Wrap a download's producer so that making the file records an ``export`` audit row.
+
+    The signed-in user and the store are taken now: the producer may run
+    outside the script run, when the button is clicked.
+    """
+    actor = author() or "anonymous"
+    try:
+        store = scenario_store()
+    except StoreUnavailableError:
+        store = None
+
+    def produce_and_record():
+        data = produce()
+        if store is not None:
+            try:
+                store.audit(actor, "export", target, detail or {})
+            except (ScenarioError, StoreUnavailableError, OSError, ValueError) as error:
+                logger.warning("export of %s not recorded: %s", target, error)
+        return data
+
+    return produce_and_record
 
 
 def _start_working_copies() -> None:
@@ -242,32 +313,38 @@ def _redo() -> None:
 def sidebar() -> None:
     """Data set, undo/redo and the balance settings, on every page."""
     with st.sidebar:
+        _auth.sidebar_block()
         ws = workspace()
         st.caption(
             f"Data: **{ws.name}** · {count(ws.context.n_accounts, 'account')} · "
             f"{count(ws.context.n_territories, 'territory')}"
         )
-        h = history()
-        st.button(
-            "↶ Undo",
-            disabled=not h.can_undo,
-            width="stretch",
-            key="undo",
-            on_click=_undo,
-            shortcut="Ctrl+Z",
-        )
-        st.button(
-            "↷ Redo",
-            disabled=not h.can_redo,
-            width="stretch",
-            key="redo",
-            on_click=_redo,
-            shortcut="Ctrl+Shift+Z",
-        )
-        st.caption(f"{count(len(plan().moves), 'move')} in this plan")
+        if _auth.may("edit"):
+            h = history()
+            left, right = st.columns(2)
+            left.button(
+                "↶ Undo",
+                disabled=not h.can_undo,
+                width="stretch",
+                key="undo",
+                on_click=_undo,
+                shortcut="Ctrl+Z",
+            )
+            right.button(
+                "↷ Redo",
+                disabled=not h.can_redo,
+                width="stretch",
+                key="redo",
+                on_click=_redo,
+                shortcut="Ctrl+Shift+Z",
+            )
+            st.caption(f"{count(len(plan().moves), 'move')} in this plan")
         st.selectbox("Balance measure", list(MEASURES), format_func=MEASURES.get, key=MEASURE)
         st.slider("Balanced within ± %", min_value=1, max_value=50, key=TOLERANCE)
-        st.text_input("Name for the change log", key=USER, help="Recorded with each move you make.")
+        if _auth.current_user() is None:
+            st.text_input(
+                "Name for the change log", key=USER, help="Recorded with each move you make."
+            )
         latest = st.session_state.get(LATEST_OWN)
         if latest is not None and not plan().moves:
             st.button(
@@ -295,7 +372,10 @@ def _continue_latest() -> None:
 
 
 def author() -> str | None:
-    """Who is making changes in this session (the sidebar's name), if given."""
+    """Who is making changes: the signed-in user, else the sidebar's name if given."""
+    user = _auth.current_user()
+    if user is not None:
+        return user.author
     name = str(st.session_state.get(USER) or "").strip()
     return name or None
 

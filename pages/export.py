@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import _review, _state
+from pages import _crm, _review, _state
 from terrmap.core.formatting import count
 from terrmap.playbook.quality import measure_label
 
@@ -31,3 +31,21 @@ st.caption(
     "The same files from the command line: `terrmap export all --out FOLDER` "
     "(demo data) or with `--accounts`, `--territories`, `--reps` and `--assignment`."
 )
+
+st.subheader("Write-back to the CRM")
+st.caption(
+    "Files that load this plan into the CRM: Salesforce Territory Management (Data Loader "
+    "CSVs) or HubSpot (company owner import). Each comes as a full file and a delta of the "
+    "accounts whose territory or owner changed since the previous publication."
+)
+target = st.radio(
+    "CRM",
+    ["salesforce", "hubspot"],
+    format_func=_crm.TARGET_LABELS.get,
+    horizontal=True,
+    key="crm_target",
+)
+options = _crm.options_form(target)
+previous, since = _crm.previous_publication(plan)
+st.caption(since)
+_crm.download_button(target, plan, ws, previous, options)

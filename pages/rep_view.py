@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from pages import _state
+from pages import _auth, _state
 from pages._tables import measure_value, money, readable, styled_money
 from terrmap.core.formatting import count, number, percent, signed_percent
 from terrmap.core.schema import UNASSIGNED_LABEL
@@ -60,7 +60,13 @@ if figures.empty:
     st.stop()
 
 rep_names = _state.rep_names()
-reps = list(figures.index)
+# A rep signed in sees only themself, whatever the URL or the session says.
+reps = _auth.visible_reps(list(figures.index))
+if not reps:
+    st.info("The plan gives you no territory.")
+    st.stop()
+if st.session_state.get(REP) not in reps:
+    st.session_state.pop(REP, None)
 shown_names = [rep_names.get(r, r) for r in reps]
 
 

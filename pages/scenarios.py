@@ -15,7 +15,7 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from pages import _state
+from pages import _auth, _state
 from terrmap.core.formatting import count, timestamp
 from terrmap.io.safe import escape_markdown
 from terrmap.store.scenarios import ScenarioConflictError, ScenarioError
@@ -40,6 +40,13 @@ def _flash(kind: str, text: str) -> None:
     ss[FLASH] = (kind, text)
 
 
+def _author() -> str | None:
+    # Signed in: the user; else the name typed on this page.
+    if _auth.current_user() is not None:
+        return _state.author()
+    return ss.get(AUTHOR)
+
+
 def _name(text: object) -> str:
     return f"“{escape_markdown(text)}”"
 
@@ -57,7 +64,7 @@ def _save(update: bool) -> None:
             _state.plan(),
             dataset_id=_state.dataset_id(),
             name=None if update else ss.get(NAME, ""),
-            author=ss.get(AUTHOR),
+            author=_author(),
             note=ss.get(NOTE),
             scenario_id=opened.scenario_id if update else None,
             expected_version=opened.version if update else None,
@@ -92,7 +99,7 @@ def _open(scenario_id: str) -> None:
 
 def _duplicate(scenario_id: str) -> None:
     try:
-        info = store.duplicate(scenario_id, ss.get(COPY_NAME, ""), author=ss.get(AUTHOR))
+        info = store.duplicate(scenario_id, ss.get(COPY_NAME, ""), author=_author())
     except (ScenarioError, ValueError) as error:
         _flash("error", escape_markdown(error))
         return
@@ -196,7 +203,10 @@ if conflict is not None:
 
 with st.container(border=True):
     left, right = st.columns(2)
-    left.text_input("Your name", key=AUTHOR, placeholder="Who is saving")
+    if _auth.current_user() is None:
+        left.text_input("Your name", key=AUTHOR, placeholder="Who is saving")
+    else:
+        left.text_input("Saved by", value=_state.author(), disabled=True)
     right.text_input("Scenario name", key=NAME, placeholder="e.g. Q3 rebalance, West split in two")
     st.text_area("Note", key=NOTE, height=80, placeholder="What this plan changes, and why")
     a, b = st.columns(2)

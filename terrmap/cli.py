@@ -117,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
         help="balance band around the mean, in %% (default 10)",
     )
     _add_export_parser(sub)
+    _add_users_parser(sub)
     _add_balance_parser(sub)
     return parser
 
@@ -136,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "check": _check,
             "metrics": _metrics,
             "export": _export,
+            "users": _users,
             "balance": _balance,
         }
         return commands[args.command](args)
@@ -571,9 +573,9 @@ def _add_export_parser(sub) -> None:
         help="write the assignment CSV, territory GeoJSON/GeoPackage, Excel workbook or report",
         description="Exports of the embedded demo data, or of the given files.",
     )
-    export.add_argument("kind", choices=(*EXPORT_FILES, "definition", "all"))
+    export.add_argument("kind", choices=(*EXPORT_FILES, "definition", "all", "crm"))
     export.add_argument(
-        "--out", type=Path, required=True, help="file to write (a folder for 'all')"
+        "--out", type=Path, required=True, help="file to write (a folder for 'all' and 'crm')"
     )
     export.add_argument("--accounts", type=Path, default=None, help="accounts file (default: demo)")
     export.add_argument("--territories", type=Path, default=None)
@@ -591,6 +593,13 @@ def _add_export_parser(sub) -> None:
     )
     _add_unit_arguments(export)
     export.add_argument(
+        "--plan",
+        choices=("published", "initial"),
+        default="published",
+        help="without --accounts: the plan in force in TERRMAP_DB if one is published "
+        "(default), else the data's starting plan",
+    )
+    export.add_argument(
         "--measure",
         default="revenue",
         help="measure the report judges balance on, or a mix such as revenue=1,workload_hours=1",
@@ -600,6 +609,28 @@ def _add_export_parser(sub) -> None:
         type=float,
         default=10.0,
         help="balance band around the mean, in %% (default 10)",
+    )
+    crm = export.add_argument_group("crm", "write-back files for a CRM (kind 'crm')")
+    crm.add_argument("--target", choices=("salesforce", "hubspot"), help="the CRM")
+    crm.add_argument(
+        "--since",
+        type=Path,
+        default=None,
+        help="assignment CSV of the previous publication: the delta files hold what changed",
+    )
+    crm.add_argument("--sf-model-id", default=None, help="Salesforce Territory2Model id")
+    crm.add_argument("--sf-type-id", default=None, help="Salesforce Territory2Type id")
+    crm.add_argument(
+        "--sf-territory-ids",
+        type=Path,
+        default=None,
+        help="Data Loader export of Territory2 (Id, DeveloperName) once the territories exist",
+    )
+    crm.add_argument(
+        "--user-ids",
+        type=Path,
+        default=None,
+        help="CSV rep_id,user: the rep's Salesforce User Id or HubSpot user email",
     )
 
 
@@ -653,8 +684,17 @@ def _export(args) -> int:
     from terrmap.io.report import report_html
 
     measure = _parse_measure(args.measure)
-    workspace = _export_workspace(args)
-    plan = workspace.initial_plan
+    published = _published(args)
+    if published is not None:
+        workspace, plan = published.workspace, published.plan
+        print(
+            f"plan in force: {published.publication.scenario_name!r} version "
+            f"{published.publication.version}, from {published.publication.effective_date}",
+            file=sys.stderr,
+        )
+    else:
+        workspace = _export_workspace(args)
+        plan = workspace.initial_plan
     if args.assignment is not None:
         if not args.assignment.exists():
             raise CliError(f"{args.assignment}: no such file")
@@ -673,6 +713,8 @@ def _export(args) -> int:
         "html": lambda: report_html(plan, workspace, measure=measure, tolerance_pct=args.tolerance),
         "definition": lambda: definition_json(plan),
     }
+    if args.kind == "crm":
+        return _export_crm(args, plan, workspace, published)
     if args.kind == "all":
         if not args.out.is_dir():
             raise CliError(f"{args.out}: not a folder (export all writes one file per kind)")
@@ -682,6 +724,150 @@ def _export(args) -> int:
     for kind, target in targets.items():
         path = exports.write_export(writers[kind](), target)
         print(f"{kind}: {path}")
+    return EXIT_OK
+
+
+def _published(args):
+    """Open the plan in force (a PublishedPlan) when the export should use it, else ``None``."""
+    if args.plan != "published" or args.accounts is not None or args.assignment is not None:
+        return None
+    from terrmap.store.database import database_location
+    from terrmap.store.published import plan_in_force
+    from terrmap.store.scenarios import ScenarioStore
+
+    _, path = database_location()
+    if path is not None and not path.exists():
+        return None  # no database: nothing was ever published
+    return plan_in_force(ScenarioStore())
+
+
+def _previous_owners(store_plan):
+    """Read the owners at the publication before the plan in force (``None``: the first)."""
+    from terrmap.io.crm import owners_of
+    from terrmap.store.published import open_publication, publication_before
+    from terrmap.store.scenarios import ScenarioStore
+
+    store = ScenarioStore()
+    before = publication_before(store, store_plan.publication)
+    if before is None:
+        return None
+    opened = open_publication(store, before)
+    return owners_of(opened.plan, opened.workspace)
+
+
+def _export_crm(args, plan, workspace, published=None) -> int:
+    from terrmap.io import crm, exports
+
+    if args.target is None:
+        raise CliError("export crm needs --target salesforce or --target hubspot")
+    if not args.out.is_dir():
+        raise CliError(f"{args.out}: not a folder (export crm writes several files)")
+    for option in ("since", "sf_territory_ids", "user_ids"):
+        path = getattr(args, option)
+        if path is not None and not path.exists():
+            raise CliError(f"{path}: no such file")
+    if args.since is not None:
+        previous = crm.read_owners(args.since)
+    elif published is not None:
+        previous = _previous_owners(published)
+    else:
+        previous = None
+    options = {}
+    if args.user_ids is not None:
+        options["user_ids"] = _read_user_ids(args.user_ids)
+    if args.target == "salesforce":
+        options["model_id"] = args.sf_model_id
+        options["type_id"] = args.sf_type_id
+        if args.sf_territory_ids is not None:
+            options["territory_ids"] = crm.read_salesforce_ids(args.sf_territory_ids)
+    elif args.sf_model_id or args.sf_type_id or args.sf_territory_ids:
+        raise CliError("--sf-* options are for --target salesforce")
+    files = crm.crm_files(plan, workspace, args.target, previous=previous, **options)
+    for file in files.values():
+        path = exports.write_export(file.data, args.out / file.name)
+        print(f"{file.name}: {file.rows} row(s) -> {path}")
+    return EXIT_OK
+
+
+def _read_user_ids(path: Path) -> dict[str, str]:
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if list(frame.columns[:2]) != ["rep_id", "user"]:
+        raise CliError(f"{path}: expected the columns rep_id,user; found {list(frame.columns)}")
+    return dict(zip(frame["rep_id"].str.strip(), frame["user"].str.strip(), strict=True))
+
+
+def _add_users_parser(sub) -> None:
+    from terrmap.playbook.roles import ROLES
+
+    users = sub.add_parser(
+        "users",
+        help="manage the local user file (sign-in without an identity provider)",
+        description="The user file is TERRMAP_USERS unless --file names another.",
+    )
+    actions = users.add_subparsers(dest="action", required=True)
+    add = actions.add_parser(
+        "add",
+        help="add or replace a user; the password is read from standard input",
+        description="Reads the password from standard input (asked twice on a terminal).",
+    )
+    add.add_argument("name", help="username (the email address for OIDC sign-in)")
+    add.add_argument("--role", choices=ROLES, required=True)
+    add.add_argument("--rep", default=None, help="rep id of the user (required for --role rep)")
+    add.add_argument("--display-name", default=None, help="name shown and signed on changes")
+    add.add_argument("--file", type=Path, default=None, help="user file (default: TERRMAP_USERS)")
+    add.add_argument(
+        "--no-password",
+        action="store_true",
+        help="no password: the user signs in through the identity provider (OIDC) only",
+    )
+    listing = actions.add_parser("list", help="list the users (never the hashes)")
+    listing.add_argument("--file", type=Path, default=None)
+
+
+def _users_file(args) -> Path:
+    from terrmap.store.users import USERS_ENV, users_path
+
+    path = args.file or users_path()
+    if path is None:
+        raise CliError(f"no user file: pass --file or set {USERS_ENV}")
+    return path
+
+
+def _read_password() -> str:
+    import getpass
+
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != first:
+            raise CliError("the passwords differ")
+        return first
+    line = sys.stdin.readline()
+    if not line:
+        raise CliError("no password on standard input")
+    return line.rstrip("\r\n")
+
+
+def _users(args) -> int:
+    from terrmap.store.users import add_user, load_users
+
+    path = _users_file(args)
+    if args.action == "list":
+        for record in load_users(path).values():
+            user = record.user
+            how = "password" if record.password_hash else "identity provider"
+            fields = (user.username, user.display_name, user.role, user.rep_id or "-", how)
+            print("\t".join(fields))
+        return EXIT_OK
+    password = None if args.no_password else _read_password()
+    user = add_user(
+        path,
+        args.name,
+        role=args.role,
+        password=password,
+        display_name=args.display_name,
+        rep_id=args.rep,
+    )
+    print(f"{user.username} ({user.role}) written to {path}")
     return EXIT_OK
 
 

@@ -149,7 +149,25 @@ class TestExportPage:
             "Territories (GeoPackage)",
             "Workbook (Excel)",
             "Leadership report (HTML)",
+            "Salesforce files (ZIP)",
         ]
+
+    def test_crm_target_switches_the_write_back_files(self):
+        at = _open("pages/export.py")
+        at.radio(key="crm_target").set_value("hubspot").run()
+        assert at.get("download_button")[-1].proto.label == "HubSpot files (ZIP)"
+        assert not at.main.text_input  # the Salesforce ids are for Salesforce only
+
+    def test_malformed_salesforce_id_disables_the_download(self):
+        at = _open("pages/export.py")
+        at.text_input(key="crm_sf_model_id").input("0MA nope").run()
+        assert [e.value for e in at.error] == [
+            "0MA nope is not a Salesforce id (15 or 18 letters and digits)."
+        ]
+        assert at.get("download_button")[-1].proto.disabled
+        at.text_input(key="crm_sf_model_id").input("0MA5g000000CaFeGAK").run()
+        assert not at.error
+        assert not at.get("download_button")[-1].proto.disabled
 
 
 class TestRepView:
