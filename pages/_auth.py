@@ -37,6 +37,22 @@ from terrmap.store.users import (
 
 logger = logging.getLogger(__name__)
 
+#: Where sign-ins and sign-outs are recorded: set once by ``pages._state``
+#: (which imports this module, so this one must not import it back).
+_auditor: Callable[..., None] | None = None
+
+
+def set_auditor(record: Callable[..., None]) -> None:
+    """Record sign-ins and sign-outs with ``record(action, target, detail, actor=...)``."""
+    global _auditor
+    _auditor = record
+
+
+def _audit(action: str, target: str | None = None, detail: dict | None = None, **kw) -> None:
+    if _auditor is not None:
+        _auditor(action, target, detail, **kw)
+
+
 SIGNED_IN = "signed_in_user"
 _USERNAME = "sign_in_username"
 _PASSWORD = "sign_in_password"
@@ -142,11 +158,9 @@ def _oidc_gate() -> User:
     if user is None:
         _only(_oidc_no_role)
     if current_user() != user:
-        from pages import _state  # _state imports this module
-
         st.session_state[SIGNED_IN] = user
         logger.info("signed in through the identity provider: %s", user.username)
-        _state.audit("sign_in", user.username, {"how": "oidc", "role": user.role})
+        _audit("sign_in", user.username, {"how": "oidc", "role": user.role})
     return user
 
 
@@ -162,19 +176,17 @@ def _sign_in() -> None:
         )
         return
     user = authenticate(_user_file(), username, password)
-    from pages import _state  # _state imports this module
-
     if user is None:
         throttle.failed(username, time.monotonic())
         st.session_state[_ERROR] = "Wrong username or password."
         logger.info("failed sign-in for %r", username)
-        _state.audit("sign_in_failed", username or None, {"how": "password"}, actor="anonymous")
+        _audit("sign_in_failed", username or None, {"how": "password"}, actor="anonymous")
         return
     throttle.succeeded(username)
     st.session_state.pop(_ERROR, None)
     st.session_state[SIGNED_IN] = user
     logger.info("signed in: %s (%s)", user.username, user.role)
-    _state.audit("sign_in", user.username, {"how": "password", "role": user.role})
+    _audit("sign_in", user.username, {"how": "password", "role": user.role})
 
 
 def _local_form() -> None:
@@ -197,11 +209,9 @@ def _local_form() -> None:
 
 def sign_out() -> None:
     """Forget the signed-in user (and the OIDC cookie)."""
-    from pages import _state  # _state imports this module
-
     user = current_user()
     if user is not None:
-        _state.audit("sign_out", user.username)
+        _audit("sign_out", user.username)
         logger.info("signed out: %s", user.username)
     st.session_state.clear()
     if mode() == "oidc":

@@ -152,6 +152,9 @@ def audit(
         logger.warning("audit %s not recorded: %s", action, error)
 
 
+_auth.set_auditor(audit)
+
+
 def audited(produce, target: str, detail: dict | None = None):
     """Wrap a download's producer so that making the file records an ``export`` audit row.
 

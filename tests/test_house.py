@@ -105,3 +105,28 @@ def test_only_web_knows_leaflet_and_streamlit():
                 mods.add(node.module.split(".")[0])
         if _layer(_module_name(path)) != "web":
             assert not mods & {"folium", "branca", "streamlit_folium", "streamlit"}, path
+
+
+def test_page_helpers_import_each_other_without_a_cycle():
+    pages = Path(__file__).resolve().parents[1] / "pages"
+    graph: dict[str, set[str]] = {}
+    for path in pages.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "pages":
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pages."):
+                found.add(node.module.split(".", 1)[1])
+        graph[path.stem] = found - {path.stem}
+    seen: dict[str, int] = {}
+
+    def cyclic(node: str) -> bool:
+        seen[node] = 1
+        for nxt in graph.get(node, ()):
+            if seen.get(nxt) == 1 or (seen.get(nxt) is None and cyclic(nxt)):
+                return True
+        seen[node] = 2
+        return False
+
+    assert not any(cyclic(n) for n in graph if seen.get(n) is None)
