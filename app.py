@@ -32,6 +32,6 @@ allowed = [key for key in _auth.allowed_page_keys() if key in PAGES]
 for key in allowed:
     section, path, title = PAGES[key]
     sections.setdefault(section, []).append(st.Page(path, title=title, default=key == allowed[0]))
-navigation = st.navigation(sections)
+navigation = st.navigation(sections, expanded=True)
 sidebar()
 navigation.run()
