@@ -28,6 +28,8 @@ NAV_TITLES = (
     "Auto-balance",
     "Scenarios",
     "Compare",
+    "Review",
+    "Audit",
 )
 
 

@@ -19,6 +19,11 @@ from terrmap.store.scenarios import ScenarioStore
 from .conftest import ARTIFACTS, goto_page, read_dataframe, run_and_wait, serve_app, wait_for_app
 from .test_app_smoke import parse_number
 
+
+def _moves(n: int) -> str:
+    return f"{n} move in this plan" if n == 1 else f"{n} moves in this plan"
+
+
 pytestmark = pytest.mark.browser
 
 
@@ -100,7 +105,7 @@ class TestSaveReloadOpen:
         wait_for_app(page)
         _open(page, "East push")
         sidebar = page.get_by_test_id("stSidebar")
-        expect(sidebar).to_contain_text(f"{len(east.moves)} move(s) in this plan")
+        expect(sidebar).to_contain_text(_moves(len(east.moves)))
         expect(sidebar.get_by_role("button", name="Undo")).to_be_enabled()
 
         # Save it under a new name, as a new user would.
@@ -118,16 +123,14 @@ class TestSaveReloadOpen:
         # Reload: the URL's key restores the working copy (autosaved).
         page.reload()
         wait_for_app(page)
-        expect(page.get_by_test_id("stSidebar")).to_contain_text(
-            f"{len(east.moves)} move(s) in this plan"
-        )
+        expect(page.get_by_test_id("stSidebar")).to_contain_text(_moves(len(east.moves)))
         # A new browser session opens the saved scenario: same figures.
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         try:
             other = context.new_page()
             other.goto(scenario_app)
             wait_for_app(other)
-            expect(other.get_by_test_id("stSidebar")).to_contain_text("0 move(s) in this plan")
+            expect(other.get_by_test_id("stSidebar")).to_contain_text(_moves(0))
             _open(other, "East push, Cy's copy")
             goto_page(other, "Territories")
             assert _territory_accounts(other) == _expected_accounts(east)
@@ -225,9 +228,7 @@ class TestPrivateWorkingCopies:
             expect(
                 other.get_by_test_id("stAlert").filter(has_text="belongs to another browser")
             ).to_be_visible()
-            expect(other.get_by_test_id("stSidebar")).to_contain_text(
-                f"{len(east.moves)} move(s) in this plan"
-            )
+            expect(other.get_by_test_id("stSidebar")).to_contain_text(_moves(len(east.moves)))
             run_and_wait(other, lambda: other.get_by_role("button", name="Undo").click())
             expect(other.get_by_test_id("stSidebar")).to_contain_text(
                 f"{len(east.moves) - 1} move(s) in this plan"
@@ -242,9 +243,7 @@ class TestPrivateWorkingCopies:
         assert store.autosave_info(key) == saved
         page.reload()
         wait_for_app(page)
-        expect(page.get_by_test_id("stSidebar")).to_contain_text(
-            f"{len(east.moves)} move(s) in this plan"
-        )
+        expect(page.get_by_test_id("stSidebar")).to_contain_text(_moves(len(east.moves)))
         # A reload on a busy machine can take longer than the default wait.
         expect(
             page.get_by_test_id("stAlert").filter(has_text="Restored your working copy")
