@@ -23,7 +23,7 @@ APP = ROOT / "app.py"
 
 def app_pages() -> list[str]:
     """The page files ``app.py`` navigates to, relative to the repository root."""
-    return re.findall(r'st\.Page\(\s*"([^"]+)"', APP.read_text(encoding="utf-8"))
+    return re.findall(r'"(pages/[^"/]+\.py)"', APP.read_text(encoding="utf-8"))
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ def published(tmp_path_factory):
     folder = tmp_path_factory.mktemp("crm")
     ws = demo_workspace()
     before = ws.initial_plan
-    moved = [a for a in ws.context.account_ids if before.assignment[a] == "T02"][:5]
+    moved = list(before.assignment[before.assignment.eq("T02").fillna(False)].index[:5])
     after = before.reassign(moved, "T01")
     write_export(assignment_csv(before, ws), folder / "before.csv")
     write_export(assignment_csv(after, ws), folder / "after.csv")
@@ -122,8 +122,12 @@ def test_export_uses_the_plan_in_force_and_the_publication_before(tmp_path, monk
     ws = demo_workspace()
     store = ScenarioStore(str(database))
     dataset = store.save_dataset(ws)
-    first = [a for a in ws.context.account_ids if ws.initial_plan.assignment[a] == "T02"][:3]
-    second = [a for a in ws.context.account_ids if ws.initial_plan.assignment[a] == "T03"][:2]
+    first = list(
+        ws.initial_plan.assignment[ws.initial_plan.assignment.eq("T02").fillna(False)].index[:3]
+    )
+    second = list(
+        ws.initial_plan.assignment[ws.initial_plan.assignment.eq("T03").fillna(False)].index[:2]
+    )
 
     def publish(plan, name, day):
         info = store.save(plan, name=name, dataset_id=dataset, author="ann")

@@ -248,15 +248,15 @@ def test_workbook_and_territory_exports_carry_regions(tmp_path):
     path = tmp_path / "plan.xlsx"
     path.write_bytes(workbook_xlsx(plan, ws))
     sheets = pd.read_excel(path, sheet_name=None)
-    assert list(sheets) == ["Summary", "Regions", "Accounts", "Reps"]
-    summary, regions = sheets["Summary"], sheets["Regions"].set_index("region")
+    assert list(sheets) == ["Summary", "Regions", "Accounts", "Reps", "Changes"]
+    summary, regions = sheets["Summary"], sheets["Regions"].set_index("Region")
     # the regions sheet adds up the summary rows of its territories
-    expected = summary.groupby("region")[["accounts", "revenue", "net_profit"]].sum()
+    expected = summary.groupby("Region")[["Accounts", "Revenue", "Net profit"]].sum()
     pd.testing.assert_frame_equal(
-        regions[["accounts", "revenue", "net_profit"]].sort_index(),
+        regions[["Accounts", "Revenue", "Net profit"]].sort_index(),
         expected.sort_index(),
         check_dtype=False,
     )
-    assert regions["territories"].sum() == len(summary) == 10
+    assert regions["Territories"].sum() == len(summary) == 10
     exported = gpd.read_file(io.BytesIO(territories_geojson(plan, ws)))
     assert set(exported["region"]) == {"North", "South"}
