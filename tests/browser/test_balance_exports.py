@@ -134,7 +134,7 @@ class TestRepView:
         _open(page, app_url, "Rep view")
         reps = demo.reps
         rep_id = "R03"
-        label = str(reps.loc[rep_id, 'name'])  # names only, unless two reps share one
+        label = str(reps.loc[rep_id, "name"])  # names only, unless two reps share one
         select = page.get_by_test_id("stSelectbox").filter(has_text="Rep").first
         select.click()
         page.get_by_role("option", name=label).click()

@@ -230,9 +230,7 @@ class TestPrivateWorkingCopies:
             ).to_be_visible()
             expect(other.get_by_test_id("stSidebar")).to_contain_text(_moves(len(east.moves)))
             run_and_wait(other, lambda: other.get_by_role("button", name="Undo").click())
-            expect(other.get_by_test_id("stSidebar")).to_contain_text(
-                _moves(len(east.moves) - 1)
-            )
+            expect(other.get_by_test_id("stSidebar")).to_contain_text(_moves(len(east.moves) - 1))
             ARTIFACTS.mkdir(exist_ok=True)
             other.screenshot(path=str(ARTIFACTS / "working_copy_of_another_browser.png"))
             assert _url_key(other) not in (None, key)
