@@ -108,7 +108,11 @@ class TestRepsPage:
             fit_scores(demo.reps, demo.initial_plan, weights)["score"], demo.initial_plan
         )
         changes = matching[matching["changed"]]
-        expect(page.get_by_text(f"Swapping {len(changes)} territory(ies)")).to_be_visible()
+        expect(
+            page.get_by_text(
+                f"Swapping {len(changes)} {'territory' if len(changes) == 1 else 'territories'}"
+            )
+        ).to_be_visible()
         _screenshot(page, "reps_page_suggestions.png")
         run_and_wait(
             page, lambda: page.get_by_role("button", name="Accept the suggested rep swaps").click()
@@ -122,8 +126,9 @@ class TestRepsPage:
         for _, row in swapped.iterrows():
             assert shown[row["name"]] == pytest.approx(row["workload_hours"], abs=0.01)
         rows = read_dataframe(page.get_by_test_id("stDataFrame").first)
+        rep_names = demo.reps["name"].astype(str)
         assert {r["Territory"]: r["Rep"] for r in rows} == dict(
-            zip(swapped["name"], swapped["rep_id"], strict=True)
+            zip(swapped["name"], rep_names.reindex(swapped["rep_id"]).tolist(), strict=True)
         )
 
 
