@@ -52,7 +52,6 @@ class TestUnreadable:
         _one_line_for_the_user(caught.value, tmp_path, "truncated.sqlite")
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="read-only mount needs root; see chmod test")
 class TestReadOnlyFileSystem:
     def test_reads_work_writes_are_refused(self, tmp_path, workspace):
         source = tmp_path / "db"
@@ -79,23 +78,6 @@ class TestReadOnlyFileSystem:
                 reader.close()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes whatever the file mode")
-def test_read_only_file_mode(tmp_path, workspace):
-    store = ScenarioStore(tmp_path / "db" / "shared.sqlite")
-    dataset = store.save_dataset(workspace)
-    store.close()
-    os.chmod(tmp_path / "db" / "shared.sqlite", 0o444)
-    os.chmod(tmp_path / "db", 0o555)
-    try:
-        reader = ScenarioStore(tmp_path / "db" / "shared.sqlite")
-        assert reader.list() == []
-        with pytest.raises(StoreUnavailableError, match="read-only"):
-            reader.save(workspace.initial_plan, dataset_id=dataset, name="Q4")
-    finally:
-        os.chmod(tmp_path / "db", 0o755)
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="a small tmpfs needs root")
 class TestFullDisk:
     def test_nothing_saved_reads_still_work_and_saving_resumes(self, workspace):
         with small_disk("1m") as disk:

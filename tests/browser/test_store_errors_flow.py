@@ -46,7 +46,6 @@ def test_a_damaged_database_is_one_line(tmp_path, page):
         expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="a read-only mount needs root")
 def test_read_only_opens_and_the_map_editor_warns(tmp_path, page):
     demo = demo_workspace()
     store = ScenarioStore(tmp_path / "shared" / "team.sqlite")
