@@ -489,3 +489,14 @@ def read_dataframe(frame, timeout: float = APP_TIMEOUT_MS) -> list[dict[str, str
     """
     frame.locator('table[role="grid"] tbody tr').first.wait_for(state="attached", timeout=timeout)
     return frame.evaluate(_READ_GRID)
+
+
+def download_file(page, label, folder):
+    """Click the download button labelled ``label``; return (suggested name, saved path)."""
+    button = page.get_by_test_id("stDownloadButton").filter(has_text=label)
+    with page.expect_download() as info:
+        button.click()
+    download = info.value
+    target = folder / download.suggested_filename
+    download.save_as(target)
+    return download.suggested_filename, target

@@ -16,7 +16,7 @@ from terrmap.demo import demo_workspace
 from terrmap.io.exports import read_assignment
 from terrmap.playbook.repview import rep_comparison
 
-from .conftest import ARTIFACTS, wait_for_app
+from .conftest import ARTIFACTS, download_file, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -48,16 +48,6 @@ def _open(page, app_url, title):
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
-def _download(page, label, tmp_path):
-    button = page.get_by_test_id("stDownloadButton").filter(has_text=label)
-    with page.expect_download() as info:
-        button.click()
-    download = info.value
-    target = tmp_path / download.suggested_filename
-    download.save_as(target)
-    return download.suggested_filename, target
-
-
 def _check_report(path, demo):
     text = path.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>")
@@ -86,7 +76,7 @@ class TestBalancePage:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "balance_page.png"))
 
-        name, path = _download(page, "Leadership report (HTML)", tmp_path)
+        name, path = download_file(page, "Leadership report (HTML)", tmp_path)
         assert name == "terrmap-report.html"
         _check_report(path, demo)
 
@@ -96,7 +86,7 @@ class TestExportPage:
         _open(page, app_url, "Export")
         files = {}
         for label, expected in DOWNLOADS.items():
-            name, path = _download(page, label, tmp_path)
+            name, path = download_file(page, label, tmp_path)
             assert name == expected
             files[name] = path
         plan = demo.initial_plan

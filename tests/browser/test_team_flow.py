@@ -22,7 +22,7 @@ from terrmap.io.crm import read_hubspot, read_salesforce
 from terrmap.store.scenarios import ScenarioStore
 from terrmap.store.users import add_user
 
-from .conftest import ARTIFACTS, goto_page, run_and_wait, serve_app, wait_for_app
+from .conftest import ARTIFACTS, download_file, goto_page, run_and_wait, serve_app, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -159,16 +159,6 @@ def test_sign_out_returns_to_the_sign_in_screen(team_url, page):
     expect(page.get_by_test_id("stSidebarNavLink")).to_have_count(0)
 
 
-def _download(page, label, tmp_path):
-    button = page.get_by_test_id("stDownloadButton").filter(has_text=label)
-    with page.expect_download() as info:
-        button.click()
-    download = info.value
-    target = tmp_path / download.suggested_filename
-    download.save_as(target)
-    return download.suggested_filename, target
-
-
 def test_write_back_files_download_and_read_back(team_url, page, demo, tmp_path):
     _sign_in(page, team_url, "ann")
     _goto(page, "Export")
@@ -177,7 +167,7 @@ def test_write_back_files_download_and_read_back(team_url, page, demo, tmp_path)
     run_and_wait(
         page, lambda: page.get_by_label("Territory model id (Territory2ModelId)").press("Enter")
     )
-    name, path = _download(page, "Salesforce files (ZIP)", tmp_path)
+    name, path = download_file(page, "Salesforce files (ZIP)", tmp_path)
     assert name == "terrmap-salesforce.zip"
     archive = zipfile.ZipFile(path)
     territories = pd.read_csv(io.BytesIO(archive.read("Territory2.csv")), dtype=str)
@@ -191,7 +181,7 @@ def test_write_back_files_download_and_read_back(team_url, page, demo, tmp_path)
     assert np.array_equal(again.codes, demo.initial_plan.codes)
 
     run_and_wait(page, lambda: page.get_by_text("HubSpot", exact=True).click())
-    name, path = _download(page, "HubSpot files (ZIP)", tmp_path)
+    name, path = download_file(page, "HubSpot files (ZIP)", tmp_path)
     assert name == "terrmap-hubspot.zip"
     archive = zipfile.ZipFile(path)
     assert sorted(archive.namelist()) == [
