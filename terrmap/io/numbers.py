@@ -444,8 +444,13 @@ def _pattern(number_format: NumberFormat) -> re.Pattern:
     dec = re.escape(number_format.decimal)
     if not number_format.grouping:
         return re.compile(rf"\d+(?:{dec}\d+)?|{dec}\d+")
-    marks = re.escape(number_format.thousands)
-    grouped = rf"(?:0|[1-9]\d{{0,2}}(?P<t>[{marks}])\d{{3}}(?:(?P=t)\d{{3}})*)"
+    # One alternative per mark (the same mark throughout a number), not a
+    # backreference: pandas 3.0 hands string regexes to Arrow's RE2, which has none.
+    runs = "|".join(
+        rf"[1-9]\d{{0,2}}(?:{re.escape(mark)}\d{{3}})+"
+        for mark in dict.fromkeys(number_format.thousands)
+    )
+    grouped = rf"(?:0|{runs})"
     return re.compile(rf"(?:{grouped}|\d+)(?:{dec}\d*)?|{dec}\d+")
 
 
