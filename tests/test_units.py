@@ -174,6 +174,18 @@ class TestH3:
         # 6 spokes from the centre + 6 edges around the ring
         assert len(layer.adjacency().pairs) == 12
 
+    def test_lookup_is_h3s_own_cell(self):
+        rng = np.random.default_rng(5)
+        lon = rng.uniform(-71.2, -70.9, 500)
+        lat = rng.uniform(42.2, 42.45, 500)
+        layer = h3_units(lon, lat, 8)
+        lon = np.append(lon, [np.nan, -71.0, 200.0])
+        lat = np.append(lat, [42.3, np.nan, 95.0])
+        found = layer.unit_ids.to_numpy()[layer.locate(lon, lat)[:500]]
+        expected = [h3.latlng_to_cell(y, x, 8) for x, y in zip(lon[:500], lat[:500], strict=True)]
+        assert found.tolist() == expected
+        assert layer.locate(lon, lat)[500:].tolist() == [-1, -1, -1]
+
     def test_points_elsewhere_are_white_space(self):
         layer = h3_units(np.array([-100.0]), np.array([40.0]), 5)
         assert layer.locate(np.array([10.0, np.nan]), np.array([50.0, 1.0])).tolist() == [-1, -1]
