@@ -319,9 +319,9 @@ class PolygonIndex:
     geoms : numpy.ndarray
         Valid Polygon/MultiPolygon (or empty) geometries; a polygon's position
         is its code. Prepared in place (``shapely.prepare``).
-    cells_per_polygon : float, default 4
+    cells_per_polygon : float, default 64
         Grid cells per polygon: finer grids give fewer candidate pairs per
-        point, at the cost of more cells per large polygon.
+        point, at the cost of memory (about 40 MB for 30,000 ZIP areas).
 
     Examples
     --------
@@ -331,10 +331,13 @@ class PolygonIndex:
     [0, 0, 1, -1]
     """
 
-    def __init__(self, geoms: np.ndarray, *, cells_per_polygon: float = 4.0) -> None:
+    def __init__(self, geoms: np.ndarray, *, cells_per_polygon: float = 64.0) -> None:
         self.geoms = np.asarray(geoms, dtype=object)
         shapely.prepare(self.geoms)
         self.bounds = shapely.bounds(self.geoms)
+        # One contiguous array per side: gathering from them is ~5x faster
+        # than gathering rows of the (n, 4) array.
+        self._columns = tuple(np.ascontiguousarray(self.bounds[:, i]) for i in range(4))
         present = np.flatnonzero(np.isfinite(self.bounds[:, 0]))
         if not len(present):
             self.origin, self.step, self.shape = (0.0, 0.0), (1.0, 1.0), (1, 1)
@@ -386,8 +389,12 @@ class PolygonIndex:
         point = np.repeat(points, count)
         offsets = np.repeat(first - np.cumsum(count) + count, count) + np.arange(count.sum())
         polygon = self._members[offsets]
-        x, y, box = lon[point], lat[point], self.bounds[polygon]
-        keep = (x >= box[:, 0]) & (x <= box[:, 2]) & (y >= box[:, 1]) & (y <= box[:, 3])
+        x, y = lon[point], lat[point]
+        minx, miny, maxx, maxy = self._columns
+        keep = x >= minx[polygon]
+        keep &= x <= maxx[polygon]
+        keep &= y >= miny[polygon]
+        keep &= y <= maxy[polygon]
         return point[keep], polygon[keep]
 
     def locate(self, lon: np.ndarray, lat: np.ndarray, *, every: bool = False) -> Located:
