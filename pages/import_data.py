@@ -19,10 +19,13 @@ from terrmap.io.importing import (
     FIELDS,
     IMPORT_KINDS,
     STEPS,
+    UNIT_CHOICES,
     UPLOAD_TYPES,
     ImportResult,
+    UnitChoice,
     prepare_import,
     rejected_csv,
+    unit_layer_fields,
 )
 from terrmap.io.loaders import NumberOptions
 from terrmap.io.numbers import CURRENCY_CODES
@@ -38,6 +41,12 @@ RATES = "import_rates"
 DETECT = "Decide from the file"
 NUMBER_FORMATS = (DETECT, "1,234.56", "1.234,56")
 USE_BUTTON = "import_use"
+UNITS = "import_units"
+UNIT_RESOLUTION = "import_h3_resolution"
+UNIT_FILE = "import_file_units"
+UNIT_ID = "import_unit_id"
+UNIT_NAME = "import_unit_name"
+UNIT_FIELDS = "import_unit_fields"  # (file id, fields or error) of the unit layer on screen
 
 LABELS = {
     "accounts": "Accounts (required)",
@@ -133,8 +142,98 @@ def _numbers_form() -> None:
         )
 
 
+def _unit_fields(upload) -> tuple[tuple[str, ...], str | None]:
+    """The unit layer's fields (read once per upload), or why it cannot be read."""
+    cached = st.session_state.get(UNIT_FIELDS)
+    if cached is None or cached[0] != upload.file_id:
+        try:
+            cached = (upload.file_id, unit_layer_fields(upload.getvalue(), upload.name), None)
+        except ValueError as error:
+            cached = (upload.file_id, (), str(error))
+        st.session_state[UNIT_FIELDS] = cached
+    return cached[1], cached[2]
+
+
+def _unit_form() -> tuple[UnitChoice | None, tuple]:
+    """The unit layer the user chose and what identifies it; None while it is incomplete."""
+    with st.container(border=True):
+        kind = st.selectbox(
+            "Territory building blocks (units)",
+            list(UNIT_CHOICES),
+            format_func=UNIT_CHOICES.get,
+            key=UNITS,
+            help="With units, a territory is a set of places (counties, ZIP areas, hexagons...) "
+            "plus named-account exceptions: next month's accounts fall into the territory of "
+            "their place, and the map draws territories along the units' lines.",
+        )
+        if kind == "h3":
+            resolution = st.number_input(
+                "H3 resolution",
+                min_value=0,
+                max_value=15,
+                value=7,
+                key=UNIT_RESOLUTION,
+                help="5: about 250 km² per hexagon, 6: 36 km², 7: 5 km², 8: 0.7 km².",
+            )
+            return UnitChoice("h3", resolution=int(resolution)), ("h3", int(resolution))
+        if kind != "uploaded":
+            return UnitChoice(kind), (kind,)
+        upload = st.file_uploader(
+            "Unit layer (polygons)",
+            type=list(UPLOAD_TYPES["territories"]),
+            key=UNIT_FILE,
+            help="Any polygon layer: the Census ZCTA shapefile (zipped), another country's "
+            "postcode areas, sales districts. GeoJSON, GeoPackage, GeoParquet or a zipped "
+            "Shapefile.",
+        )
+        if upload is None:
+            st.info("Upload the polygon layer, then choose the field holding each unit's id.")
+            return None, ()
+        fields, problem = _unit_fields(upload)
+        if problem is not None:
+            st.error(escape_markdown(problem))
+            return None, ()
+        left, right = st.columns(2)
+        id_field = left.selectbox("Unit id field", fields, key=UNIT_ID)
+        name_field = right.selectbox("Unit name field", [NONE, *fields], key=UNIT_NAME)
+        name_field = None if name_field == NONE else name_field
+        choice = UnitChoice(
+            "uploaded",
+            source=upload.getvalue(),
+            filename=upload.name,
+            id_field=id_field,
+            name_field=name_field,
+        )
+        return choice, ("uploaded", upload.file_id, id_field, name_field)
+
+
+def _units_summary(result: ImportResult) -> None:
+    workspace = result.workspace
+    if workspace is None or workspace.units is None:
+        return
+    units = workspace.units
+    label = UNIT_CHOICES.get(units.kind, units.kind)
+    if units.params.get("source") == "territories":
+        label = UNIT_CHOICES["territories"]
+    approximate = " (approximate shapes)" if units.approximate else ""
+    outside = workspace.context.account_ids[workspace.initial_plan.layout.account_units < 0]
+    st.caption(
+        f"Territories are built from {units.n_units:,} units: {escape_markdown(label)}"
+        f"{approximate}. {len(outside):,} account{'' if len(outside) == 1 else 's'} "
+        "in no unit."
+    )
+    if len(outside):
+        with st.expander(f"Accounts in no unit ({len(outside):,}): white space"):
+            columns = [c for c in ("name", "lon", "lat") if c in workspace.accounts.columns]
+            st.dataframe(workspace.accounts.loc[outside, columns])
+
+
 def _load(
-    uploads: dict, mappings: dict, dissolve: bool, numbers: NumberOptions | None
+    uploads: dict,
+    mappings: dict,
+    dissolve: bool,
+    numbers: NumberOptions | None,
+    units: UnitChoice | None,
 ) -> ImportResult:
     with st.status("Loading the files…", expanded=True) as status:
         bar = st.progress(0.0)
@@ -150,6 +249,7 @@ def _load(
             dissolve=dissolve,
             progress=progress,
             numbers=numbers,
+            units=units,
         )
         bar.progress(1.0, text="Done")
         status.update(**_status(result), expanded=False)
@@ -289,12 +389,16 @@ numbers, numbers_problem = _number_options()
 if numbers_problem is not None:
     st.error(escape_markdown(numbers_problem))
     st.stop()
+unit_choice, unit_key = _unit_form()
+if unit_choice is None:
+    st.stop()
 overrides = {kind: _overrides(kind, upload.file_id) for kind, upload in uploads.items()}
 signature = (
     tuple((kind, upload.file_id) for kind, upload in uploads.items()),
     tuple((kind, tuple(sorted(o.items()))) for kind, o in overrides.items()),
     bool(dissolve),
     numbers,
+    unit_key,
 )
 cached = st.session_state.get(RESULT)
 if cached is not None and cached[0] == signature:
@@ -302,7 +406,11 @@ if cached is not None and cached[0] == signature:
     st.status(**_status(result), expanded=False)
 else:
     result = _load(
-        uploads, {kind: dict(o) for kind, o in overrides.items()}, bool(dissolve), numbers
+        uploads,
+        {kind: dict(o) for kind, o in overrides.items()},
+        bool(dissolve),
+        numbers,
+        unit_choice,
     )
     st.session_state[RESULT] = (signature, result)
 
@@ -313,6 +421,7 @@ for problem in result.problems:
     st.error(escape_markdown(problem))
 
 _summary(result)
+_units_summary(result)
 if result.usable:
     in_use = _state.workspace() is result.workspace
     st.button(
