@@ -22,8 +22,10 @@ from terrmap.io.importing import (
     UNIT_CHOICES,
     UPLOAD_TYPES,
     ImportResult,
+    ReimportResult,
     UnitChoice,
     prepare_import,
+    prepare_reimport,
     rejected_csv,
     unit_layer_fields,
 )
@@ -47,6 +49,11 @@ UNIT_FILE = "import_file_units"
 UNIT_ID = "import_unit_id"
 UNIT_NAME = "import_unit_name"
 UNIT_FIELDS = "import_unit_fields"  # (file id, fields or error) of the unit layer on screen
+MODE = "import_mode"
+REIMPORT = "import_reimport"  # (signature, ReimportResult) of the file on screen
+REIMPORT_BUTTON = "import_reimport_apply"
+NEW_DATA = "A new data set (replaces the working plan)"
+NEXT_EXPORT = "Next export of the current plan's accounts (re-import)"
 
 LABELS = {
     "accounts": "Accounts (required)",
@@ -205,6 +212,104 @@ def _unit_form() -> tuple[UnitChoice | None, tuple]:
             name_field=name_field,
         )
         return choice, ("uploaded", upload.file_id, id_field, name_field)
+
+
+def _reimport(upload, numbers: NumberOptions | None) -> None:
+    """Apply the plan in force to a new accounts file: report, then the user's go."""
+    plan, workspace = _state.plan(), _state.workspace()
+    overrides = _overrides("accounts", upload.file_id)
+    signature = (upload.file_id, tuple(sorted(overrides.items())), numbers, id(plan))
+    cached = st.session_state.get(REIMPORT)
+    applied = (
+        cached is not None
+        and cached[1].reimport is not None
+        and cached[1].reimport.workspace is workspace
+    )
+    if (
+        cached is not None
+        and cached[0][:-1] == signature[:-1]
+        and (cached[0] == signature or applied)
+    ):
+        # Once applied, the plan in force is the re-imported one: keep showing what was done.
+        result = cached[1]
+    else:
+        with st.spinner("Applying the plan's territories to the new accounts…"):
+            result = prepare_reimport(
+                upload.getvalue(),
+                plan,
+                workspace,
+                mapping=dict(overrides),
+                filename=upload.name,
+                numbers=numbers,
+            )
+        st.session_state[REIMPORT] = (signature, result)
+    _mapping_editor("accounts", result, overrides)
+    for problem in result.problems:
+        st.error(escape_markdown(problem))
+    if result.usable:
+        _reimport_report(result)
+    if result.warnings:
+        st.warning("\n".join(f"- {escape_markdown(warning)}" for warning in result.warnings))
+    with st.container(key="import_rejected"):
+        _rejected(result)
+
+
+def _reimport_report(result: ReimportResult) -> None:
+    applied = result.reimport
+    totals = applied.report.sum()
+    kept = applied.workspace.initial_plan.exceptions
+    cols = st.columns(5)
+    cols[0].metric("Accounts added", f"{totals['added']:,}")
+    cols[1].metric("Accounts removed", f"{totals['removed']:,}")
+    cols[2].metric("Accounts changed", f"{totals['changed']:,}")
+    cols[3].metric("Exceptions kept", f"{len(kept):,}")
+    cols[4].metric("Exceptions whose account is gone", f"{len(applied.lost_exceptions):,}")
+    st.subheader("Changes per territory")
+    st.caption(
+        "New accounts fall in the territory of their place; exceptions stay; figures are the "
+        "new file's. Moved: accounts in both files now in another territory."
+    )
+    st.dataframe(
+        result.report_table(),
+        width="stretch",
+        column_config={
+            "name": st.column_config.TextColumn("Territory"),
+            "added": st.column_config.NumberColumn("Added"),
+            "removed": st.column_config.NumberColumn("Removed"),
+            "changed": st.column_config.NumberColumn("Changed"),
+            "moved_in": st.column_config.NumberColumn("Moved in"),
+            "moved_out": st.column_config.NumberColumn("Moved out"),
+        },
+    )
+    if len(applied.lost_exceptions):
+        with st.expander(
+            f"Exceptions whose account is gone ({len(applied.lost_exceptions):,}): kept in "
+            "the definition, listed here",
+            expanded=True,
+        ):
+            lost = applied.workspace.initial_plan.layout.absent_exceptions
+            st.dataframe(
+                lost.reindex(applied.lost_exceptions).rename("territory").to_frame(),
+                width="stretch",
+            )
+    if len(applied.outside):
+        with st.expander(f"Accounts in no unit ({len(applied.outside):,}): white space"):
+            accounts = applied.workspace.accounts
+            columns = [c for c in ("name", "lon", "lat") if c in accounts.columns]
+            st.dataframe(accounts.loc[applied.outside, columns], width="stretch")
+    in_use = _state.workspace() is applied.workspace
+    st.button(
+        "Apply to the current plan",
+        type="primary",
+        key=REIMPORT_BUTTON,
+        on_click=_state.set_workspace,
+        args=(applied.workspace,),
+        disabled=in_use,
+    )
+    if in_use:
+        st.success("The plan now holds the new accounts: open the Map editor or Territories page.")
+    else:
+        st.caption("The plan's undo history starts afresh from the re-imported plan.")
 
 
 def _units_summary(result: ImportResult) -> None:
@@ -379,6 +484,27 @@ for column, kind in zip(st.columns(3), IMPORT_KINDS, strict=True):
 uploads = {kind: upload for kind, upload in uploads.items() if upload is not None}
 if "accounts" not in uploads:
     st.info("Upload an accounts file to begin.")
+    st.stop()
+
+_reimportable = "territories" not in uploads and _state.plan().layout is not None
+if (
+    _reimportable
+    and st.radio(
+        "Use this accounts file as",
+        (NEW_DATA, NEXT_EXPORT),
+        key=MODE,
+        horizontal=True,
+        help="The current plan is a territory definition (units and exceptions): next month's "
+        "CRM export can be applied to it, placing new accounts by their place.",
+    )
+    == NEXT_EXPORT
+):
+    _numbers_form()
+    numbers, numbers_problem = _number_options()
+    if numbers_problem is not None:
+        st.error(escape_markdown(numbers_problem))
+        st.stop()
+    _reimport(uploads["accounts"], numbers)
     st.stop()
 
 dissolve = "territories" in uploads and st.checkbox(

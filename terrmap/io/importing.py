@@ -52,6 +52,7 @@ from terrmap.geo.units import (
 from terrmap.geo.workspace import Workspace, build_workspace
 from terrmap.io import loaders
 from terrmap.io.columns import SYNONYMS, guess_mapping, normalise_name, resolve_mapping
+from terrmap.io.definition import Reimport, reimport
 from terrmap.io.loaders import (
     AccountsLoad,
     NumberOptions,
@@ -72,10 +73,12 @@ __all__ = [
     "UPLOAD_TYPES",
     "FileOutcome",
     "ImportResult",
+    "ReimportResult",
     "UnitChoice",
     "build_unit_layer",
     "escape_markdown",
     "prepare_import",
+    "prepare_reimport",
     "rejected_csv",
     "territories_from_owners",
     "unit_layer_fields",
@@ -328,8 +331,121 @@ class ImportResult:
         return preview
 
 
+@dataclass(frozen=True, eq=False)
+class ReimportResult:
+    """Next month's accounts file applied to the plan in force, before the user accepts it.
+
+    Attributes
+    ----------
+    files : dict[str, FileOutcome]
+        The accounts file (key ``"accounts"``).
+    reimport : Reimport or None
+        The new data set with the plan's definition applied, and the report
+        (:class:`terrmap.io.definition.Reimport`); None when ``problems``
+        is not empty.
+    problems : tuple of str
+        One-line reasons the file cannot be applied.
+    rejected : pandas.DataFrame
+        Rejected rows (as :attr:`ImportResult.rejected`).
+    warnings : tuple of str
+        Things the user should know about the rows that loaded.
+    """
+
+    files: dict[str, FileOutcome]
+    reimport: Reimport | None
+    problems: tuple[str, ...]
+    rejected: pd.DataFrame
+    warnings: tuple[str, ...]
+
+    @property
+    def usable(self) -> bool:
+        """True when the new accounts can replace the plan's."""
+        return self.reimport is not None
+
+    @property
+    def n_rejected(self) -> int:
+        """Rejected rows."""
+        return len(self.rejected)
+
+    def report_table(self) -> pd.DataFrame:
+        """Return the per-territory report with the territories' names, for display.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by territory id: ``name``, ``added``, ``removed``,
+            ``changed``, ``moved_in``, ``moved_out`` (see
+            :func:`terrmap.core.definition.reimport_report`); empty without
+            a re-import.
+        """
+        if self.reimport is None:
+            return pd.DataFrame()
+        report = self.reimport.report
+        context = self.reimport.workspace.context
+        names = pd.Series(context.territory_names, index=context.territory_ids)
+        table = report.copy()
+        table.insert(
+            0,
+            "name",
+            names.reindex(report.index).fillna(pd.Series(report.index, index=report.index)),
+        )
+        return table
+
+
 # ---------------------------------------------------------------------------
 # Public functions
+
+
+def prepare_reimport(
+    accounts: Source,
+    plan: Plan,
+    workspace: Workspace,
+    *,
+    mapping: Mapping[str, str | None] | None = None,
+    filename: str | None = None,
+    numbers: NumberOptions | None = None,
+) -> ReimportResult:
+    """Load next month's accounts file and apply the plan in force to it.
+
+    The plan's territory definition (units, exceptions, rules, regions) is
+    applied with :func:`terrmap.io.definition.reimport`, the same function
+    as ``terrmap metrics --definition --previous``: new accounts fall in the
+    territory of their unit, removed ones are dropped, figures are the new
+    file's, exceptions are kept.
+
+    Parameters
+    ----------
+    accounts : path, bytes or binary file-like
+        The new accounts file.
+    plan : Plan
+        The plan in force, built on units.
+    workspace : Workspace
+        Its data set.
+    mapping : mapping, optional
+        Canonical field → file column overriding the guess.
+    filename : str, optional
+        The file's name, for sources that carry none.
+    numbers : NumberOptions, optional
+        Number format, currency and exchange rates.
+
+    Returns
+    -------
+    ReimportResult
+        Unusable files and plans that are not built on units are reported
+        in ``problems``, never raised.
+    """
+    outcome = _load_accounts(
+        accounts, mapping, filename, find_territory_column=False, numbers=numbers
+    )
+    files = {"accounts": outcome}
+    rejected, warnings = _all_rejected(files), _all_warnings(files)
+    if outcome.error is not None:
+        return ReimportResult(files, None, (outcome.error,), rejected, warnings)
+    try:
+        applied = reimport(plan, workspace, outcome.load.accounts)
+    except ValueError as error:
+        return ReimportResult(files, None, (str(error),), rejected, warnings)
+    return ReimportResult(files, applied, (), rejected, warnings)
 
 
 def prepare_import(
