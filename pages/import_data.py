@@ -263,7 +263,11 @@ def _reimport_report(result: ReimportResult) -> None:
     cols[1].metric("Accounts removed", f"{totals['removed']:,}")
     cols[2].metric("Accounts changed", f"{totals['changed']:,}")
     cols[3].metric("Exceptions kept", f"{len(kept):,}")
-    cols[4].metric("Exceptions whose account is gone", f"{len(applied.lost_exceptions):,}")
+    cols[4].metric(
+        "Lost exceptions",
+        f"{len(applied.lost_exceptions):,}",
+        help="Exceptions whose account is not in the new file: kept in the definition.",
+    )
     st.subheader("Changes per territory")
     st.caption(
         "New accounts fall in the territory of their place; exceptions stay; figures are the "

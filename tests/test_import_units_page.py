@@ -115,6 +115,15 @@ class TestUnitChoice:
         assert workspace.initial_plan.definition().unit_params == {"resolution": 6}
         _accounts_follow_their_units(workspace)
 
+    def test_a_resolution_too_fine_names_one_that_fits(self, at):
+        workspace = at.session_state["workspace"]
+        _choose(at, "h3")
+        at.number_input(key="import_h3_resolution").set_value(15).run()
+        errors = [_shown(e.value) for e in at.error]
+        assert any("H3 resolution 15 needs about" in e and "use resolution" in e for e in errors)
+        assert not any(b.key == "import_use" for b in at.button)
+        assert at.session_state["workspace"] is workspace
+
     def test_approximate_zip_areas_say_so(self, at):
         _choose(at, "zip-approximate")
         assert any("(approximate shapes)" in c.value for c in at.caption)

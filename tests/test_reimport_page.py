@@ -78,7 +78,7 @@ def test_report_before_anything_changes(month):
         "Accounts removed": "11",
         "Accounts changed": "1",
         "Exceptions kept": str(len(plan.exceptions) - 1),
-        "Exceptions whose account is gone": "1",
+        "Lost exceptions": "1",
     }
     report = at.dataframe[0].value
     assert report.loc["T01", "added"] == 1  # the new neighbour, in the moved county
