@@ -185,6 +185,24 @@ class TestUploadedLayer:
         warnings = _shown(" ".join(w.value for w in at.warning))
         assert "overlap" in warnings and "Z1/Z2" in warnings
 
+    def test_an_invalid_polygon_is_repaired_named_and_kept(self, at):
+        _choose(at, "uploaded")
+        bowtie = shapely.Polygon([(-71.5, 42.0), (-70.5, 42.6), (-70.5, 42.0), (-71.5, 42.6)])
+        layer = gpd.GeoDataFrame(
+            {"zone_code": ["Z1", "Z2"]},
+            geometry=[bowtie, shapely.box(-72, 42.6, -71, 43.2)],
+            crs="EPSG:4326",
+        )
+        at.file_uploader(key="import_file_units").upload("zones.geojson", _geojson(layer))
+        at.run()
+        at.selectbox(key="import_unit_id").set_value("zone_code").run()
+        warnings = _shown(" ".join(w.value for w in at.warning))
+        assert "repaired 1 invalid polygon" in warnings and "Z1" in warnings
+        workspace = _use(at)
+        assert list(workspace.units.unit_ids) == ["Z1", "Z2"]
+        assert workspace.units.units.geometry.is_valid.all()
+        _accounts_follow_their_units(workspace)
+
     def test_an_unreadable_layer_is_named(self, at):
         _choose(at, "uploaded")
         at.file_uploader(key="import_file_units").upload("zones.geojson", b"not a layer")
