@@ -100,6 +100,7 @@ def _assert_same_layer(found, expected):
         expected.warnings,
     )
     assert list(found.unit_ids) == list(expected.unit_ids)
+    np.testing.assert_array_equal(found.adjacency().pairs, expected.adjacency().pairs)
     assert found.units["name"].tolist() == expected.units["name"].tolist()
     assert shapely.equals(found.units.geometry.to_numpy(), expected.units.geometry.to_numpy()).all()
 
@@ -215,7 +216,7 @@ class TestOlderDatabases:
             # ids of data sets without units are what they were before units
             assert dataset_key(ws) == dataset
 
-    def test_an_upgraded_database_stores_units(self, v1_copy):
+    def test_an_upgraded_database_stores_units(self, v1_copy, monkeypatch):
         store = ScenarioStore(v1_copy)
         layer = _grid_layer(["a", "b", "c"])
         ws = build_workspace(
@@ -230,6 +231,14 @@ class TestOlderDatabases:
         )
         plan = ws.initial_plan.reassign_units(["b"], "T0")
         info = store.save(plan, dataset_id=store.save_dataset(ws), name="units after upgrade")
+        expected_pairs = layer.adjacency().pairs
+
+        def not_again(*args, **kwargs):
+            raise AssertionError("the stored neighbours were found again")
+
+        # the neighbours come from the store, not from the geometry again
+        monkeypatch.setattr("terrmap.geo.units._polygon_pairs", not_again)
         reopened = ScenarioStore(v1_copy).open(info.scenario_id)
+        np.testing.assert_array_equal(reopened.workspace.units.adjacency().pairs, expected_pairs)
         assert reopened.plan.unit_assignment.to_dict() == {"a": "T0", "b": "T0", "c": "T1"}
         _assert_same_layer(reopened.workspace.units, layer)

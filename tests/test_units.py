@@ -134,6 +134,13 @@ class TestAdjacency:
         neighbours = [sorted(indices[indptr[i] : indptr[i + 1]].tolist()) for i in range(4)]
         assert neighbours == [[1, 2], [0, 3], [0, 3], [1, 2]]
 
+    def test_remembered_pairs_are_used_and_checked(self):
+        layer = units_from_polygons(_grid(2), "code")
+        layer.remember_adjacency(np.array([[0, 1]]))
+        assert layer.adjacency().pairs.tolist() == [[0, 1]]
+        with pytest.raises(ValueError, match=r"outside 0\.\.3"):
+            layer.remember_adjacency(np.array([[0, 4]]))
+
     def test_computed_once(self):
         layer = units_from_polygons(_grid(2), "code")
         assert layer.adjacency() is layer.adjacency()

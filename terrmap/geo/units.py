@@ -182,6 +182,26 @@ class UnitLayer:
             dtype="string",
         )
 
+    def remember_adjacency(self, pairs: np.ndarray, *, queen: bool = False) -> None:
+        """Take neighbour pairs found earlier (e.g. stored with the layer) instead of finding them.
+
+        Parameters
+        ----------
+        pairs : numpy.ndarray
+            ``(m, 2)`` unit positions, as :meth:`adjacency` gives them.
+        queen : bool, default False
+            Which contiguity they are.
+
+        Raises
+        ------
+        ValueError
+            When a pair names a position outside the layer.
+        """
+        pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        if len(pairs) and (pairs.min() < 0 or pairs.max() >= self.n_units):
+            raise ValueError(f"adjacency pairs name units outside 0..{self.n_units - 1}")
+        self._cache["queen" if queen else "rook"] = Adjacency(self.n_units, pairs)
+
     def adjacency(self, *, queen: bool = False) -> Adjacency:
         """Neighbouring units, computed once per layer and kind of contiguity.
 

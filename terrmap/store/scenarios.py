@@ -50,6 +50,7 @@ Examples
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import hashlib
@@ -414,6 +415,8 @@ def _unit_blobs(workspace: Workspace) -> dict[str, object]:
         "approximate": bool(units.approximate),
         "params": units.params,
         "warnings": list(units.warnings),
+        # Finding the neighbours of 30,000 ZIP areas takes seconds: stored, not redone.
+        "adjacency": base64.b64encode(_codes_blob(units.adjacency().pairs.ravel())).decode(),
     }
     return {
         "units": _frame_blob(units.units),
@@ -430,16 +433,15 @@ def _read_units(
     layer = json.loads(unit_layer)
     frame = _read_frame(units, geo=True)
     frame.index = pd.Index(frame.index.astype(str), name="unit_id", dtype=object)
-    return (
-        UnitLayer(
-            kind=layer["kind"],
-            units=frame,
-            approximate=layer["approximate"],
-            params=layer["params"],
-            warnings=tuple(layer["warnings"]),
-        ),
-        Definition.from_dict(json.loads(definition)),
+    rebuilt = UnitLayer(
+        kind=layer["kind"],
+        units=frame,
+        approximate=layer["approximate"],
+        params=layer["params"],
+        warnings=tuple(layer["warnings"]),
     )
+    rebuilt.remember_adjacency(_read_codes(base64.b64decode(layer["adjacency"])))
+    return rebuilt, Definition.from_dict(json.loads(definition))
 
 
 def _dataset_blobs(workspace: Workspace) -> dict[str, object]:
