@@ -345,6 +345,20 @@ class TestPolygonIndex:
         found = zip(every.extra_points.tolist(), every.extra_codes.tolist(), strict=True)
         assert sorted(found) == extra
 
+    def test_polygons_spanning_the_layer_coarsen_the_grid(self, monkeypatch):
+        monkeypatch.setattr("terrmap.geo.assign._MAX_GRID_ENTRIES", 20_000)
+        tiny = [shapely.box(x, y, x + 0.5, y + 0.5) for x in range(40) for y in range(10)]
+        # an island group across the whole layer, drawn first: it wins its ties
+        span = shapely.MultiPolygon([shapely.box(0, 0, 0.2, 0.2), shapely.box(39.8, 9.8, 40, 10)])
+        geoms = np.array([span, *tiny], dtype=object)
+        index = PolygonIndex(geoms.copy())
+        assert len(index._members) <= 20_000
+        rng = np.random.default_rng(2)
+        lon, lat = rng.uniform(-1, 41, 300), rng.uniform(-1, 11, 300)
+        lon[:2], lat[:2] = [0.1, 39.9], [0.1, 9.9]
+        assert index.locate(lon, lat).codes.tolist() == _naive_locate(geoms, lon, lat)[0]
+        assert index.locate(lon, lat).codes[:2].tolist() == [0, 0]
+
     def test_no_polygons_and_no_points(self):
         index = PolygonIndex(np.array([shapely.Polygon()], dtype=object))
         assert index.locate(np.array([1.0]), np.array([1.0])).codes.tolist() == [-1]

@@ -301,6 +301,10 @@ def _interior_pairs(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a[inner][order], b[inner][order]
 
 
+#: Most (cell, polygon) entries a :class:`PolygonIndex` grid holds (8 bytes each).
+_MAX_GRID_ENTRIES = 5_000_000
+
+
 class PolygonIndex:
     """Find the polygon holding each point: a grid of the polygons' bounding boxes.
 
@@ -347,13 +351,20 @@ class PolygonIndex:
         minx, miny = box[:, 0].min(), box[:, 1].min()
         width = max(box[:, 2].max() - minx, 1e-9)
         height = max(box[:, 3].max() - miny, 1e-9)
-        side = np.sqrt(width * height / max(cells_per_polygon * len(present), 1.0))
-        nx, ny = max(int(np.ceil(width / side)), 1), max(int(np.ceil(height / side)), 1)
-        self.origin, self.step, self.shape = (minx, miny), (width / nx, height / ny), (nx, ny)
-        x0, y0 = self._cell_xy(box[:, 0], box[:, 1])
-        x1, y1 = self._cell_xy(box[:, 2], box[:, 3])
-        cols, rows = x1 - x0 + 1, y1 - y0 + 1
-        count = cols * rows
+        while True:
+            side = np.sqrt(width * height / max(cells_per_polygon * len(present), 1.0))
+            nx, ny = max(int(np.ceil(width / side)), 1), max(int(np.ceil(height / side)), 1)
+            self.origin, self.step, self.shape = (minx, miny), (width / nx, height / ny), (nx, ny)
+            x0, y0 = self._cell_xy(box[:, 0], box[:, 1])
+            x1, y1 = self._cell_xy(box[:, 2], box[:, 3])
+            cols, rows = x1 - x0 + 1, y1 - y0 + 1
+            count = cols * rows
+            # Polygons whose box spans much of the layer (an island county
+            # across the antimeridian, a "rest of the country" district) sit
+            # in every cell they span: coarsen rather than list them millions of times.
+            if count.sum() <= _MAX_GRID_ENTRIES or cells_per_polygon <= 1:
+                break
+            cells_per_polygon /= 4
         within = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
         cells = (np.repeat(y0, count) + within // np.repeat(cols, count)) * nx + (
             np.repeat(x0, count) + within % np.repeat(cols, count)
