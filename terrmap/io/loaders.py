@@ -92,6 +92,7 @@ __all__ = [
     "load_accounts",
     "load_reps",
     "load_territories",
+    "read_polygon_layer",
 ]
 
 logger = logging.getLogger(__name__)
@@ -512,6 +513,40 @@ def load_territories(
         },
     )
     return _build_territories(table, used, dissolve=dissolve)
+
+
+def read_polygon_layer(source: Source, *, filename: str | None = None) -> gpd.GeoDataFrame:
+    """Read a polygon layer as it is: every attribute field, geometry in WGS84.
+
+    For layers whose features are used one by one (a unit layer: ZIP areas,
+    sales districts), where :func:`load_territories` would guess fields and
+    reject features.
+
+    Parameters
+    ----------
+    source : path, bytes or binary file-like
+        As :func:`load_territories` reads (GeoJSON, GeoPackage, a zipped
+        Shapefile, GeoParquet).
+    filename : str, optional
+        File name when ``source`` has none.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Attribute fields as text (whole numbers without ``.0``, blanks
+        missing), geometry reprojected to EPSG:4326.
+
+    Raises
+    ------
+    UnusableFileError
+        The file is empty, unreadable, of an unsupported type, has no
+        geometry, or has no CRS and is not in degrees (naming the file).
+    """
+    source_input = _input(source, filename)
+    table = _read_table(source_input, "territories")
+    if table.geometry is None:
+        raise UnusableFileError(f"{source_input.name}: the file has no geometry")
+    return gpd.GeoDataFrame(table.frame, geometry=table.geometry.to_numpy(), crs=schema.CRS)
 
 
 # ---------------------------------------------------------------------------

@@ -421,6 +421,17 @@ def _v3_workflow_and_audit(connection: Connection) -> None:
         connection.exec_driver_sql(statement)
 
 
+def _v4_unit_layers(connection: Connection) -> None:
+    """Add to data sets their unit layer and the territory definition their first plan reads."""
+    blob = _blob(connection.dialect.name)
+    for statement in (
+        f"ALTER TABLE datasets ADD COLUMN units {blob}",
+        "ALTER TABLE datasets ADD COLUMN unit_layer TEXT",
+        "ALTER TABLE datasets ADD COLUMN definition TEXT",
+    ):
+        connection.exec_driver_sql(statement)
+
+
 @dataclass(frozen=True)
 class Migration:
     """One step of the schema: its version number, what it does, how."""
@@ -435,6 +446,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "data sets, scenarios, versions, autosaves", _v1_tables),
     Migration(2, "scenario status, autosave author, indexes", _v2_status_and_owners),
     Migration(3, "workflow events, comments, publications, audit log", _v3_workflow_and_audit),
+    Migration(4, "unit layers and territory definitions of data sets", _v4_unit_layers),
 )
 #: The version this code writes.
 SCHEMA_VERSION = MIGRATIONS[-1].version
