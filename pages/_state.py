@@ -40,6 +40,7 @@ from terrmap.store.scenarios import (
 from terrmap.web import static_assets, working_copy
 from terrmap.web.basemap import publish_basemap
 from terrmap.web.editor import hover_texts
+from terrmap.web.unitlayer import publish_units
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ _map_data_lock = threading.Lock()
 _points_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKeyDictionary()
 _tips_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKeyDictionary()
 _basemap_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKeyDictionary()
+_units_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKeyDictionary()
 
 
 @st.cache_resource(show_spinner="Loading the demo data…", max_entries=4)
@@ -261,6 +263,21 @@ def points_url() -> str | None:
 def basemap_url() -> str | None:
     """URL of the offline outlines around the working data set (None: no outlines)."""
     return _published(_basemap_urls, publish_basemap, "the base map, the map has none")
+
+
+def units_url() -> str | None:
+    """URL of the working data set's unit outlines (None: no unit layer, or not writable)."""
+    ws = workspace()
+    if ws.units is None:
+        return None
+    with _map_data_lock:
+        if ws not in _units_urls:
+            try:
+                _units_urls[ws] = publish_units(ws.units)
+            except OSError as error:
+                logger.warning("cannot publish the unit outlines, the map shows none: %s", error)
+                _units_urls[ws] = None
+        return _units_urls[ws]
 
 
 def tips_url() -> str | None:
