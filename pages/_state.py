@@ -13,7 +13,6 @@ import os
 import threading
 import weakref
 from datetime import UTC, datetime
-from pathlib import Path
 
 import streamlit as st
 import streamlit.components.v1 as components
@@ -24,7 +23,7 @@ from terrmap.core.metrics import MEASURES
 from terrmap.core.plan import History, Plan
 from terrmap.demo import demo_workspace
 from terrmap.geo.drawing import MapData, map_data
-from terrmap.geo.workspace import Workspace, build_workspace
+from terrmap.geo.workspace import Workspace
 from terrmap.io.importing import escape_markdown
 from terrmap.store.scenarios import (
     AutosaveInfo,
@@ -51,7 +50,9 @@ MEASURE = "balance_measure"
 USER = "user_name"
 _SHELL_RUN = "_terrmap_shell_run"
 #: Environment variable naming a folder written by ``terrmap demo`` (accounts.csv,
-#: territories.geojson, reps.csv) to start the app on instead of the embedded data.
+#: territories.geojson, reps.csv; with definition.json and units.parquet, territories
+#: built on units, see terrmap.demo.folder_workspace) to start the app on instead
+#: of the embedded data.
 DATA_DIR_ENV = "TERRMAP_DATA_DIR"
 
 _map_data: weakref.WeakKeyDictionary[Workspace, MapData] = weakref.WeakKeyDictionary()
@@ -67,12 +68,9 @@ def _demo(data_dir: str | None) -> Workspace:
     # Immutable and the same for everybody: safe to share between sessions.
     if not data_dir:
         return demo_workspace()
-    from terrmap.demo import read_demo
+    from terrmap.demo import folder_workspace
 
-    data = read_demo(data_dir)
-    return build_workspace(
-        data.accounts, data.territories, data.reps, name=f"Data in {Path(data_dir).name}"
-    )
+    return folder_workspace(data_dir)
 
 
 def page_setup() -> None:

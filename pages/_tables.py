@@ -27,12 +27,12 @@ REGION_ROW = "Region total: "
 #: a manager looks for first (rep, deviation, the last move) before the detail.
 COLUMNS = {
     "rep": "Rep",
-    "region": "Region",
-    "pieces": "Pieces",
     "deviation": "Δ mean %",
     "quota_deviation": "Δ quota %",
     "moved_accounts": "Δ accounts (last move)",
     "moved_net_profit": "Δ net profit (last move)",
+    "region": "Region",
+    "pieces": "Pieces",
     "accounts": "Accounts",
     "revenue": "Revenue",
     "net_profit": "Net profit",
@@ -134,6 +134,7 @@ def territory_table(
     *,
     quota_deviation: pd.Series | None = None,
     plan: Plan | None = None,
+    rollup: bool = False,
 ):
     """A styled table of every territory, named, deviation coloured outside the band.
 
@@ -141,9 +142,10 @@ def territory_table(
     the rest scrolls. ``previous`` (the figures before the last move) adds what
     the last move changed; ``quota_deviation`` (percent per territory id) adds
     the deviation from each territory's quota. A ``plan`` built on units adds
-    its territories' pieces (more than one: an exclave, flagged), and, when
-    its definition has regions, each territory's region and one roll-up row
-    per region (named :data:`REGION_ROW` + region) after the territories.
+    its territories' pieces (more than one: an exclave, flagged) and, when
+    its definition has regions, each territory's region; with ``rollup``, one
+    roll-up row per region (named :data:`REGION_ROW` + region) follows the
+    territories.
     """
     table = pd.DataFrame(index=metrics.index)
     rep_names = _state.rep_names()
@@ -173,7 +175,7 @@ def territory_table(
     table.index = pd.Index(
         [str(n) if pd.notna(n) else str(t) for t, n in metrics["name"].items()], name="Territory"
     )
-    if regions is not None:
+    if regions is not None and rollup:
         rolled = region_rollup(metrics, regions, [c for c in REGION_SUMS if c in metrics])
         rows = rolled.drop(columns="territories").rename(columns=COLUMNS)
         rows["Region"] = [fmt.count(int(n), "territory") for n in rolled["territories"]]

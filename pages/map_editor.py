@@ -305,6 +305,12 @@ with map_col:
         unit_mask = np.zeros(units.n_units, dtype=bool)
         unit_mask[chosen_units] = True
         flags = exclave_flags(plan, units) if plan.layout.pairs is not None else None
+        if flags is not None:
+            # One flag per territory, on its biggest exclave: gappy layers (approximate
+            # ZIP areas) can leave dozens of small ones.
+            many = flags.groupby("territory_id")["units"].transform("size")
+            flags = flags.assign(exclaves=many).sort_values("units", ascending=False)
+            flags = flags.drop_duplicates("territory_id")
         names = territory_names(plan)
         unit_layer = {
             "unit_codes": plan.unit_codes,
@@ -314,8 +320,16 @@ with map_col:
             "flags": []
             if flags is None
             else [
-                {"lat": lat, "lng": lon, "text": f"⚠ exclave of {names.get(t, t)}"}
-                for t, lon, lat in flags[["territory_id", "lon", "lat"]].itertuples(index=False)
+                {
+                    "lat": lat,
+                    "lng": lon,
+                    "text": f"⚠ exclave of {names.get(t, t)}"
+                    if n == 1
+                    else f"⚠ {n} exclaves of {names.get(t, t)}",
+                }
+                for t, lon, lat, n in flags[["territory_id", "lon", "lat", "exclaves"]].itertuples(
+                    index=False
+                )
             ],
         }
     st_folium(
@@ -506,4 +520,4 @@ if by_units and plan.layout.pairs is not None:
                 for t, p in split["pieces"].items()
             )
         )
-st.dataframe(territory_table(metrics, stats, previous, plan=plan), width="stretch")
+st.dataframe(territory_table(metrics, stats, previous, plan=plan, rollup=True), width="stretch")

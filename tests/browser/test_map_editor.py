@@ -61,7 +61,9 @@ def choose_option(page, label: str) -> None:
 
     Does nothing when the page has no such option (data without units).
     """
-    button = page.get_by_test_id("stButtonGroup").get_by_role("button", name=label, exact=True)
+    button = page.locator('[data-testid="stButtonGroup"] button').filter(
+        has_text=re.compile(rf"^\s*{re.escape(label)}\s*$")
+    )
     if button.count() == 0 or button.get_attribute("aria-checked") == "true":
         return
     frame = page.locator(IFRAME).first.element_handle().content_frame()
