@@ -234,7 +234,20 @@ _state.show_autosave_error()
 map_col, side_col = st.columns([5, 2], gap="medium")
 
 with map_col:
-    find, size, narrow = st.columns([3, 2, 2], vertical_alignment="bottom")
+    # One row of controls above the map, so that at 1400x900 the map ends above
+    # the fold (a click on a map cut off below scrolls the page under the mouse).
+    row = st.columns([3, 3, 2.5, 2.5] if by_units else [3, 2, 2], vertical_alignment="bottom")
+    find, size, narrow = row[0], row[-2], row[-1]
+    if by_units:
+        row[1].segmented_control(
+            "Select",
+            list(MODES),
+            format_func=MODES.get,
+            key=MODE,
+            on_change=_clear,
+            help="Places: a shape or a click selects units (counties, ZIP areas, cells) with "
+            "all their accounts except named exceptions. Accounts: single accounts.",
+        )
     find.text_input(
         "Find an account",
         key=SEARCH,
@@ -265,32 +278,6 @@ with map_col:
         )
     if filtered:
         st.caption(f"Filters show {count(int(keep.sum()), 'account')} of {number(len(keep))}.")
-    if by_units or has_regions:
-        mode_col, colour_col, whole_col = st.columns([2, 2, 3], vertical_alignment="bottom")
-        if by_units:
-            mode_col.segmented_control(
-                "Select",
-                list(MODES),
-                format_func=MODES.get,
-                key=MODE,
-                on_change=_clear,
-                help="Places: a shape or a click selects units (counties, ZIP areas, cells) with "
-                "all their accounts except named exceptions. Accounts: single accounts.",
-            )
-            whole_col.toggle(
-                "Refuse moves that split a territory",
-                key=KEEP_WHOLE,
-                help="A place move that would leave a territory in more pieces than before "
-                "(an exclave) is refused, naming the territory.",
-            )
-        if has_regions:
-            colour_col.segmented_control(
-                "Colour by",
-                list(COLOURINGS),
-                format_func=COLOURINGS.get,
-                key=COLOUR_BY,
-                default="territory",
-            )
     mask = np.zeros(ctx.n_accounts, dtype=bool)
     mask[selected] = True
     shapes = plan_shapes(plan, data)
@@ -364,11 +351,27 @@ with map_col:
         height=600,
         use_container_width=True,
     )
-    st.toggle(
+    tiles_col, colour_col, whole_col = st.columns([3, 2, 3], vertical_alignment="center")
+    tiles_col.toggle(
         TILES_LABEL,
         key=TILES,
         help=TILES_HELP,
     )
+    if has_regions:
+        colour_col.segmented_control(
+            "Colour by",
+            list(COLOURINGS),
+            format_func=COLOURINGS.get,
+            key=COLOUR_BY,
+            default="territory",
+        )
+    if by_units:
+        whole_col.toggle(
+            "Refuse moves that split a territory",
+            key=KEEP_WHOLE,
+            help="A place move that would leave a territory in more pieces than before "
+            "(an exclave) is refused, naming the territory.",
+        )
     if by_units:
         kind = "approximate ZIP areas" if units.approximate else units.kind
         st.caption(
