@@ -337,7 +337,10 @@ with map_col:
             shapes,
             colors=colors,
             selected=mask,
-            callouts=account_callouts(plan, data, selected, currency=_state.currency()),
+            # A place holds many accounts: its callouts would pile up (the side lists them).
+            callouts={}
+            if places
+            else account_callouts(plan, data, selected, currency=_state.currency()),
             clear_selection=len(selected) == 0,
             dimmed=~keep if filtered else None,
             sizes=_sizes(ss.get(SIZE) or ""),
@@ -413,7 +416,8 @@ with side_col:
                 "net_profit": "Net profit",
             }
         )
-        st.dataframe(styled_money(summary), width="stretch")
+        if len(selected):
+            st.dataframe(styled_money(summary), width="stretch")
         options = [*ctx.territory_ids, UNASSIGN]
         labels = {UNASSIGN: UNASSIGNED_LABEL, **names}
         if ss.get(TARGET) not in options:

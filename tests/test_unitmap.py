@@ -398,3 +398,44 @@ class TestUpdateLayer:
             [0], self.TERR, flags=[{"lat": 0, "lng": 0, "text": "</script><script>"}]
         )
         assert not re.search(r"</script", next(iter(fg._children.values())).payload, re.I)
+
+
+# --------------------------------------------------------------------------- redrawing
+
+
+class TestRedrawAfterUnitMoves:
+    """Shapes redrawn move by move equal the units dissolved from scratch (county demo)."""
+
+    @pytest.fixture(scope="class")
+    def county(self):
+        from terrmap.demo import demo_workspace
+        from terrmap.geo.drawing import map_data
+
+        ws = demo_workspace()
+        return ws, map_data(ws)
+
+    def test_incremental_equals_full_dissolve(self, county):
+        from terrmap.geo.drawing import plan_shapes
+        from terrmap.geo.units import dissolved
+
+        ws, data = county
+        rng = np.random.default_rng(5)
+        plan = ws.initial_plan
+        plan_shapes(plan, data)
+        ids = list(plan.context.territory_ids)
+        for _ in range(12):
+            units = rng.choice(plan.layout.unit_ids, size=int(rng.integers(1, 4)), replace=False)
+            target = rng.choice([*ids, None])
+            plan = plan.reassign_units(units, target)
+            drawn = plan_shapes(plan, data)  # from the parent's shapes
+            full = dissolved(ws.units, plan.unit_assignment, ids)
+            for territory in ids:
+                a, b = drawn.geometry[territory], full[territory]
+                if shapely.is_empty(b):
+                    assert shapely.is_empty(a) or shapely.area(a) < 1e-12, territory
+                    continue
+                overlap = shapely.area(shapely.intersection(a, b)) / shapely.area(
+                    shapely.union(a, b)
+                )
+                assert overlap == pytest.approx(1.0, abs=1e-9), territory
+                assert shapely.get_type_id(a) in (3, 6)

@@ -341,17 +341,20 @@ class Plan:
         -------
         pandas.DataFrame
             Indexed by territory id: ``units``, ``pieces`` (1: contiguous)
-            and ``exclaves`` (pieces beyond the first).
+            and ``exclaves`` (pieces beyond the first). Computed once per plan
+            (the map asks on every rerun); callers get a copy.
         """
         if self.layout is None or self.layout.pairs is None:
             raise ValueError("contiguity needs a plan with units and their adjacency")
-        k = self.context.n_territories
-        pieces = territory_pieces(self.unit_codes, self.layout.pairs, k)
-        units = np.bincount(self.unit_codes[self.unit_codes >= 0], minlength=k)
-        return pd.DataFrame(
-            {"units": units, "pieces": pieces, "exclaves": np.maximum(pieces - 1, 0)},
-            index=self.context.territory_ids,
-        )
+        if "contiguity" not in self._cache:
+            k = self.context.n_territories
+            pieces = territory_pieces(self.unit_codes, self.layout.pairs, k)
+            units = np.bincount(self.unit_codes[self.unit_codes >= 0], minlength=k)
+            self._cache["contiguity"] = pd.DataFrame(
+                {"units": units, "pieces": pieces, "exclaves": np.maximum(pieces - 1, 0)},
+                index=self.context.territory_ids,
+            )
+        return self._cache["contiguity"].copy()
 
     # -- changing ----------------------------------------------------------
     def reassign(

@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 _POINTS = "representative_points"
+_FLAGS = "exclave_flags"
 
 
 def representative_points(layer: UnitLayer) -> np.ndarray:
@@ -184,6 +185,16 @@ def exclave_flags(plan: Plan, layer: UnitLayer) -> pd.DataFrame:
     """
     if plan.layout is None or plan.layout.pairs is None:
         raise ValueError("exclaves need a plan with units and their adjacency")
+    # Once per plan and layer: the map asks on every rerun.
+    cached = plan._cache.get(_FLAGS)
+    if cached is not None and cached[0] is layer:
+        return cached[1].copy()
+    flags = _exclave_flags(plan, layer)
+    plan._cache[_FLAGS] = (layer, flags)
+    return flags.copy()
+
+
+def _exclave_flags(plan: Plan, layer: UnitLayer) -> pd.DataFrame:
     labels = exclave_units(plan.unit_codes, plan.layout.pairs)
     found = np.flatnonzero(labels >= 0)
     columns = ["territory_id", "units", "lon", "lat"]

@@ -792,20 +792,15 @@ def _shape_payload(
     keep = np.array([g is not None and not shapely.is_empty(g) for g in geoms], dtype=bool)
     if not keep.any():
         return "null", []
-    drawn = geoms[keep]
-    if tolerance > 0:
-        drawn = shapely.simplify(drawn, tolerance, preserve_topology=True)
-    # ~1 m grid keeps the JSON small without visible change.
-    drawn = shapely.set_precision(drawn, 1e-5)
-    anchors = shapely.point_on_surface(geoms[keep])
     idx = np.flatnonzero(keep)
+    encoded = _encoded_shapes(geoms[keep], float(tolerance))
     features = []
     anchor_rows = []
-    for g_json, i, anchor in zip(shapely.to_geojson(drawn), idx, anchors, strict=True):
+    for (g_json, x, y), i in zip(encoded, idx, strict=True):
         features.append(
             f'{{"type":"Feature","properties":{{"color":"{colors[i]}"}},"geometry":{g_json}}}'
         )
-        anchor_rows.append({"lat": round(anchor.y, 5), "lng": round(anchor.x, 5), "i": int(i)})
+        anchor_rows.append({"lat": y, "lng": x, "i": int(i)})
     text = '{"type":"FeatureCollection","features":[' + ",".join(features) + "]}"
     with _SHAPES_MEMO_LOCK:
         _SHAPES_MEMO[key] = (values, text, anchor_rows)
@@ -813,6 +808,44 @@ def _shape_payload(
         while len(_SHAPES_MEMO) > _SHAPES_MEMO_SIZE:
             _SHAPES_MEMO.popitem(last=False)
     return text, [dict(row, html=names_html[row["i"]]) for row in anchor_rows]
+
+
+#: GeoJSON text and label anchor per territory shape: (id, tolerance) ->
+#: (geometry, text, lon, lat). A move redraws two territories and leaves the
+#: other shapes the same objects, so only those two are encoded again (at
+#: 30,000 ZIP-sized units, encoding every territory took a second). Shared
+#: like _SHAPES_MEMO, under its lock; the entry holds the geometry, so its id
+#: cannot be reused while cached.
+_GEOMETRY_MEMO: OrderedDict[tuple[int, float], tuple[Any, str, float, float]] = OrderedDict()
+_GEOMETRY_MEMO_SIZE = 4096
+
+
+def _encoded_shapes(geoms: np.ndarray, tolerance: float) -> list[tuple[str, float, float]]:
+    """GeoJSON text and label anchor (lon, lat) of each shape, encoded once per shape."""
+    out: list[tuple[str, float, float] | None] = [None] * len(geoms)
+    with _SHAPES_MEMO_LOCK:
+        for k, geom in enumerate(geoms):
+            hit = _GEOMETRY_MEMO.get((id(geom), tolerance))
+            if hit is not None and hit[0] is geom:
+                _GEOMETRY_MEMO.move_to_end((id(geom), tolerance))
+                out[k] = hit[1:]
+    todo = np.array([k for k, row in enumerate(out) if row is None], dtype=np.int64)
+    if todo.size:
+        drawn = geoms[todo]
+        if tolerance > 0:
+            drawn = shapely.simplify(drawn, tolerance, preserve_topology=True)
+        # ~1 m grid keeps the JSON small without visible change.
+        drawn = shapely.set_precision(drawn, 1e-5)
+        anchors = shapely.point_on_surface(geoms[todo])
+        texts = shapely.to_geojson(drawn)
+        with _SHAPES_MEMO_LOCK:
+            for k, text, anchor in zip(todo.tolist(), texts, anchors, strict=True):
+                row = (str(text), round(anchor.x, 5), round(anchor.y, 5))
+                out[k] = row
+                _GEOMETRY_MEMO[(id(geoms[k]), tolerance)] = (geoms[k], *row)
+            while len(_GEOMETRY_MEMO) > _GEOMETRY_MEMO_SIZE:
+                _GEOMETRY_MEMO.popitem(last=False)
+    return out
 
 
 def parse_map_event(value: Mapping[str, Any] | None) -> MapEvent | None:

@@ -195,11 +195,13 @@ class TestCountyDemo:
         others = counties.loc[owner[owner == "T08"].index].representative_point()
         county = others.index[np.argmax(np.hypot(others.x - home.x, others.y - home.y))]
         point = others[county]
+        toggle = page.get_by_text("Refuse moves that split a territory", exact=True)
+        run_and_wait(page, toggle.click)
+        # (the toggle is below the map: back up, or the map is scrolled off)
+        page.get_by_role("heading", name="Map editor").scroll_into_view_if_needed()
         focus(frame, point.y, point.x, 9)
         run_and_wait(page, lambda: click_at(page, frame, point.y, point.x))
         assert places_heading(page)[0] == 1
-        toggle = page.get_by_text("Refuse moves that split a territory", exact=True)
-        run_and_wait(page, toggle.click)
         choose_target(page, d["names"]["T01"])
         confirm_if_asked(page)
         run_and_wait(page, lambda: page.get_by_role("button", name="Reassign").click())
