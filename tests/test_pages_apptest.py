@@ -457,6 +457,15 @@ class TestPlaceSelection:
         layer = fake_st_folium.calls[-1]["feature_group_to_add"]
         payload = json.loads(next(iter(layer._children.values())).payload)
         assert payload["select_units"] is True and payload["unit_selected"] is not None
+        # rings on exactly the named exceptions of data/definition.json
+        import base64
+
+        definition = json.loads((ROOT / "data" / "definition.json").read_text(encoding="utf-8"))
+        ids = _state_accounts(map_page).index
+        bits = np.unpackbits(
+            np.frombuffer(base64.b64decode(payload["rings"]), np.uint8), bitorder="little"
+        )[: len(ids)]
+        assert sorted(ids[bits.astype(bool)]) == sorted(definition["exceptions"])
         target = plan.context.territory_ids[0]
         map_page.selectbox(key="map_target").set_value(target).run()
         for box_ in map_page.checkbox:
@@ -499,6 +508,12 @@ class TestPlaceSelection:
         errors = [e.value for e in map_page.error]
         name = plan.context.territory_names[0]
         assert any("Move refused" in e and name in e for e in errors), errors
+        # allowed, the move gives the target an exclave: two pieces in the table
+        map_page.toggle(key="map_keep_contiguous").set_value(False).run()
+        map_page.button[[b.label for b in map_page.button].index("Reassign")].click().run()
+        assert _history(map_page).current.parent is plan
+        table = map_page.dataframe[-1].value
+        assert table.loc[name, "Pieces"] == 2
 
     def test_region_colours_and_moving_a_territory(self, map_page, fake_st_folium):
         plan = _history(map_page).current
