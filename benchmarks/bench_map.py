@@ -103,7 +103,12 @@ def _start_server(data_dir: Path, port: int, log) -> subprocess.Popen:
         "--server.address", "127.0.0.1", "--server.port", str(port),
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
     ]  # fmt: skip
-    env = {**os.environ, "TERRMAP_DATA_DIR": str(data_dir)}
+    # A database of its own: the benchmark must not read or write the user's.
+    env = {
+        **os.environ,
+        "TERRMAP_DATA_DIR": str(data_dir),
+        "TERRMAP_DB": str(data_dir.parent / f"{data_dir.name}.sqlite"),
+    }
     process = subprocess.Popen(
         command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
@@ -163,6 +168,8 @@ SELECTION_JS = (
     "Array.from(document.querySelectorAll('h3')).map(h => h.textContent)"
     ".find(t => t.startsWith('Selection')) || ''"
 )
+ENABLED_JS = """() => { const b = Array.from(document.querySelectorAll('button'))
+  .find(b => b.textContent.trim() === 'Reassign'); return !!b && !b.disabled; }"""
 PLACES_JS = "(window.terrmap.map.terrmap.units.lastPaint || {}).selected"
 LAST_MOVE_JS = (
     "Array.from(document.querySelectorAll('[data-testid=\"stCaptionContainer\"]'))"
@@ -206,6 +213,12 @@ def measure_session(browser, url: str, count: int, watch: Watch, units: bool = F
         button = page.get_by_role("button", name="Reassign")
         if button.count() == 0:
             continue
+        confirm = page.get_by_test_id("stCheckbox").filter(has_text="Yes, hand them to")
+        if confirm.count():
+            # A far target asks for a confirmation first (not timed: a second click).
+            confirm.locator("label").click()
+            page.wait_for_function(ENABLED_JS, timeout=60_000)
+            page.wait_for_function(IDLE_JS, timeout=60_000)
         token, text = frame.evaluate(TOKEN_JS), page.evaluate(LAST_MOVE_JS)
         t0 = time.perf_counter()
         button.click()
