@@ -25,7 +25,7 @@ cols[2].metric("Min / mean", f"{stats.min_over_mean:.2f}")
 cols[3].metric("Coefficient of variation", f"{stats.cv:.2f}")
 cols[4].metric("Gini", f"{stats.gini:.2f}")
 previous = plan.parent.metrics() if plan.parent is not None else None
-st.dataframe(territory_table(metrics, stats, previous), width="stretch")
+st.dataframe(territory_table(metrics, stats, previous, plan=plan), width="stretch")
 
 unassigned = metrics.attrs["unassigned"]
 if unassigned["accounts"]:

@@ -340,6 +340,7 @@ def _moves_blob(moves: list[Move] | tuple[Move, ...]) -> bytes:
             "sources": list(move.sources),
             **({} if move.targets is None else {"targets": list(move.targets)}),
             **({"unit_ids": list(move.unit_ids)} if move.unit_ids else {}),
+            **({"region": list(move.region)} if move.region is not None else {}),
         }
         for move in moves
     ]
@@ -358,6 +359,7 @@ def _read_moves(blob: bytes) -> tuple[Move, ...]:
             note=record["note"],
             targets=None if record.get("targets") is None else tuple(record["targets"]),
             unit_ids=tuple(record.get("unit_ids", ())),
+            region=None if record.get("region") is None else tuple(record["region"]),
         )
         for record in records
     )
