@@ -41,7 +41,6 @@ from terrmap.core.metrics import MEASURES
 from terrmap.core.plan import Plan
 from terrmap.core.travel import haversine_km
 from terrmap.geo.adjacency import account_adjacency, check_edges, pieces
-from terrmap.playbook.optimise.construct import flows
 from terrmap.playbook.optimise.explain import Option, design_note, design_reasons, infeasibility
 from terrmap.playbook.optimise.local_search import SearchInput, prepare_graph, search
 from terrmap.playbook.optimise.problem import ADDITIVE_MEASURES, _additive, home_bases
@@ -333,14 +332,7 @@ def _mask(context: Context, ids, kind: str) -> np.ndarray:
 def _search_within_cap(
     context, plan, data, bands, exact_cap, travel_now, disruption_weight, compactness_weight
 ):
-    """Construct, then search under a rising price on travel; keep the best result within limits.
-
-    Construction (:func:`terrmap.playbook.optimise.construct.flows`) moves
-    the bulk of the load across territory borders; the boundary search
-    finishes the bands. The search also runs from the start itself, and a
-    result counts only when the exact, tour-based team travel is within its
-    cap and no territory is in more pieces than at the start (or one): a
-    construction that breaks either is dropped, never reported as better.
+    """Search under a rising price on travel; keep the best result within the exact cap.
 
     The travel cap is a budget: spent greedily on the first moves that pay
     for balance, it runs out before the band is reached. Pricing travel
@@ -350,43 +342,28 @@ def _search_within_cap(
     underestimates; when no priced search stays within it, the proxy's
     allowance is halved until one does.
     """
-    k = context.n_territories
+    best, best_key = None, None
     graph = prepare_graph(data) if len(data.edges) else None
-    allowed_pieces = np.maximum(pieces(data.start_codes, data.edges, k), 1)
-
-    def judge(codes):
-        if (pieces(codes, data.edges, k) > allowed_pieces).any():
-            return None
-        metrics = _frozen_plan(context, codes).metrics()
+    for price in _TRAVEL_PRICES:
+        result = search(
+            data,
+            w_disruption=disruption_weight,
+            w_compact=compactness_weight + price,
+            graph=graph,
+        )
+        trial = _frozen_plan(context, result.codes)
+        metrics = trial.metrics()
         if float(metrics["travel_km"].sum()) > exact_cap:
-            return None
+            continue
         excess = 0.0
         for name, pct in bands.items():
             values = metrics[name].to_numpy(dtype=float)
             mean = abs(float(values.mean())) or 1.0
             excess += float(np.maximum(np.abs(values / mean - 1.0) - pct / 100.0, 0.0).sum())
-        return (excess, int((codes != data.start_codes).sum()))
-
-    built = flows(data)
-    starts = [built, data.codes] if (built != data.codes).any() else [data.codes]
-    best, best_key = None, None
-    for codes in starts:
-        trial_data = dataclasses.replace(data, codes=codes)
-        for price in _TRAVEL_PRICES:
-            result = search(
-                trial_data,
-                w_disruption=disruption_weight,
-                w_compact=compactness_weight + price,
-                graph=graph,
-            )
-            key = judge(result.codes)
-            if key is None:
-                continue
-            if best_key is None or key < best_key:
-                best, best_key = result, key
-            if key[0] <= 1e-9:
-                break
-        if best_key is not None and best_key[0] <= 1e-9:
+        key = (excess, result.moves)
+        if best_key is None or key < best_key:
+            best, best_key = result, key
+        if excess <= 1e-9:
             break
     if best is not None:
         return best
