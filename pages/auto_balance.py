@@ -9,6 +9,7 @@ from terrmap.core.schema import STAGES
 from terrmap.geo.palette import territory_colors
 from terrmap.io.importing import escape_markdown
 from terrmap.playbook.optimise import BAND_MEASURES, design, greenfield_territories
+from terrmap.playbook.optimise.split import greenfield_k, split_territory
 from terrmap.web.mapview import build_base_map, build_update_layer
 
 _state.page_setup()
@@ -92,6 +93,17 @@ rebuild = st.multiselect(
     format_func=lambda t: names[t],
     key="ab_greenfield",
 )
+k_col, k_button_col = st.columns([2, 1])
+wanted_k = int(
+    k_col.number_input(
+        "Greenfield the whole map with this many territories (new ones get open seats "
+        "where revenue per rep is highest)",
+        min_value=int(context.n_territories),
+        value=int(context.n_territories),
+        step=1,
+        key="ab_greenfield_k",
+    )
+)
 
 locked_ids = [part.strip() for part in listed.replace("\n", ",").split(",") if part.strip()]
 if locked_stages and "stage" in ws.accounts.columns:
@@ -105,25 +117,50 @@ options = {
 }
 
 
-def _request(rebuild_ids=None) -> None:
+def _request(rebuild_ids=None, split=None, k=None) -> None:
     # A callback, not the button's return value: it survives a rerun of the script.
-    st.session_state[REQUESTED] = {"rebuild": rebuild_ids}
+    st.session_state[REQUESTED] = {"rebuild": rebuild_ids, "split": split, "k": k}
 
 
 st.button("Propose", type="primary", disabled=not chosen, key="ab_propose", on_click=_request)
+k_button_col.button(
+    f"Greenfield with {wanted_k} territories",
+    disabled=not chosen,
+    key="ab_greenfield_k_go",
+    on_click=_request,
+    kwargs={"k": wanted_k},
+)
 request = st.session_state.pop(REQUESTED, None)
 if request is not None and chosen:
     targets = request["rebuild"] if request["rebuild"] is not None else rebuild
+    grown = None
     try:
         with st.spinner("Designing territories…"):
-            if targets:
+            rng = np.random.default_rng(0)
+            if request["split"] is not None:
+                territory, count = request["split"]
+                grown = split_territory(
+                    ws, _state.history(), territory, count, bands, rng=rng, **options
+                )
+                proposal = grown[2]
+            elif request["k"] is not None:
+                grown = greenfield_k(ws, _state.history(), request["k"], bands, rng=rng, **options)
+                proposal = grown[2]
+            elif targets:
                 proposal = greenfield_territories(plan, targets, bands, **options)
             else:
                 proposal = design(plan, bands, disruption_weight=float(disruption), **options)
     except ValueError as error:
-        st.error(str(error))
+        st.error(escape_markdown(str(error)))
     else:
-        st.session_state[PROPOSAL] = {"base": plan, "proposal": proposal}
+        st.session_state[PROPOSAL] = {
+            "base": plan,
+            "proposal": proposal,
+            # A split or a larger greenfield adds territories: the data set and
+            # its history change with the proposal, on Accept only.
+            "workspace": None if grown is None else grown[0],
+            "history": None if grown is None else grown[1],
+        }
 
 stored = st.session_state.get(PROPOSAL)
 if stored is not None and stored["base"] is not plan:
@@ -137,6 +174,16 @@ if stored is None:
 
 proposal = stored["proposal"]
 summary = proposal.summary()
+shown = stored["workspace"] or ws
+names = pd.Series(shown.context.territory_names, index=shown.context.territory_ids).astype(str)
+if stored["workspace"] is not None:
+    added = stored["workspace"].context.territory_names[context.n_territories :]
+    st.info(
+        escape_markdown(
+            f"This proposal adds {len(added)} territor{'y' if len(added) == 1 else 'ies'} "
+            f"with open seats ({', '.join(map(str, added))}); Accept adds them to the data set."
+        )
+    )
 (st.success if proposal.feasible and not proposal.worsened else st.warning)(
     escape_markdown(proposal.message())
 )
@@ -155,6 +202,13 @@ if proposal.options:
                 key=f"ab_option_{number}",
                 on_click=_request,
                 args=(list(option.territories),),
+            )
+        elif option.kind == "add_territories" and stored["workspace"] is None:
+            st.button(
+                escape_markdown(option.text),
+                key=f"ab_option_{number}",
+                on_click=_request,
+                kwargs={"split": (option.territories[0], int(option.count))},
             )
         else:
             st.markdown(f"- {escape_markdown(option.text)}")
@@ -200,7 +254,10 @@ accept_col, discard_col, _ = st.columns([1, 1, 4])
 
 
 def _accept() -> None:
-    _state.push(proposal.plan)
+    if stored["workspace"] is not None:
+        _state.adopt_grown(stored["workspace"], stored["history"].push(proposal.plan))
+    else:
+        _state.push(proposal.plan)
     st.session_state.pop(PROPOSAL, None)
     st.session_state[NOTICE] = (
         f"Accepted: {proposal.moved_accounts:,} accounts moved in one step. "
@@ -270,12 +327,12 @@ if proposal.moved_accounts:
 st.caption(f"{int(moved.sum()):,} moved accounts are ringed; colours show the proposal.")
 codes = np.asarray(proposal.plan.codes, dtype=np.int32)[located]
 st_folium(
-    build_base_map(context.lon[located], context.lat[located], home_bases=ws.reps, tools=False),
+    build_base_map(context.lon[located], context.lat[located], home_bases=shown.reps, tools=False),
     key="ab_map",
     feature_group_to_add=build_update_layer(
         codes,
-        ws.territories,
-        colors=territory_colors(ws.territories),
+        shown.territories,
+        colors=territory_colors(shown.territories),
         selected=moved[located],
     ),
     returned_objects=[],
