@@ -196,14 +196,17 @@ if proposal.worsened:
 if proposal.options:
     st.markdown("**What would reach the band**")
     for number, option in enumerate(proposal.options):
-        if option.kind == "greenfield":
+        if stored["workspace"] is not None:
+            # Options of a proposal that adds territories apply once it is accepted.
+            st.markdown(f"- {escape_markdown(option.text)}")
+        elif option.kind == "greenfield":
             st.button(
                 escape_markdown(option.text),
                 key=f"ab_option_{number}",
                 on_click=_request,
                 args=(list(option.territories),),
             )
-        elif option.kind == "add_territories" and stored["workspace"] is None:
+        elif option.kind == "add_territories":
             st.button(
                 escape_markdown(option.text),
                 key=f"ab_option_{number}",
