@@ -277,4 +277,4 @@ class TestPage:
         assert page.info[0].value.startswith("Choose the measures")
         page.text_input(key="ab_locked_ids").set_value("ACC-nope")
         _propose(page)
-        assert "ACC-nope" in page.error[0].value
+        assert "ACC\\-nope" in page.error[0].value  # escaped for markdown
