@@ -610,13 +610,7 @@ def _assemble(
     )
     worsened = _worsened(before, after, bands, max_km, travel_slack_pct)
     if max_km is not None and after["max_km_to_home"] > max_km + 1e-6:
-        distance = _distance_to_home(start.context, plan.codes, home_lon, home_lat)
-        far = int((distance > max_km + 1e-6).sum())
-        reasons.append(
-            f"{far:,} account(s) remain beyond {max_km:g} km of their rep's home base "
-            f"(the farthest {after['max_km_to_home']:.0f} km): no territory they border has "
-            "a home base nearer, or moving them would break a territory into pieces."
-        )
+        reasons.append(_beyond_limit(start.context, plan.codes, home_lon, home_lat, max_km))
     return Design(
         plan=plan,
         start=start,
@@ -631,6 +625,46 @@ def _assemble(
         runtime_s=runtime,
         stats=stats,
     )
+
+
+def _beyond_limit(context: Context, codes, home_lon, home_lat, max_km: float) -> str:
+    """Say which accounts stay beyond the driving limit, and why.
+
+    Those farther than the limit from *every* home base cannot be brought in
+    range by any assignment (only a home base nearer them can); the others
+    could, but not without breaking a territory into pieces or the travel
+    cap.
+    """
+    distance = _distance_to_home(context, codes, home_lon, home_lat)
+    far = np.flatnonzero(distance > max_km + 1e-6)
+    known = np.isfinite(home_lon) & np.isfinite(home_lat)
+    nearest = (
+        haversine_km(
+            context.lon[far][:, None],
+            context.lat[far][:, None],
+            home_lon[known][None, :],
+            home_lat[known][None, :],
+        ).min(axis=1)
+        if far.size and known.any()
+        else np.full(far.size, np.inf)
+    )
+    unreachable = int((nearest > max_km + 1e-6).sum())
+    rest = far.size - unreachable
+    parts = [
+        f"{far.size:,} account(s) remain beyond {max_km:g} km of their rep's home base "
+        f"(the farthest {float(np.nanmax(distance[far])):.0f} km)"
+    ]
+    if unreachable:
+        parts.append(
+            f"{unreachable:,} of them are farther than {max_km:g} km from every home base: "
+            "only a home base nearer them (a new territory there) would bring them in range"
+        )
+    if rest:
+        parts.append(
+            f"{rest:,} could join a nearer rep, but not without breaking a territory into "
+            "pieces or raising team travel beyond its cap"
+        )
+    return "; ".join(parts) + "."
 
 
 def _worsened(before: dict, after: dict, bands: dict, max_km, travel_slack_pct) -> list[str]:
