@@ -1,3 +1,4 @@
+import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -8,8 +9,9 @@ from terrmap.core.metrics import MEASURES
 from terrmap.core.schema import STAGES
 from terrmap.geo.palette import territory_colors
 from terrmap.io.importing import escape_markdown
-from terrmap.playbook.optimise import BAND_MEASURES, design, greenfield_territories
+from terrmap.playbook.optimise import BAND_MEASURES, design, design_sweep, greenfield_territories
 from terrmap.playbook.optimise.split import greenfield_k, split_territory
+from terrmap.playbook.optimise.territory_design import DESIGN_SWEEP
 from terrmap.web.mapview import build_base_map, build_update_layer
 
 _state.page_setup()
@@ -252,6 +254,55 @@ st.caption(
         for name, band in summary["bands"].items()
     )
 )
+
+
+def _trace() -> None:
+    stored["curve"] = design_sweep(plan, bands, DESIGN_SWEEP, **options)
+
+
+if stored["workspace"] is None:
+    with st.expander("Trade-off: bands reached against accounts moved", expanded="curve" in stored):
+        if "curve" not in stored:
+            st.button(
+                f"Trace it ({len(DESIGN_SWEEP)} proposals at disruption weights "
+                f"{', '.join(f'{w:g}' for w in DESIGN_SWEEP)})",
+                key="ab_sweep",
+                on_click=_trace,
+            )
+        else:
+            first = next(iter(bands))
+            curve = stored["curve"].assign(
+                pct_moved=100 * stored["curve"]["share_accounts_moved"],
+                proposal=stored["curve"]["disruption_weight"] == float(disruption),
+                worst=stored["curve"][f"worst_pct_{first}"],
+            )
+            points = alt.Chart(curve).encode(
+                x=alt.X("pct_moved:Q", title="Accounts moved (%)"),
+                y=alt.Y("worst:Q", title=f"Worst territory, {MEASURES[first]} |Δ mean| %"),
+                tooltip=[
+                    alt.Tooltip("disruption_weight:Q", title="Disruption weight"),
+                    alt.Tooltip("accounts_moved:Q", title="Accounts moved"),
+                    alt.Tooltip("worst:Q", title="Worst |Δ| %", format=".1f"),
+                    alt.Tooltip("travel_km_after:Q", title="Team travel km", format=",.0f"),
+                ],
+            )
+            band_rule = (
+                alt.Chart(pd.DataFrame({"band": [bands[first]]}))
+                .mark_rule(strokeDash=[4, 4], color="#888")
+                .encode(y="band:Q")
+            )
+            st.altair_chart(
+                points.mark_line(point=True)
+                + points.transform_filter(alt.datum.proposal).mark_point(
+                    size=200, color="#d62728", filled=True
+                )
+                + band_rule,
+                width="stretch",
+            )
+            st.caption(
+                "Each point is one proposal at a disruption weight (the slider above); the red "
+                f"point is this proposal's weight, the dashed line the ±{bands[first]:g}% band."
+            )
 
 accept_col, discard_col, _ = st.columns([1, 1, 4])
 

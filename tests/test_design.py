@@ -16,6 +16,7 @@ from terrmap.geo.adjacency import account_adjacency, pieces, territory_contacts
 from terrmap.geo.workspace import build_workspace
 from terrmap.playbook.optimise.territory_design import (
     design,
+    design_sweep,
     greenfield_territories,
     parse_bands,
     plan_report,
@@ -330,3 +331,17 @@ def test_accounts_out_of_every_reps_range_are_named_as_such():
     assert "1 account(s) remain beyond 200 km" in reason
     assert "1 of them are farther than 200 km from every home base" in reason
     assert not result.feasible
+
+
+def test_design_sweep_rows_are_the_designs_at_each_weight():
+    data = generate(300, 3, seed=5)
+    plan = build_workspace(data.accounts, data.territories, data.reps).initial_plan
+    curve = design_sweep(plan, "revenue:10", (30.0, 0.0, 0.0))
+    assert curve["disruption_weight"].tolist() == [0.0, 30.0]
+    for row in curve.itertuples():
+        single = design(plan, "revenue:10", disruption_weight=row.disruption_weight)
+        assert row.accounts_moved == single.moved_accounts
+        reached = single.summary()["bands"]["revenue"]["reached_pct"]
+        assert row.worst_pct_revenue == pytest.approx(reached)
+    with pytest.raises(ValueError, match="disruption_weights"):
+        design_sweep(plan, "revenue:10", [])

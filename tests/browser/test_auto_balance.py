@@ -41,6 +41,14 @@ def test_propose_accept_is_one_step_and_one_undo_reverts_it(app_url, page):
     page.wait_for_timeout(1500)  # let the map iframe paint its points
     page.screenshot(path=str(ARTIFACTS / "auto_balance_table_map.png"))
 
+    main.get_by_text("Trade-off: bands reached against accounts moved").click()
+    run_and_wait(page, lambda: main.get_by_role("button", name="Trace it").click(), timeout=120_000)
+    chart = main.get_by_test_id("stVegaLiteChart")
+    expect(chart).to_be_visible()
+    chart.scroll_into_view_if_needed()
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(ARTIFACTS / "auto_balance_trade_off.png"))
+
     run_and_wait(page, lambda: main.get_by_role("button", name="Accept").click())
     expect(main).to_contain_text("in one step")
     expect(undo).to_be_enabled()

@@ -51,6 +51,7 @@ __all__ = [
     "Design",
     "Option",
     "design",
+    "design_sweep",
     "greenfield_territories",
     "parse_bands",
     "plan_report",
@@ -698,6 +699,60 @@ def _worsened(before: dict, after: dict, bands: dict, max_km, travel_slack_pct) 
             f"{before['travel_km']:,.0f} km (more than {travel_slack_pct:g}% up)."
         )
     return out
+
+
+#: Disruption weights of the design's trade-off curve (0 first: balance at any disruption).
+DESIGN_SWEEP: tuple[float, ...] = (0.0, 0.3, 1.0, 3.0, 10.0)
+
+
+def design_sweep(
+    plan: Plan,
+    bands: Mapping[str, float] | Iterable[str] | str = "revenue:5",
+    disruption_weights: Iterable[float] = DESIGN_SWEEP,
+    **kwargs,
+) -> pd.DataFrame:
+    """Trace the trade-off of a design: bands reached against accounts moved.
+
+    Parameters
+    ----------
+    plan, bands, **kwargs
+        As for :func:`design` (``disruption_weight`` comes from the sweep).
+    disruption_weights : iterable of float
+        Weights to try (sorted, each once).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per weight: ``disruption_weight``, ``accounts_moved``,
+        ``share_accounts_moved``, ``feasible``, ``travel_km_after``, one
+        ``worst_pct_<measure>`` per band (the worst territory's distance
+        from the mean, exact), ``runtime_s``.
+
+    Raises
+    ------
+    ValueError
+        For an empty or negative weight list, or as :func:`design`.
+    """
+    chosen = sorted({float(w) for w in disruption_weights})
+    if not chosen or chosen[0] < 0 or not np.isfinite(chosen).all():
+        raise ValueError(f"disruption_weights must be non-empty and >= 0, got {chosen!r}")
+    kwargs.pop("disruption_weight", None)
+    rows = []
+    for weight in chosen:
+        result = design(plan, bands, disruption_weight=weight, **kwargs)
+        summary = result.summary()
+        row = {
+            "disruption_weight": weight,
+            "accounts_moved": summary["moved_accounts"],
+            "share_accounts_moved": summary["share_accounts_moved"],
+            "feasible": summary["feasible"],
+            "travel_km_after": summary["travel_km_after"],
+        }
+        for name, band in summary["bands"].items():
+            row[f"worst_pct_{name}"] = band["reached_pct"]
+        row["runtime_s"] = summary["runtime_s"]
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def greenfield_territories(
