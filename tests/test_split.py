@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from terrmap.core.plan import History
 from terrmap.core.travel import haversine_km
@@ -152,3 +154,42 @@ class TestGreenfieldK:
         k = workspace.context.n_territories
         with pytest.raises(ValueError, match=f"there are {k} today"):
             greenfield_k(workspace, history, k - 1, rng=np.random.default_rng(0))
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    k=st.integers(2, 5),
+    count=st.integers(1, 3),
+    n_locked=st.integers(0, 10),
+)
+def test_random_splits_keep_every_invariant(seed, k, count, n_locked):
+    data = generate(120, k, seed=seed)
+    ws = build_workspace(data.accounts, data.territories, data.reps)
+    history = History.start(ws.initial_plan)
+    context = ws.context
+    rng = np.random.default_rng(seed)
+    heavy = _heaviest(ws)
+    locked = rng.choice(context.account_ids.to_numpy(), n_locked, replace=False).tolist()
+    grown, moved, result = split_territory(
+        ws, history, heavy, count, "revenue:10", rng=rng, locked_accounts=locked
+    )
+    codes, start = result.plan.codes, moved.current.codes
+    code = int(context.territory_ids.get_loc(heavy))
+    # each account once, nobody lost; only the split territory's accounts move, within it and its new ones
+    assert len(codes) == context.n_accounts and ((start < 0) == (codes < 0)).all()
+    changed = codes != start
+    assert (start[changed] == code).all()
+    assert set(codes[changed].tolist()) <= {code, *range(k, k + count)}
+    # locks held
+    positions = context.positions(locked)
+    assert (codes[positions] == start[positions]).all()
+    # no unannounced worsening: more pieces than before are listed
+    grown_pieces = [
+        name
+        for name, p in result.after["pieces"].items()
+        if p > max(result.before["pieces"][name], 1)
+    ]
+    if grown_pieces:
+        assert any("pieces" in w for w in result.worsened)
+    assert grown.context.n_territories == k + count
