@@ -205,6 +205,18 @@ def set_workspace(workspace: Workspace, *, autosave: bool = True) -> None:
         autosave_working_copy()
 
 
+def adopt_grown(workspace: Workspace, history: History) -> None:
+    """Make a grown data set (territories added by a split) current, with its history.
+
+    Unlike :func:`set_workspace` the history goes on: ``history`` holds the
+    plans so far rebased onto ``workspace`` and the accepted step on top, so
+    one Undo reverts the step.
+    """
+    st.session_state[WORKSPACE] = workspace
+    st.session_state[HISTORY] = history
+    autosave_working_copy()
+
+
 def workspace() -> Workspace:
     """The working data set."""
     return st.session_state[WORKSPACE]

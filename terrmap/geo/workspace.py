@@ -27,6 +27,7 @@ __all__ = [
     "Workspace",
     "build_workspace",
     "rebase_history",
+    "with_added_territories",
     "with_territory_reps",
     "with_visits",
 ]
@@ -351,6 +352,74 @@ def with_territory_reps(
     return _rebuilt(workspace, workspace.accounts, territories)
 
 
+def with_added_territories(workspace: Workspace, added: pd.DataFrame) -> Workspace:
+    """Return the workspace with new, empty territories, each with an open seat at a home base.
+
+    A split or a greenfield with more territories needs territories that do
+    not exist yet: each gets a rep row (an open seat, named after the
+    territory) whose home base is given, and no polygon; accounts join it
+    only through a plan. The existing territories keep their ids and order,
+    so plans over the old context rebase onto the new one
+    (:func:`rebase_history`).
+
+    Parameters
+    ----------
+    workspace : Workspace
+        The data set; not modified.
+    added : pandas.DataFrame
+        Indexed by new territory id, with ``name``, ``home_lon``, ``home_lat``.
+
+    Returns
+    -------
+    Workspace
+
+    Raises
+    ------
+    ValueError
+        If an id is already a territory (or a rep), or a home base is missing.
+    """
+    for column in ("name", "home_lon", "home_lat"):
+        if column not in added.columns:
+            raise ValueError(f"new territories need a {column!r} column")
+    ids = added.index.astype(str)
+    taken = sorted(set(ids) & set(workspace.territories.index.astype(str)))
+    if taken or ids.has_duplicates:
+        raise ValueError(f"territory id(s) already in use: {taken or list(ids[ids.duplicated()])}")
+    homes = added[["home_lon", "home_lat"]].to_numpy(dtype=float, na_value=np.nan)
+    if not np.isfinite(homes).all():
+        bad = list(ids[~np.isfinite(homes).all(axis=1)][:5])
+        raise ValueError(f"new territories without a home base: {bad}")
+    reps = workspace.reps
+    known_reps = set() if reps is None else set(reps.index.astype(str))
+    rep_ids = [f"open-{t}" for t in ids]
+    clash = sorted(set(rep_ids) & known_reps)
+    if clash:
+        raise ValueError(f"rep id(s) already in use: {clash}")
+    capacity = np.nan
+    if reps is not None and "capacity_hours" in reps.columns and len(reps):
+        capacity = float(
+            np.nanmedian(reps["capacity_hours"].to_numpy(dtype=float, na_value=np.nan))
+        )
+    seats = pd.DataFrame(
+        {
+            "name": [f"Open seat ({name})" for name in added["name"].astype(str)],
+            "home_lon": homes[:, 0],
+            "home_lat": homes[:, 1],
+            "capacity_hours": capacity,
+        },
+        index=pd.Index(rep_ids, name=reps.index.name if reps is not None else "rep_id"),
+    )
+    new_reps = seats if reps is None else pd.concat([reps, seats])
+    rows = pd.DataFrame(
+        {"name": added["name"].astype(str).to_numpy(), "rep_id": rep_ids},
+        index=pd.Index(ids, name=workspace.territories.index.name),
+    )
+    territories = workspace.territories
+    frame = pd.concat([territories, rows])
+    territories = gpd.GeoDataFrame(frame, geometry=territories.geometry.name, crs=territories.crs)
+    return _rebuilt(replace(workspace, reps=new_reps), workspace.accounts, territories)
+
+
 def rebase_history(history: History, context: Context) -> History:
     """Replay a history's plans over another context with the same accounts.
 
@@ -363,7 +432,8 @@ def rebase_history(history: History, context: Context) -> History:
     history : History
         Plans over the old context.
     context : Context
-        The new context; must hold the same account and territory ids.
+        The new context; must hold the same account ids and the same territory
+        ids, in the same order, possibly followed by new ones.
 
     Returns
     -------
@@ -378,7 +448,8 @@ def rebase_history(history: History, context: Context) -> History:
     old = history.current.context
     if not old.account_ids.equals(context.account_ids):
         raise ValueError("the new context holds other accounts than the history's plans")
-    if not old.territory_ids.equals(context.territory_ids):
+    # Territories added after the old ones (a split) keep every code valid.
+    if not old.territory_ids.equals(context.territory_ids[: len(old.territory_ids)]):
         raise ValueError("the new context holds other territories than the history's plans")
     rebuilt: dict[int, Plan] = {}
 
