@@ -38,8 +38,6 @@ import numpy as np
 import pandas as pd
 
 from terrmap.core import schema
-from terrmap.core.plan import Plan
-from terrmap.geo.assign import AssignmentResult
 from terrmap.geo.shapes import build_cells, study_area, territory_shapes
 from terrmap.geo.workspace import Workspace, build_workspace
 from terrmap.io import loaders
@@ -388,9 +386,8 @@ def prepare_import(
         name=" + ".join(outcome.name for outcome in files.values()),
         notes=notes + warnings,
         currency=files["accounts"].load.currency,
+        assignment=_owners(accounts_frame, territory_frame.index) if source == "owners" else None,
     )
-    if source == "owners":
-        workspace = _follow_owners(workspace, notes + warnings)
     report(3, STEPS[3])
     workspace.initial_plan.metrics()  # cached on the plan: the pages get it for free
     return ImportResult(files, workspace, (), source, rejected, warnings)
@@ -785,30 +782,14 @@ def _sample(values, limit: int = 5) -> str:
     return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
 
 
-def _follow_owners(workspace: Workspace, notes: tuple[str, ...]) -> Workspace:
-    """Start from the owners' assignment, not point-in-polygon.
+def _owners(accounts: pd.DataFrame, territory_ids: pd.Index) -> pd.Series:
+    """Return the owners' assignment: the territory of each account is its owner.
 
-    Accounts at the same location share one Voronoi cell, drawn in the first
-    one's territory, so point-in-polygon would hand a co-located account of
-    another owner to the wrong territory; the owner is what the data says.
+    Point-in-polygon is not used: accounts at the same location share one
+    Voronoi cell, drawn in the first one's territory, so it would hand a
+    co-located account of another owner to the wrong territory; the owner is
+    what the data says.
     """
-    owners = _clean_text(workspace.accounts["owner"])
-    owners.index = workspace.context.account_ids
-    owners = owners.where(owners.isin(workspace.context.territory_ids)).astype("string")
-    if owners.equals(workspace.assignment.assignment.astype("string")):
-        return workspace
-    plan = Plan.from_assignment(workspace.context, owners)
-    unassigned = workspace.accounts.index[owners.isna().to_numpy()]
-    assignment = AssignmentResult(
-        assignment=owners.rename(schema.TERRITORY_ID),
-        unassigned=unassigned,
-        overlaps=workspace.assignment.overlaps,
-        ambiguous=workspace.assignment.ambiguous,
-    )
-    extra = (f"{len(unassigned):,} accounts lie in no territory (white space).",)
-    return dataclasses.replace(
-        workspace,
-        initial_plan=plan,
-        assignment=assignment,
-        notes=notes + (extra if len(unassigned) else ()),
-    )
+    owners = _clean_text(accounts["owner"])
+    owners.index = accounts.index.astype(str)
+    return owners.where(owners.isin(territory_ids)).astype("string")
