@@ -49,7 +49,7 @@ import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -57,6 +57,8 @@ from typing import BinaryIO, Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import shapely
 
 from terrmap.core import schema
@@ -86,6 +88,7 @@ __all__ = [
     "AccountsLoad",
     "NumberOptions",
     "RepsLoad",
+    "RowsProgress",
     "Source",
     "TerritoriesLoad",
     "UnusableFileError",
@@ -155,6 +158,10 @@ MAX_BYTES = 400_000_000
 #: Columns a text file may have: a header wider than this is refused at once
 #: (a wrong delimiter or not an accounts file), before any row is read.
 MAX_COLUMNS = 2_000
+#: Called as ``progress(rows_read, rows_expected)`` while a file is read.
+RowsProgress = Callable[[int, int], None]
+_PROGRESS_ROWS = 100_000  # rows between progress reports of the line-by-line reader
+_BLOCK_BYTES = 8 << 20  # bytes per block of the columnar reader (one progress report each)
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "bar"}
 
 _REP_NUMBERS = (
@@ -327,6 +334,7 @@ def load_accounts(
     *,
     filename: str | None = None,
     numbers: NumberOptions | None = None,
+    progress: RowsProgress | None = None,
 ) -> AccountsLoad:
     r"""Load accounts from a CRM export.
 
@@ -347,6 +355,9 @@ def load_accounts(
         The number format, currency and exchange rates, when the user states
         them; by default they are decided from the file
         (see :mod:`terrmap.io.numbers`).
+    progress : callable, optional
+        Called as ``progress(rows_read, rows_expected)`` while a text file
+        is read (``rows_expected`` counts its lines after the header).
 
     Returns
     -------
@@ -371,7 +382,7 @@ def load_accounts(
     ['Acme', '02139', 'zip']
     """
     source_input = _input(source, filename)
-    table = _read_table(source_input, "accounts")
+    table = _read_table(source_input, "accounts", progress)
     used = resolve_mapping(table.columns, mapping, "accounts")
     _require_location(source_input.name, table, used, ("lat", "lon"), "postal_code")
     if schema.ACCOUNT_ID not in used and "name" not in used:
@@ -388,6 +399,7 @@ def load_reps(
     *,
     filename: str | None = None,
     numbers: NumberOptions | None = None,
+    progress: RowsProgress | None = None,
 ) -> RepsLoad:
     r"""Load sales reps and their figures.
 
@@ -408,6 +420,9 @@ def load_reps(
         File name when ``source`` has none.
     numbers : NumberOptions, optional
         The number format and currency, when the user states them.
+    progress : callable, optional
+        Called as ``progress(rows_read, rows_expected)`` while a text file
+        is read.
 
     Returns
     -------
@@ -430,7 +445,7 @@ def load_reps(
     ('Cambridge, MA', 1200000.0, True)
     """
     source_input = _input(source, filename)
-    table = _read_table(source_input, "reps")
+    table = _read_table(source_input, "reps", progress)
     used = resolve_mapping(table.columns, mapping, "reps")
     if schema.REP_ID not in used and "name" not in used:
         raise UnusableFileError(
@@ -644,7 +659,7 @@ def _detect_format(source_input: _Input, kind: _Kind) -> str:
     return fmt
 
 
-def _read_table(source_input: _Input, kind: _Kind) -> _Table:
+def _read_table(source_input: _Input, kind: _Kind, progress: RowsProgress | None = None) -> _Table:
     """Read any supported file into a :class:`_Table`."""
     if source_input.path is None and not source_input.data:
         raise UnusableFileError(f"{source_input.name}: the file is empty")
@@ -663,7 +678,7 @@ def _read_table(source_input: _Input, kind: _Kind) -> _Table:
             "size in memory); split it or drop columns terrmap does not use"
         )
     if fmt == "text":
-        table = _read_text(source_input.name, source_input.read_bytes())
+        table = _read_text(source_input.name, source_input.read_bytes(), progress)
     elif fmt == "excel":
         table = _read_excel(source_input.name, source_input.read_bytes())
     else:
@@ -691,11 +706,15 @@ def _decode(name: str, data: bytes) -> str:
                 text = data.decode("cp1252")
             except UnicodeDecodeError:
                 text = data.decode("latin-1")
-    sample = text[:4096]
+    _check_text(name, text[:4096])
+    return text
+
+
+def _check_text(name: str, sample: str) -> None:
+    """Refuse a file whose start is not text (a binary file under a .csv name)."""
     controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\r\n")
     if "\x00" in sample or controls > len(sample) // 20:
         raise UnusableFileError(f"{name}: not a text file; save the export as CSV (UTF-8) or .xlsx")
-    return text
 
 
 def _sniff_delimiter(lines: list[str]) -> str:
@@ -716,7 +735,7 @@ def _physical_lines(text: str) -> list[str]:
     return _LINE_END.findall(text)
 
 
-def _read_text(name: str, data: bytes) -> _Table:
+def _read_text(name: str, data: bytes, progress: RowsProgress | None = None) -> _Table:
     """Read a delimited text file, keeping the line where each record starts.
 
     Recovers as a spreadsheet would: an Excel ``sep=`` first line names the
@@ -724,7 +743,18 @@ def _read_text(name: str, data: bytes) -> _Table:
     with an unclosed quote is rejected with the lines it swallowed, which are
     then read again as records of their own; a delimiter ending every line
     is recognised as such.
+
+    A file a columnar reader can take as it is (UTF-8, one record per line,
+    every line as wide as the header, no blank lines) is read with pyarrow's
+    CSV reader (:func:`_read_text_columnar`): the same table in a fraction
+    of the time and memory. Any other file is read here, line by line.
     """
+    fast = _read_text_columnar(name, data, progress)
+    return fast if fast is not None else _read_text_by_line(name, data, progress)
+
+
+def _read_text_by_line(name: str, data: bytes, progress: RowsProgress | None = None) -> _Table:
+    """Read a delimited text file line by line, recovering from what it finds."""
     text = _decode(name, data)
     if not text.strip():
         raise UnusableFileError(f"{name}: the file is empty")
@@ -735,7 +765,7 @@ def _read_text(name: str, data: bytes) -> _Table:
         delimiter, first = hinted.group(1), 1
     else:
         delimiter = _sniff_delimiter(lines)
-    records, broken = _records(name, lines, first, delimiter)
+    records, broken = _records(name, lines, first, delimiter, progress)
     if not records:
         raise UnusableFileError(f"{name}: the file is empty")
     (_, header), body = records[0], records[1:]
@@ -771,8 +801,103 @@ def _read_text(name: str, data: bytes) -> _Table:
     )
 
 
+def _read_text_columnar(
+    name: str, data: bytes, progress: RowsProgress | None = None
+) -> _Table | None:
+    """Read a clean delimited file with pyarrow; None when it needs :func:`_read_text`.
+
+    Clean means: UTF-8 (a BOM allowed), line ends LF or CRLF, no
+    blank line, the header on one line and every record on one line with as
+    many fields as the header. Then the record on data row ``k`` (from 0)
+    starts on line ``k + 2`` (``k + 3`` under a ``sep=`` line), and the
+    table is the one the line-by-line reader makes. Whatever else (a quoted
+    line end, a short or long row, an unclosed quote, another encoding) is
+    left to the line-by-line reader, which recovers from it; so is a file
+    this reader refuses for any reason.
+    """
+    for bom in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        if data.startswith(bom):
+            return None
+    start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    head = data[start : start + 65_536].decode("utf-8", errors="replace")
+    _check_text(name, head[:4096])
+    if b"\n\n" in data or b"\n\r\n" in data or data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    lines = _physical_lines(head)
+    if not lines:
+        return None
+    skip = 0
+    hinted = _SEP_HINT.fullmatch(lines[0].rstrip("\r\n"))
+    if hinted:
+        delimiter, skip = hinted.group(1), 1
+    else:
+        delimiter = _sniff_delimiter(lines)
+    if len(lines) <= skip or not lines[skip].endswith("\n") or lines[skip].count('"') % 2:
+        return None  # a header longer than the sample, or spanning lines
+    header = next(csv.reader([lines[skip]], delimiter=delimiter), [])
+    if not any(cell.strip() for cell in header):
+        return None
+    _check_width(name, header, delimiter)
+    line_ends = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    expected = line_ends - skip - 1
+    if expected > MAX_ROWS:
+        raise UnusableFileError(_too_many_rows(name, MAX_ROWS + skip + 2))
+    width = len(header)
+    positions = [f"f{i}" for i in range(width)]
+    try:
+        reader = pa_csv.open_csv(
+            pa.BufferReader(data[start:] if start else data),
+            read_options=pa_csv.ReadOptions(
+                column_names=positions, skip_rows=skip + 1, block_size=_BLOCK_BYTES
+            ),
+            parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(positions, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+        batches = []
+        rows = 0
+        for batch in reader:
+            batches.append(batch)
+            rows += batch.num_rows
+            if progress is not None:
+                progress(rows, expected)
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    if rows != expected:
+        return None  # a record spans lines (a quoted line end): read line by line
+    table = pa.Table.from_batches(batches, schema=reader.schema)
+    del batches
+    text = pd.StringDtype("pyarrow", na_value=np.nan)
+    frame = table.to_pandas(types_mapper={pa.string(): text}.get, self_destruct=True)
+    del table
+    frame = _strip_cells(frame)
+    frame.columns = _clean_header(header)
+    blank = frame.isna().all(axis=1).to_numpy()
+    lines_of_rows = np.arange(skip + 2, skip + 2 + len(frame), dtype=np.int64)
+    return _Table(
+        name=name,
+        frame=frame[~blank].reset_index(drop=True),
+        lines=lines_of_rows[~blank],
+        decimal_comma=delimiter == ";",
+    )
+
+
+def _too_many_rows(name: str, line: int) -> str:
+    return (
+        f"{name}: more than {MAX_ROWS:,} rows (stopped at line {line}); "
+        "split the file into parts of at most that many rows"
+    )
+
+
 def _records(
-    name: str, lines: list[str], first: int, delimiter: str
+    name: str,
+    lines: list[str],
+    first: int,
+    delimiter: str,
+    progress: RowsProgress | None = None,
 ) -> tuple[list[tuple[int, list[str]]], list[tuple[int, tuple[str, ...], str]]]:
     """Parse records from physical lines; return (line, cells) and broken records.
 
@@ -813,11 +938,10 @@ def _records(
                     restart = start  # index of the line after the record's first
                     break
                 records.append((start, row))
+                if progress is not None and len(records) % _PROGRESS_ROWS == 0:
+                    progress(len(records) - 1, len(lines) - first - 1)
                 if len(records) > MAX_ROWS + 1:
-                    raise UnusableFileError(
-                        f"{name}: more than {MAX_ROWS:,} rows (stopped at line {start}); "
-                        "split the file into parts of at most that many rows"
-                    )
+                    raise UnusableFileError(_too_many_rows(name, start))
         except csv.Error as err:
             raise UnusableFileError(f"{name}: not a readable CSV file ({err})") from err
         if restart is None:
