@@ -146,7 +146,8 @@ _TERRITORY_COLUMN_NAMES = frozenset(
 )
 
 
-Progress = Callable[[int, str], None]
+#: Called as ``progress(step, label, done)``; see :func:`prepare_import`.
+Progress = Callable[[int, str, float], None]
 
 
 @dataclass(frozen=True, eq=False)
@@ -306,8 +307,10 @@ def prepare_import(
     filenames : mapping, optional
         Per kind, the file name, for sources that carry none (bytes).
     progress : callable, optional
-        Called as ``progress(step, label)`` when each step of :data:`STEPS`
-        starts.
+        Called as ``progress(step, label, done)`` when each step of
+        :data:`STEPS` starts (``done`` 0.0), and while the accounts file is
+        read, with ``done`` the share of its rows read so far and the rows
+        read in ``label``.
     numbers : NumberOptions, optional
         The number format, currency and exchange rates the user states for
         the accounts and reps files (by default decided from the files).
@@ -336,9 +339,13 @@ def prepare_import(
         unknown = sorted(set(given) - set(IMPORT_KINDS))
         if unknown:
             raise ValueError(f"{label}: unknown kind(s) {unknown}; expected {list(IMPORT_KINDS)}")
-    report = progress or (lambda step, label: None)
+    report = progress or (lambda step, label, done: None)
 
-    report(0, STEPS[0])
+    def rows_read(rows: int, expected: int) -> None:
+        label = f"{STEPS[1]}: {rows:,} of about {expected:,} rows read"
+        report(1, label, min(rows / expected, 1.0) if expected else 1.0)
+
+    report(0, STEPS[0], 0.0)
     files: dict[str, FileOutcome] = {}
     if territories is not None:
         files["territories"] = _load_territories(
@@ -346,13 +353,14 @@ def prepare_import(
         )
     if reps is not None:
         files["reps"] = _load_reps(reps, mappings.get("reps"), filenames.get("reps"), numbers)
-    report(1, STEPS[1])
+    report(1, STEPS[1], 0.0)
     files["accounts"] = _load_accounts(
         accounts,
         mappings.get("accounts"),
         filenames.get("accounts"),
         find_territory_column=territories is None,
         numbers=numbers,
+        progress=rows_read,
     )
     files = {kind: files[kind] for kind in IMPORT_KINDS if kind in files}
     rejected = _all_rejected(files)
@@ -364,7 +372,7 @@ def prepare_import(
 
     accounts_frame = files["accounts"].load.accounts
     reps_frame = files["reps"].load.reps if "reps" in files else None
-    report(2, STEPS[2])
+    report(2, STEPS[2], 0.0)
     if "territories" in files:
         territory_frame, rep_warnings = _match_territory_reps(
             files["territories"].load.territories, reps_frame
@@ -388,7 +396,7 @@ def prepare_import(
         currency=files["accounts"].load.currency,
         assignment=_owners(accounts_frame, territory_frame.index) if source == "owners" else None,
     )
-    report(3, STEPS[3])
+    report(3, STEPS[3], 0.0)
     workspace.initial_plan.metrics()  # cached on the plan: the pages get it for free
     return ImportResult(files, workspace, (), source, rejected, warnings)
 
@@ -558,9 +566,12 @@ def _load_accounts(
     *,
     find_territory_column: bool,
     numbers: NumberOptions | None = None,
+    progress: loaders.RowsProgress | None = None,
 ) -> FileOutcome:
     try:
-        load = loaders.load_accounts(source, mapping, filename=filename, numbers=numbers)
+        load = loaders.load_accounts(
+            source, mapping, filename=filename, numbers=numbers, progress=progress
+        )
         user_chose_owner = "owner" in (mapping or {})
         if find_territory_column and "owner" not in load.mapping and not user_chose_owner:
             column = _territory_column(load)
