@@ -341,6 +341,9 @@ class TestSimplifyForDisplay:
 # Coordinates on a 0.01 grid: lots of duplicates and cocircular sites.
 grid_coordinate = st.integers(0, 100).map(lambda i: i / 100)
 territory = st.sampled_from(["A", "B", "C", None])
+distinct_points = st.lists(
+    st.tuples(grid_coordinate, grid_coordinate), min_size=3, max_size=30, unique=True
+)
 
 
 class TestProperties:
@@ -361,12 +364,7 @@ class TestProperties:
             ids[pd.Index(list(points)).duplicated(keep=False)]
         )
 
-    @given(
-        points=st.lists(
-            st.tuples(grid_coordinate, grid_coordinate), min_size=2, max_size=30, unique=True
-        ),
-        data=st.data(),
-    )
+    @given(points=distinct_points, data=st.data())
     def test_update_equals_full_redraw(self, points, data):
         lon, lat = np.array(points).T
         ids = pd.Index([f"p{i}" for i in range(len(points))])
@@ -390,12 +388,7 @@ class TestProperties:
 class TestUnionOfCells:
     """Territories drawn as the union of their cells equal their outlines (issue 11, 9)."""
 
-    @given(
-        points=st.lists(
-            st.tuples(grid_coordinate, grid_coordinate), min_size=3, max_size=40, unique=True
-        ),
-        data=st.data(),
-    )
+    @given(points=distinct_points, data=st.data())
     def test_same_shapes_as_the_outlines(self, points, data):
         from terrmap.geo.shapes import _cell_owners, _outlines, _unions
 
