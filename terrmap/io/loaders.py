@@ -164,17 +164,6 @@ _PROGRESS_ROWS = 100_000  # rows between progress reports of the line-by-line re
 _BLOCK_BYTES = 8 << 20  # bytes per block of the columnar reader (one progress report each)
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "bar"}
 
-_REP_NUMBERS = (
-    "experience_years",
-    "capacity_hours",
-    "accounts_held",
-    "new_contacts",
-    "lead_to_opportunity",
-    "opportunity_to_deal",
-    "conversations",
-    "annual_contract_value",
-    "quota",
-)
 _REP_RATES = ("lead_to_opportunity", "opportunity_to_deal")
 _REP_MONEY = ("annual_contract_value", "quota")
 
@@ -220,15 +209,12 @@ class NumberOptions:
 _COORDINATES = NumberFormat(".", grouping=False)
 
 
-@dataclass(frozen=True, eq=False)
-class AccountsLoad:
-    """The outcome of :func:`load_accounts`.
+@dataclass(frozen=True, eq=False, kw_only=True)
+class _TableLoad:
+    """What a load of accounts or reps reports besides the frame.
 
     Attributes
     ----------
-    accounts : pandas.DataFrame
-        Loaded accounts in the canonical schema: index ``account_id`` (str),
-        every column of :data:`terrmap.core.schema.ACCOUNT_COLUMNS`.
     rejected : pandas.DataFrame
         Columns ``line`` (int), ``id`` (str or None) and ``reason`` (str),
         one row per rejected record, sorted by line.
@@ -241,14 +227,13 @@ class AccountsLoad:
     warnings : tuple[str, ...]
         Things the user should know about rows that did load.
     currency : str or None
-        ISO 4217 code of the amounts (also ``accounts.attrs["currency"]``);
-        None when neither the file nor the user names a currency.
+        ISO 4217 code of the amounts (also ``attrs["currency"]`` of the
+        frame); None when neither the file nor the user names a currency.
     number_formats : dict[str, str]
         Source column → the number format it was read with (``"1,234.56"``
         or ``"1.234,56"``).
     """
 
-    accounts: pd.DataFrame
     rejected: pd.DataFrame
     rows: int
     mapping: dict[str, str]
@@ -258,8 +243,26 @@ class AccountsLoad:
     number_formats: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, eq=False)
-class RepsLoad:
+@dataclass(frozen=True, eq=False, kw_only=True)
+class AccountsLoad(_TableLoad):
+    """The outcome of :func:`load_accounts`.
+
+    Attributes
+    ----------
+    accounts : pandas.DataFrame
+        Loaded accounts in the canonical schema: index ``account_id`` (str),
+        every column of :data:`terrmap.core.schema.ACCOUNT_COLUMNS`.
+    rejected, rows, mapping, source_columns, warnings, currency, number_formats
+        As for every load of a table (rejected rows, data rows read, the
+        mapping used, the file's columns, warnings, the amounts' currency and
+        the number format per source column).
+    """
+
+    accounts: pd.DataFrame
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class RepsLoad(_TableLoad):
     """The outcome of :func:`load_reps`.
 
     Attributes
@@ -267,30 +270,12 @@ class RepsLoad:
     reps : pandas.DataFrame
         Loaded reps: index ``rep_id`` (str), every column of
         :data:`terrmap.core.schema.REP_COLUMNS`; figures the file lacks are NaN.
-    rejected : pandas.DataFrame
-        Columns ``line``, ``id`` and ``reason``, sorted by line.
-    rows : int
-        Data rows read from the file.
-    mapping : dict[str, str]
-        Canonical column → source column, as used.
-    source_columns : tuple[str, ...]
-        The file's column names.
-    warnings : tuple[str, ...]
-        Things the user should know about rows that did load.
-    currency : str or None
-        ISO 4217 code of quotas and contract values, when the file names one.
-    number_formats : dict[str, str]
-        Source column → the number format it was read with.
+    rejected, rows, mapping, source_columns, warnings, currency, number_formats
+        As for accounts (:class:`AccountsLoad`); the currency is that of
+        quotas and contract values.
     """
 
     reps: pd.DataFrame
-    rejected: pd.DataFrame
-    rows: int
-    mapping: dict[str, str]
-    source_columns: tuple[str, ...]
-    warnings: tuple[str, ...] = ()
-    currency: str | None = None
-    number_formats: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -1312,7 +1297,7 @@ _ACCOUNT_FIGURES: dict[str, _Figure] = {
 }
 _REP_FIGURES: dict[str, _Figure] = {
     key: _Figure(money=key in _REP_MONEY, percent=key in _REP_RATES, negative=False)
-    for key in _REP_NUMBERS
+    for key in schema.REP_FIGURES
 }
 
 
