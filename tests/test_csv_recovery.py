@@ -248,3 +248,19 @@ class TestColumnarReader:
         monkeypatch.setattr(loaders, "MAX_ROWS", 3)
         with pytest.raises(UnusableFileError, match="more than 3 rows \\(stopped at line 5\\)"):
             loaders._read_text_columnar("a.csv", text("id,zip", *(f"A{i},1" for i in range(5))))
+
+    def test_memory_budget_refuses_before_reading_and_says_why(self, monkeypatch):
+        from terrmap.io import loaders
+
+        clean = text("id,zip", *(f"A{i},02139" for i in range(40)))
+        dirty = text("id,zip", *(f"A{i},02139" for i in range(40)), "", "A99,02139")
+        monkeypatch.setattr(loaders, "MEMORY_BUDGET", len(dirty) * 10)
+        assert len(load_accounts(clean, filename="a.csv").accounts) == 40
+        with pytest.raises(UnusableFileError) as refused:
+            load_accounts(dirty, filename="a.csv")
+        message = str(refused.value)
+        assert message.startswith("a.csv: reading this 0 MB file read line by line")
+        assert "a blank line" in message and "more than the 0.0 GB an import may use" in message
+        monkeypatch.setattr(loaders, "MEMORY_BUDGET", len(clean) * 5)
+        with pytest.raises(UnusableFileError, match="a.csv: reading this 0 MB file takes about"):
+            load_accounts(clean, filename="a.csv")

@@ -85,6 +85,7 @@ __all__ = [
     "MAX_BYTES",
     "MAX_COLUMNS",
     "MAX_ROWS",
+    "MEMORY_BUDGET",
     "AccountsLoad",
     "NumberOptions",
     "RepsLoad",
@@ -154,6 +155,15 @@ MAX_ROWS = 2_500_000
 #: Largest file read (bytes): reading takes several times the file's size in
 #: memory, so this bounds the memory one import can take.
 MAX_BYTES = 400_000_000
+
+#: Memory (bytes) the reading of one text file may take. Reading takes a
+#: multiple of the file's size (measured by ``benchmarks/bench_import.py``):
+#: about :data:`_COLUMNAR_MEMORY` times for a clean file, about
+#: :data:`_LINE_MEMORY` times for one read line by line; a file whose read
+#: would take more is refused before it starts, saying so.
+MEMORY_BUDGET = 3_000_000_000
+_COLUMNAR_MEMORY = 8
+_LINE_MEMORY = 20
 
 #: Columns a text file may have: a header wider than this is refused at once
 #: (a wrong delimiter or not an accounts file), before any row is read.
@@ -734,8 +744,29 @@ def _read_text(name: str, data: bytes, progress: RowsProgress | None = None) -> 
     CSV reader (:func:`_read_text_columnar`): the same table in a fraction
     of the time and memory. Any other file is read here, line by line.
     """
+    _check_memory(name, len(data), _COLUMNAR_MEMORY, "")
     fast = _read_text_columnar(name, data, progress)
-    return fast if fast is not None else _read_text_by_line(name, data, progress)
+    if fast is not None:
+        return fast
+    _check_memory(
+        name,
+        len(data),
+        _LINE_MEMORY,
+        " read line by line (it is not a plain UTF-8 file of one record per line: "
+        "a quoted line break, a row of another width, a blank line or another encoding)",
+    )
+    return _read_text_by_line(name, data, progress)
+
+
+def _check_memory(name: str, size: int, factor: int, how: str) -> None:
+    """Refuse a file whose reading would take more than :data:`MEMORY_BUDGET`."""
+    need = size * factor
+    if need > MEMORY_BUDGET:
+        raise UnusableFileError(
+            f"{name}: reading this {size / 1e6:,.0f} MB file{how} takes about "
+            f"{need / 1e9:,.1f} GB of memory, more than the {MEMORY_BUDGET / 1e9:,.1f} GB an "
+            "import may use; split it into smaller files or drop columns terrmap does not use"
+        )
 
 
 def _read_text_by_line(name: str, data: bytes, progress: RowsProgress | None = None) -> _Table:
