@@ -226,10 +226,8 @@ def territories_frame(
 
     Parameters
     ----------
-    plan : Plan
-        The plan.
-    workspace : Workspace
-        The data the plan was made from.
+    plan, workspace : Plan, Workspace
+        The plan and the data it was made from.
     shapes : geopandas.GeoDataFrame, optional
         The plan's territory shapes indexed by territory id (e.g. the map's,
         from :func:`terrmap.web.editor.plan_shapes`); computed when omitted.
@@ -326,10 +324,8 @@ def workbook_xlsx(plan: Plan, workspace: Workspace, *, currency: str | None = No
 
     Parameters
     ----------
-    plan : Plan
-        The plan.
-    workspace : Workspace
-        The data the plan was made from.
+    plan, workspace : Plan, Workspace
+        The plan and the data it was made from.
     currency : str, optional
         ISO code of the money figures; the workspace's when it has one, else USD.
 
@@ -380,10 +376,8 @@ def territories_frame_without_geometry(plan: Plan, workspace: Workspace) -> pd.D
 
     Parameters
     ----------
-    plan : Plan
-        The plan.
-    workspace : Workspace
-        The data the plan was made from.
+    plan, workspace : Plan, Workspace
+        The plan and the data it was made from.
 
     Returns
     -------
