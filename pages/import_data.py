@@ -347,8 +347,10 @@ def _load(
     with st.status("Loading the files…", expanded=True) as status:
         bar = st.progress(0.0)
 
-        def progress(step: int, label: str) -> None:
-            bar.progress(step / len(STEPS), text=f"Step {step + 1} of {len(STEPS)}: {label}")
+        def progress(step: int, label: str, done: float) -> None:
+            bar.progress(
+                (step + done) / len(STEPS), text=f"Step {step + 1} of {len(STEPS)}: {label}"
+            )
 
         result = prepare_import(
             uploads["accounts"],

@@ -88,6 +88,7 @@ def build_workspace(
     currency: str | None = None,
     units: UnitLayer | None = None,
     definition: Definition | None = None,
+    assignment: pd.Series | None = None,
 ) -> Workspace:
     """Assign accounts to territory polygons and build the starting plan.
 
@@ -121,6 +122,14 @@ def build_workspace(
         Units -> territory, exceptions, rules, regions (needs ``units``).
         Territories it names that ``territories`` lacks are added, drawn as
         their dissolved units.
+    assignment : pandas.Series, optional
+        Territory id per account id when the data already says it (the
+        accounts' owners, with the territories drawn around them): the plan
+        starts from it and the polygons are only drawn, not used to assign.
+        Polygons drawn from one account set's cells cannot overlap, so no
+        overlap check runs (on polygons drawn from a large account set it
+        costs far more than the import itself). Accounts missing
+        from it (or ``<NA>``) are white space.
 
     Returns
     -------
@@ -130,20 +139,23 @@ def build_workspace(
     ------
     ValueError
         When a definition is given without units, or is built on another
-        kind of unit layer.
+        kind of unit layer, or ``assignment`` names an unknown territory.
     """
     if units is not None or definition is not None:
         territories, context, plan, extra = _from_units(
             accounts, territories, reps, units, definition, params
         )
         result = assignment_result(plan.assignment)
+    elif assignment is not None:
+        context = Context.build(accounts, territories, reps, params)
+        plan = Plan.from_assignment(context, assignment)
+        result = assignment_result(plan.assignment)
+        extra = _white_space(result)
     else:
         result = assign_accounts(accounts, territories)
         context = Context.build(accounts, territories, reps, params)
         plan = Plan.from_assignment(context, result.assignment)
-        extra = []
-        if len(result.unassigned):
-            extra.append(f"{len(result.unassigned):,} accounts lie in no territory (white space).")
+        extra = _white_space(result)
         if len(result.overlaps):
             pairs = ", ".join(
                 f"{a}/{b}"
@@ -162,6 +174,12 @@ def build_workspace(
         currency=currency if currency is not None else accounts.attrs.get("currency"),
         units=units,
     )
+
+
+def _white_space(result: AssignmentResult) -> list[str]:
+    """Return the note on accounts in no territory (none when every account has one)."""
+    unassigned = len(result.unassigned)
+    return [f"{unassigned:,} accounts lie in no territory (white space)."] if unassigned else []
 
 
 def _from_units(

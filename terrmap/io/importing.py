@@ -39,7 +39,6 @@ import pandas as pd
 
 from terrmap.core import schema
 from terrmap.core.plan import Plan
-from terrmap.geo.assign import AssignmentResult
 from terrmap.geo.shapes import build_cells, study_area, territory_shapes
 from terrmap.geo.units import (
     UnitLayer,
@@ -163,7 +162,8 @@ _TERRITORY_COLUMN_NAMES = frozenset(
 )
 
 
-Progress = Callable[[int, str], None]
+#: Called as ``progress(step, label, done)``; see :func:`prepare_import`.
+Progress = Callable[[int, str, float], None]
 
 #: The unit layers a territory can be built from, with their labels.
 UNIT_CHOICES: Mapping[str, str] = MappingProxyType(
@@ -482,8 +482,10 @@ def prepare_import(
     filenames : mapping, optional
         Per kind, the file name, for sources that carry none (bytes).
     progress : callable, optional
-        Called as ``progress(step, label)`` when each step of :data:`STEPS`
-        starts.
+        Called as ``progress(step, label, done)`` when each step of
+        :data:`STEPS` starts (``done`` 0.0), and while the accounts file is
+        read, with ``done`` the share of its rows read so far and the rows
+        read in ``label``.
     numbers : NumberOptions, optional
         The number format, currency and exchange rates the user states for
         the accounts and reps files (by default decided from the files).
@@ -518,9 +520,13 @@ def prepare_import(
         unknown = sorted(set(given) - set(IMPORT_KINDS))
         if unknown:
             raise ValueError(f"{label}: unknown kind(s) {unknown}; expected {list(IMPORT_KINDS)}")
-    report = progress or (lambda step, label: None)
+    report = progress or (lambda step, label, done: None)
 
-    report(0, STEPS[0])
+    def rows_read(rows: int, expected: int) -> None:
+        label = f"{STEPS[1]}: {rows:,} of about {expected:,} rows read"
+        report(1, label, min(rows / expected, 1.0) if expected else 1.0)
+
+    report(0, STEPS[0], 0.0)
     files: dict[str, FileOutcome] = {}
     if territories is not None:
         files["territories"] = _load_territories(
@@ -528,13 +534,14 @@ def prepare_import(
         )
     if reps is not None:
         files["reps"] = _load_reps(reps, mappings.get("reps"), filenames.get("reps"), numbers)
-    report(1, STEPS[1])
+    report(1, STEPS[1], 0.0)
     files["accounts"] = _load_accounts(
         accounts,
         mappings.get("accounts"),
         filenames.get("accounts"),
         find_territory_column=territories is None,
         numbers=numbers,
+        progress=rows_read,
     )
     files = {kind: files[kind] for kind in IMPORT_KINDS if kind in files}
     rejected = _all_rejected(files)
@@ -546,7 +553,7 @@ def prepare_import(
 
     accounts_frame = files["accounts"].load.accounts
     reps_frame = files["reps"].load.reps if "reps" in files else None
-    report(2, STEPS[2])
+    report(2, STEPS[2], 0.0)
     if "territories" in files:
         territory_frame, rep_warnings = _match_territory_reps(
             files["territories"].load.territories, reps_frame
@@ -577,11 +584,14 @@ def prepare_import(
         notes=notes + warnings,
         currency=files["accounts"].load.currency,
         units=layer,
-    )
-    if source == "owners" and layer is None:
         # With units, an account's territory is its unit's: the definition decides.
-        workspace = _follow_owners(workspace, notes + warnings)
-    report(3, STEPS[3])
+        assignment=(
+            _owners(accounts_frame, territory_frame.index)
+            if source == "owners" and layer is None
+            else None
+        ),
+    )
+    report(3, STEPS[3], 0.0)
     workspace.initial_plan.metrics()  # cached on the plan: the pages get it for free
     return ImportResult(files, workspace, (), source, rejected, warnings)
 
@@ -815,9 +825,12 @@ def _load_accounts(
     *,
     find_territory_column: bool,
     numbers: NumberOptions | None = None,
+    progress: loaders.RowsProgress | None = None,
 ) -> FileOutcome:
     try:
-        load = loaders.load_accounts(source, mapping, filename=filename, numbers=numbers)
+        load = loaders.load_accounts(
+            source, mapping, filename=filename, numbers=numbers, progress=progress
+        )
         user_chose_owner = "owner" in (mapping or {})
         if find_territory_column and "owner" not in load.mapping and not user_chose_owner:
             column = _territory_column(load)
@@ -1039,30 +1052,14 @@ def _sample(values, limit: int = 5) -> str:
     return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
 
 
-def _follow_owners(workspace: Workspace, notes: tuple[str, ...]) -> Workspace:
-    """Start from the owners' assignment, not point-in-polygon.
+def _owners(accounts: pd.DataFrame, territory_ids: pd.Index) -> pd.Series:
+    """Return the owners' assignment: the territory of each account is its owner.
 
-    Accounts at the same location share one Voronoi cell, drawn in the first
-    one's territory, so point-in-polygon would hand a co-located account of
-    another owner to the wrong territory; the owner is what the data says.
+    Point-in-polygon is not used: accounts at the same location share one
+    Voronoi cell, drawn in the first one's territory, so it would hand a
+    co-located account of another owner to the wrong territory; the owner is
+    what the data says.
     """
-    owners = _clean_text(workspace.accounts["owner"])
-    owners.index = workspace.context.account_ids
-    owners = owners.where(owners.isin(workspace.context.territory_ids)).astype("string")
-    if owners.equals(workspace.assignment.assignment.astype("string")):
-        return workspace
-    plan = Plan.from_assignment(workspace.context, owners)
-    unassigned = workspace.accounts.index[owners.isna().to_numpy()]
-    assignment = AssignmentResult(
-        assignment=owners.rename(schema.TERRITORY_ID),
-        unassigned=unassigned,
-        overlaps=workspace.assignment.overlaps,
-        ambiguous=workspace.assignment.ambiguous,
-    )
-    extra = (f"{len(unassigned):,} accounts lie in no territory (white space).",)
-    return dataclasses.replace(
-        workspace,
-        initial_plan=plan,
-        assignment=assignment,
-        notes=notes + (extra if len(unassigned) else ()),
-    )
+    owners = _clean_text(accounts["owner"])
+    owners.index = accounts.index.astype(str)
+    return owners.where(owners.isin(territory_ids)).astype("string")
