@@ -506,6 +506,9 @@ def scenario_store() -> ScenarioStore:
     return _store(default_db_target())
 
 
+_auth.set_store(scenario_store)
+
+
 def store_or_stop() -> ScenarioStore:
     """The scenario store, or the database's one-line error on the page and nothing below it."""
     try:
@@ -662,6 +665,7 @@ def expire_working_copies() -> None:
     and base-map files.
     """
     scenario_store().prune(working_copy.AUTOSAVE_TTL)
+    scenario_store().prune_sessions()
     static_assets.prune_points(working_copy.AUTOSAVE_TTL)
 
 
