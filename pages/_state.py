@@ -324,8 +324,8 @@ def sidebar() -> None:
         )
         if _auth.may("edit"):
             h = history()
-            left, right = st.columns(2)
-            left.button(
+            # One under the other: side by side, the shortcut hints leave no room for the labels.
+            st.button(
                 "↶ Undo",
                 disabled=not h.can_undo,
                 width="stretch",
@@ -333,7 +333,7 @@ def sidebar() -> None:
                 on_click=_undo,
                 shortcut="Ctrl+Z",
             )
-            right.button(
+            st.button(
                 "↷ Redo",
                 disabled=not h.can_redo,
                 width="stretch",
