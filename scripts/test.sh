@@ -5,4 +5,6 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 .venv/bin/ruff check .
 .venv/bin/ruff format --check terrmap tests benchmarks app.py pages
-exec .venv/bin/python -m pytest "$@"
+# One worker per core (pytest-xdist); files stay whole on a worker so their
+# module-scoped servers start once. Pass -n0 to run in one process.
+exec .venv/bin/python -m pytest -n auto --dist loadfile "$@"

@@ -54,7 +54,7 @@ class TestPropose:
         mix = {"revenue": 1.0, "accounts": 1.0, "workload_hours": 1.0}
         result = propose(small.initial_plan, mix, 10.0)
         assert result.within_tolerance
-        assert "Mix" in result.message()
+        assert "Weighted mix: Revenue ×1, Accounts ×1, Workload (h) ×1" in result.message()
 
     def test_every_account_assigned_exactly_once(self, small):
         result = propose(small.initial_plan, "revenue", 5.0)

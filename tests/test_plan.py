@@ -304,3 +304,116 @@ class TestReassignMany:
     def test_bad_input_named(self, plan, positions, targets, error, match):
         with pytest.raises(error, match=match):
             plan.reassign_many(np.array(positions), np.array(targets))
+
+
+class TestBoundedHistory:
+    """Undo keeps at most ``limit`` steps; older ones fold into one, nothing is lost."""
+
+    @staticmethod
+    def _session(limit: int, n_moves: int, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        ids = list(_CONTEXT.account_ids)
+        territories = [*_CONTEXT.territory_ids, None]
+        start = Plan.from_assignment(_CONTEXT, pd.Series({a: "T0" for a in ids}))
+        history = History.start(start, limit=limit)
+        # the expected assignment after each move, kept by hand (a dict), not by the plan
+        expected = [dict.fromkeys(ids, "T0")]
+        made = 0
+        while made < n_moves:
+            chosen = list(rng.choice(ids, size=int(rng.integers(1, 6)), replace=False))
+            target = territories[int(rng.integers(0, len(territories)))]
+            plan = history.current.reassign(chosen, target, note=f"move {made}")
+            if plan is history.current:
+                continue
+            history = history.push(plan)
+            state = dict(expected[-1])
+            state.update(dict.fromkeys(chosen, target))
+            expected.append(state)
+            made += 1
+        return start, history, expected
+
+    def test_keeps_limit_steps_and_undo_walks_them_back(self):
+        _, history, expected = self._session(limit=10, n_moves=30)
+        assert len(history.plans) == 11
+        for back in range(11):
+            got = history.current.assignment.astype(object).where(
+                history.current.assignment.notna(), None
+            )
+            assert got.to_dict() == expected[30 - back], back
+            if back < 10:
+                assert history.can_undo
+                history = history.undo()
+        assert not history.can_undo
+
+    def test_change_log_and_figures_keep_every_move(self):
+        start, history, _ = self._session(limit=5, n_moves=40)
+        plan = history.current
+        assert [m.note for m in plan.moves] == [f"move {i}" for i in range(40)]
+        assert plan.lineage[0] is start
+        full = Plan.from_assignment(_CONTEXT, plan.assignment)
+        pd.testing.assert_frame_equal(plan.metrics(), full.metrics(), check_exact=True)
+        # the folded step's own figures are right as well
+        oldest = history.plans[0]
+        assert oldest.merged is not None and len(oldest.merged) == 35
+        full = Plan.from_assignment(_CONTEXT, oldest.assignment)
+        pd.testing.assert_frame_equal(oldest.metrics(), full.metrics(), check_exact=True)
+
+    def test_folded_plans_are_freed(self):
+        import gc
+        import weakref
+
+        start = Plan.from_assignment(_CONTEXT, pd.Series({"A0": "T0"}))
+        history = History.start(start, limit=3)
+        first_moved = start.reassign(["A1"], "T1")
+        watch = weakref.ref(first_moved)
+        history = history.push(first_moved)
+        del first_moved
+        for i in range(2, 12):
+            history = history.push(history.current.reassign([f"A{i}"], "T2"))
+        gc.collect()
+        assert watch() is None, "a folded plan is still held: the history is not bounded"
+        assert len(history.plans) == 4
+
+    def test_default_limit_shrinks_with_the_data(self):
+        from terrmap.core.plan import MIN_UNDO_STEPS, UNDO_STEPS, undo_steps_for
+
+        small = Plan.from_assignment(_CONTEXT, pd.Series(dtype=object))
+        assert History.start(small).steps == UNDO_STEPS
+        # an assignment of 8M accounts (32 MB a copy) keeps 8 copies in 256 MB: the floor, 10
+        big = Plan(context=_CONTEXT, codes=np.zeros(8_000_000, dtype=np.int32))
+        assert undo_steps_for(big) == MIN_UNDO_STEPS
+        mid = Plan(context=_CONTEXT, codes=np.zeros(2**20, dtype=np.int32))
+        assert undo_steps_for(mid) == 64  # 256 MiB / 4 MiB
+
+    def test_redo_tail_is_dropped_before_folding(self):
+        _, history, expected = self._session(limit=4, n_moves=4)
+        history = history.undo().undo()
+        branch = history.current.reassign(["A0"], "T3")
+        history = history.push(branch)
+        assert not history.can_redo and len(history.plans) == 4
+        assert history.current.assignment["A0"] == "T3"
+
+
+@given(
+    limit=st.integers(1, 6),
+    moves=st.lists(
+        st.tuples(st.lists(st.integers(0, 119), min_size=1, max_size=10), st.integers(-1, 4)),
+        max_size=20,
+    ),
+)
+def test_bounded_history_keeps_every_move_and_exact_figures(limit, moves):
+    start = Plan.from_assignment(_CONTEXT, pd.Series(dtype=object))
+    history = History.start(start, limit=limit)
+    made = []
+    for positions, target in moves:
+        ids = [f"A{p}" for p in dict.fromkeys(positions)]
+        territory = None if target < 0 else f"T{target}"
+        plan = history.current.reassign(ids, territory)
+        if plan is not history.current:
+            made.append(plan.move)
+        history = history.push(plan)
+        assert len(history.plans) <= limit + 1
+        current = history.current
+        assert current.moves == made
+        full = Plan.from_assignment(_CONTEXT, current.assignment)
+        pd.testing.assert_frame_equal(current.metrics(), full.metrics(), check_exact=True)

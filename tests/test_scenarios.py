@@ -72,6 +72,28 @@ class TestConfiguration:
         assert store.path.exists()
 
 
+class TestFoldedHistory:
+    def test_a_bounded_history_saves_and_reopens_every_move(self, store, workspace, dataset):
+        from terrmap.core.plan import History
+        from terrmap.store.scenarios import history_of
+
+        history = History.start(workspace.initial_plan, limit=2)
+        letters = "abcdefg"
+        for i in range(12):
+            target = TERRITORIES[i % 4]
+            moved = history.current.reassign([f"ACC-{letters[i % 7]}"], target, note=f"m{i}")
+            history = history.push(moved)
+        plan = history.current
+        assert history.plans[0].merged is not None
+        info = store.save(plan, dataset_id=dataset, name="long session")
+        opened = store.open(info.scenario_id, workspace).plan
+        pd.testing.assert_series_equal(opened.assignment, plan.assignment)
+        pd.testing.assert_frame_equal(opened.changelog(), plan.changelog())
+        reopened = history_of(opened)
+        assert len(reopened.plans) <= reopened.steps + 1
+        assert reopened.current.moves == opened.moves
+
+
 class TestDataset:
     def test_same_data_same_id(self, store, workspace):
         assert store.save_dataset(workspace) == store.save_dataset(workspace)

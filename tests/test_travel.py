@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from terrmap.core.travel import TravelParams, haversine_km, hull_area_km2, tour_km
+from terrmap.core.travel import TravelParams, haversine_km, tour_km
 
 
 def test_haversine_known_distance():
@@ -11,10 +11,31 @@ def test_haversine_known_distance():
 
 
 def test_hull_area_of_a_square_near_the_equator():
-    side = 1.0  # degree
-    area = hull_area_km2(np.array([0, 1, 1, 0, 0.5]), np.array([0, 0, 1, 1, 0.5]), ref_lat=0.0)
-    assert area == pytest.approx((side * np.pi * 6371.0088 / 180) ** 2)
-    assert hull_area_km2(np.array([0, 1]), np.array([0, 1]), 0.0) == 0
+    # the territory area the travel model uses: the accounts' hull, in km²
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    from terrmap.core.context import Context
+    from terrmap.core.plan import Plan
+
+    lon, lat = [0, 1, 1, 0, 0.5], [0, 0, 1, 1, 0.5]
+    accounts = pd.DataFrame(
+        {"lon": lon, "lat": lat, "revenue": 1.0, "cost_to_serve": 0.0, "visits_per_year": 1.0},
+        index=[f"A{i}" for i in range(5)],
+    )
+    territory = gpd.GeoDataFrame(
+        {"name": ["Eq"]}, geometry=[shapely.Point(0.5, 0.0)], index=["T"], crs="EPSG:4326"
+    )
+    plan = Plan.from_assignment(
+        Context.build(accounts, territory), pd.Series("T", index=accounts.index)
+    )
+    side_km = np.pi * 6371.0088 / 180  # one degree at the equator
+    assert plan._totals().area_km2[0] == pytest.approx(side_km**2)
+    two = Plan.from_assignment(
+        Context.build(accounts.iloc[:2], territory), pd.Series("T", index=accounts.index[:2])
+    )
+    assert two._totals().area_km2[0] == 0
 
 
 def test_tour_hand_computed():

@@ -260,3 +260,36 @@ def test_workbook_and_territory_exports_carry_regions(tmp_path):
     assert regions["Territories"].sum() == len(summary) == 10
     exported = gpd.read_file(io.BytesIO(territories_geojson(plan, ws)))
     assert set(exported["region"]) == {"North", "South"}
+
+
+class TestFoldedUnitHistory:
+    def test_folded_unit_moves_draw_as_from_scratch(self, h3_workspace):
+        from terrmap.core.plan import Plan
+
+        ws = h3_workspace
+        data = map_data(ws)
+        plan = ws.initial_plan
+        history = History.start(plan, limit=2)
+        plan_shapes(plan, data)  # the root's shapes are cached, as in the app
+        owner = plan.unit_assignment
+        for source, target in [("T01", "T02"), ("T03", "T04"), ("T05", "T01"), ("T02", "T03")]:
+            unit = owner[owner == source].index[0]
+            history = history.push(history.current.reassign_units([unit], target))
+        oldest = history.plans[0]
+        assert oldest.merged is not None and len(oldest.merged) == 2
+        for step in history.plans:
+            fresh = Plan(
+                context=step.context,
+                codes=step.codes,
+                layout=step.layout,
+                unit_codes=step.unit_codes,
+                exception_codes=step.exception_codes,
+            )
+            drawn = plan_shapes(step, data)
+            expected = plan_shapes(fresh, data)
+            for territory in expected.index:
+                assert shapely.area(
+                    shapely.symmetric_difference(
+                        drawn.geometry[territory], expected.geometry[territory]
+                    )
+                ) == pytest.approx(0, abs=1e-9), territory

@@ -16,6 +16,7 @@ members only when it lost a hull corner.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ __all__ = [
     "SUM_FIELDS",
     "Totals",
     "full_totals",
+    "measure_label",
     "metrics_frame",
     "moved_totals",
     "selection_summary",
@@ -67,6 +69,23 @@ MEASURES: dict[str, str] = {
     "visits": "Visits",
     "pipeline": "Potential (leads + opportunities, revenue)",
 }
+
+
+def measure_label(measure: str | Mapping[str, float]) -> str:
+    """Human label of a measure or a weighted mix (the one label used everywhere).
+
+    Examples
+    --------
+    >>> measure_label("net_profit")
+    'Net profit'
+    >>> measure_label({"revenue": 2, "accounts": 1})
+    'Weighted mix: Revenue ×2, Accounts ×1'
+    """
+    if isinstance(measure, str):
+        return MEASURES.get(measure, measure)
+    parts = [f"{MEASURES.get(k, k)} ×{float(w):g}" for k, w in measure.items() if float(w) != 0]
+    return "Weighted mix: " + ", ".join(parts)
+
 
 #: The measures that are amounts of money (formatted with the data set's currency).
 MONEY_MEASURES: frozenset[str] = frozenset({"revenue", "net_profit", "cost", "pipeline"})

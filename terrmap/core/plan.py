@@ -26,7 +26,17 @@ from terrmap.core.definition import NO_EXCEPTION, Definition, labelled, resolve_
 from terrmap.core.layout import UnitLayout, territory_pieces
 from terrmap.core.metrics import Totals, full_totals, metrics_frame, moved_totals, selection_summary
 
-__all__ = ["ContiguityError", "Flow", "History", "Move", "Plan"]
+__all__ = [
+    "MIN_UNDO_STEPS",
+    "UNDO_BUDGET_BYTES",
+    "UNDO_STEPS",
+    "ContiguityError",
+    "Flow",
+    "History",
+    "Move",
+    "Plan",
+    "undo_steps_for",
+]
 
 
 class ContiguityError(ValueError):
@@ -103,6 +113,11 @@ class Plan:
     :class:`~terrmap.core.layout.UnitLayout` and, per plan, the territory code
     of each unit and the exception code of each account (-2: none, -1: white
     space); ``codes`` always equals what those imply.
+
+    A plan whose ``merged`` is set stands for several older steps that a
+    bounded :class:`History` folded into one: its ``move`` is their net
+    effect (what changed since its parent) and ``merged`` keeps the moves
+    themselves for the change log and the store.
     """
 
     context: Context
@@ -112,6 +127,7 @@ class Plan:
     layout: UnitLayout | None = field(default=None, repr=False)
     unit_codes: np.ndarray | None = field(default=None, repr=False)
     exception_codes: np.ndarray | None = field(default=None, repr=False)
+    merged: tuple[Move, ...] | None = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -698,8 +714,102 @@ class Plan:
 
     @property
     def moves(self) -> list[Move]:
-        """Every move from the first plan to this one, oldest first."""
-        return [plan.move for plan in self.lineage if plan.move is not None]
+        """Every move from the first plan to this one, oldest first (merged steps unfolded)."""
+        out: list[Move] = []
+        for plan in self.lineage:
+            if plan.merged is not None:
+                out.extend(plan.merged)
+            elif plan.move is not None:
+                out.append(plan.move)
+        return out
+
+    def merged_onto(self, ancestor: Plan) -> Plan:
+        """Fold the steps from ``ancestor`` to this plan into one step.
+
+        Parameters
+        ----------
+        ancestor : Plan
+            A plan of this plan's lineage (usually its first plan), over a
+            context with the same accounts in the same order.
+
+        Returns
+        -------
+        Plan
+            The same assignment, units, exceptions and cached figures, whose
+            parent is ``ancestor``, whose ``move`` is the net change from
+            ``ancestor`` and whose ``merged`` holds every move in between.
+        """
+        lineage = self.lineage
+        if not any(plan is ancestor for plan in lineage):
+            raise ValueError("merged_onto needs an ancestor of this plan")
+        start = next(i for i, plan in enumerate(lineage) if plan is ancestor)
+        between: list[Move] = []
+        for plan in lineage[start + 1 :]:
+            if plan.merged is not None:
+                between.extend(plan.merged)
+            elif plan.move is not None:
+                between.append(plan.move)
+        positions = np.flatnonzero(ancestor.codes != self.codes)
+        k = self.context.n_territories
+        labels = np.append(self.context.territory_ids.to_numpy(dtype=object), None)
+        old = ancestor.codes[positions]
+        new = self.codes[positions]
+        last = between[-1] if between else None
+        net = Move(
+            account_ids=tuple(self.context.id_array[positions].tolist()),
+            sources=tuple(labels[np.where(old < 0, k, old)]),
+            target=None,
+            at=last.at if last is not None else datetime.now(UTC),
+            author=last.author if last is not None else None,
+            note=f"{len(between)} earlier steps merged",
+            targets=tuple(labels[np.where(new < 0, k, new)]),
+        )
+        cache = {key: value for key, value in self._cache.items() if key != "moved_from"}
+        cache["moved_positions"] = positions
+        cache["moved_from"] = old
+        return Plan(
+            context=self.context,
+            codes=self.codes,
+            parent=ancestor,
+            move=net,
+            layout=self.layout,
+            unit_codes=self.unit_codes,
+            exception_codes=self.exception_codes,
+            merged=tuple(between),
+            _cache=cache,
+        )
+
+    def hung_under(self, parent: Plan, *, keep_figures: bool = True) -> Plan:
+        """Hang this plan's step (same assignment and move) under another parent.
+
+        Parameters
+        ----------
+        parent : Plan
+            The new parent: this plan's parent again (a copy, or the same plan
+            over another context with the same accounts and territories).
+        keep_figures : bool, default True
+            Keep the cached figures (the parent's context is the same);
+            ``False`` recomputes them from the parent's when asked.
+
+        Returns
+        -------
+        Plan
+            Over ``parent.context``.
+        """
+        moved = {
+            key: self._cache[key] for key in ("moved_positions", "moved_from") if key in self._cache
+        }
+        return Plan(
+            context=parent.context,
+            codes=self.codes,
+            parent=parent,
+            move=self.move,
+            layout=self.layout,
+            unit_codes=self.unit_codes,
+            exception_codes=self.exception_codes,
+            merged=self.merged,
+            _cache=dict(self._cache) if keep_figures else moved,
+        )
 
     def changelog(self) -> pd.DataFrame:
         """One row per account moved: when, who, account, from, to, note."""
@@ -778,9 +888,35 @@ class Plan:
         return selection_summary(self.context, self.codes, self.context.positions(account_ids))
 
 
+#: Undo steps a :class:`History` keeps when its plans are small.
+UNDO_STEPS = 100
+#: Fewest undo steps, however large the plans.
+MIN_UNDO_STEPS = 10
+#: Bytes of assignment arrays a history may hold before it keeps fewer steps.
+UNDO_BUDGET_BYTES = 256 * 2**20
+
+
+def undo_steps_for(plan: Plan) -> int:
+    """Undo steps a history of plans like ``plan`` keeps within the memory budget.
+
+    Each step holds a copy of the assignment (and, for unit plans, of the
+    exception codes), so large data sets keep fewer steps:
+    :data:`UNDO_STEPS` up to about 300k accounts, never fewer than
+    :data:`MIN_UNDO_STEPS`.
+    """
+    per_step = plan.codes.nbytes * (2 if plan.exception_codes is not None else 1)
+    return int(np.clip(UNDO_BUDGET_BYTES // max(per_step, 1), MIN_UNDO_STEPS, UNDO_STEPS))
+
+
 @dataclass(frozen=True)
 class History:
-    """Undo/redo over plans: the plans seen and where we stand.
+    """Undo/redo over plans: the plans seen and where we stand, bounded.
+
+    A history keeps at most ``limit`` undo steps. Pushing beyond that folds
+    the oldest steps into one step from the first plan
+    (:meth:`Plan.merged_onto`): undo can go back ``limit`` steps, the
+    change log and a save still hold every move, and the plans in between
+    are freed.
 
     Attributes
     ----------
@@ -788,15 +924,33 @@ class History:
         Plans in the order they were made current.
     position : int
         Index of the current plan.
+    limit : int, optional
+        Most undo steps kept; :func:`undo_steps_for` the first plan when
+        omitted.
     """
 
     plans: tuple[Plan, ...]
     position: int = 0
+    limit: int | None = None
 
     @classmethod
-    def start(cls, plan: Plan) -> History:
+    def start(cls, plan: Plan, limit: int | None = None) -> History:
         """Start a history holding one plan."""
-        return cls(plans=(plan,), position=0)
+        return cls(plans=(plan,), position=0, limit=limit)
+
+    @classmethod
+    def over(cls, plans: Iterable[Plan], limit: int | None = None) -> History:
+        """Start a bounded history of ``plans`` (each the parent of the next), at the last."""
+        plans = tuple(plans)
+        if not plans:
+            raise ValueError("a history needs at least one plan")
+        history = cls(plans=plans, position=len(plans) - 1, limit=limit)
+        return history._bounded()
+
+    @property
+    def steps(self) -> int:
+        """Most undo steps this history keeps."""
+        return self.limit if self.limit is not None else undo_steps_for(self.plans[0])
 
     @property
     def current(self) -> Plan:
@@ -814,15 +968,55 @@ class History:
         return self.position < len(self.plans) - 1
 
     def push(self, plan: Plan) -> History:
-        """Make ``plan`` current, dropping whatever had been undone."""
+        """Make ``plan`` current, dropping whatever had been undone.
+
+        Beyond :attr:`steps` undo steps the oldest are folded into one, so
+        the plan held as current may be a re-parented copy of ``plan`` (same
+        assignment, moves and figures).
+        """
         if plan is self.current:
             return self
-        return History(plans=(*self.plans[: self.position + 1], plan), position=self.position + 1)
+        plans = (*self.plans[: self.position + 1], plan)
+        return History(plans=plans, position=len(plans) - 1, limit=self.limit)._bounded()
+
+    def _bounded(self) -> History:
+        steps = self.steps
+        if len(self.plans) <= steps + 1:
+            return self
+        # Re-parenting the kept plans is cheap (no figure is recomputed), so
+        # fold exactly the steps beyond the limit.
+        drop = min(len(self.plans) - steps - 1, self.position - 1)
+        if drop <= 0:
+            return self
+        first = self.plans[drop]
+        origin = first.lineage[0]
+        if origin is first:
+            return self
+        rebuilt: dict[int, Plan] = {id(first): first.merged_onto(origin)}
+        kept = [rebuilt[id(first)]]
+        for plan in self.plans[drop + 1 :]:
+            kept.append(_rehung(plan, rebuilt))
+        return History(plans=tuple(kept), position=self.position - drop, limit=self.limit)
 
     def undo(self) -> History:
         """Step back one plan (no-op at the start)."""
-        return History(self.plans, max(self.position - 1, 0))
+        return History(self.plans, max(self.position - 1, 0), self.limit)
 
     def redo(self) -> History:
         """Step forward one plan (no-op at the end)."""
-        return History(self.plans, min(self.position + 1, len(self.plans) - 1))
+        return History(self.plans, min(self.position + 1, len(self.plans) - 1), self.limit)
+
+
+def _rehung(plan: Plan, rebuilt: dict[int, Plan]) -> Plan:
+    """``plan`` re-parented onto the rebuilt copies of its ancestors (memoised in ``rebuilt``)."""
+    chain: list[Plan] = []
+    node: Plan | None = plan
+    while node is not None and id(node) not in rebuilt:
+        chain.append(node)
+        node = node.parent
+    if node is None:
+        # Not descended from the folded plans: keep it as it is.
+        return plan
+    for step in reversed(chain):
+        rebuilt[id(step)] = step.hung_under(rebuilt[id(step.parent)])
+    return rebuilt[id(plan)]

@@ -37,7 +37,6 @@ __all__ = [
     "EARTH_RADIUS_KM",
     "TravelParams",
     "haversine_km",
-    "hull_area_km2",
     "tour_km",
     "unit_vectors",
 ]
@@ -127,34 +126,6 @@ def unit_vectors(lon, lat) -> np.ndarray:
     return np.column_stack(
         [np.cos(lat_r) * np.cos(lon_r), np.cos(lat_r) * np.sin(lon_r), np.sin(lat_r)]
     )
-
-
-def hull_area_km2(lon: np.ndarray, lat: np.ndarray, ref_lat: float) -> float:
-    """Area of the convex hull of points, in km².
-
-    Uses an equirectangular projection around ``ref_lat``, which is accurate
-    to a few percent over a territory a few hundred km across.
-
-    Parameters
-    ----------
-    lon, lat : numpy.ndarray
-        Coordinates in degrees.
-    ref_lat : float
-        Latitude at which east-west distances are measured.
-
-    Returns
-    -------
-    float
-        The hull area; 0 for fewer than three distinct points.
-    """
-    import shapely
-
-    if len(lon) < 3:
-        return 0.0
-    km_per_deg = np.pi * EARTH_RADIUS_KM / 180.0
-    x = np.asarray(lon, dtype=float) * km_per_deg * np.cos(np.radians(ref_lat))
-    y = np.asarray(lat, dtype=float) * km_per_deg
-    return float(shapely.area(shapely.convex_hull(shapely.multipoints(np.column_stack([x, y])))))
 
 
 def tour_km(visits, mean_distance_km, area_km2, params: TravelParams) -> np.ndarray:

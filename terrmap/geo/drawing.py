@@ -247,15 +247,14 @@ def _drawn_by_units(plan: Plan, data: MapData) -> bool:
 
 
 def _unit_move_territories(plan: Plan) -> list[str]:
-    """Territories whose units the plan's move changed (none for account moves)."""
-    if plan.move is None or not plan.move.unit_ids or plan.parent is None:
+    """Territories whose units differ from the parent's (none for account moves)."""
+    if plan.parent is None or plan.unit_codes is None or plan.parent.unit_codes is None:
         return []
-    codes = np.unique(
-        np.append(
-            plan.parent.unit_codes[plan.layout.unit_positions(plan.move.unit_ids)],
-            plan.context.territory_code(plan.move.target),
-        )
-    )
+    before, after = plan.parent.unit_codes, plan.unit_codes
+    if before is after:
+        return []
+    differ = np.flatnonzero(before != after)
+    codes = np.unique(np.concatenate([before[differ], after[differ]]))
     return plan.context.territory_ids[codes[codes >= 0]].tolist()
 
 

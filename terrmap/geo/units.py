@@ -45,7 +45,7 @@ import shapely
 from terrmap.core.definition import UNIT_KINDS, Definition, labelled
 from terrmap.core.schema import CRS
 from terrmap.geo.assign import assign_accounts, overlapping_territories
-from terrmap.geo.shapes import study_area
+from terrmap.geo.shapes import build_cells, study_area, territory_shapes
 from terrmap.geo.zipgeo import zip_table
 
 __all__ = [
@@ -478,7 +478,12 @@ def approximate_zip_units(
     table = table[~shared].reset_index(drop=True)
     lon = table["lon"].to_numpy(float)
     lat = table["lat"].to_numpy(float)
-    cells = _voronoi_cells(lon, lat, area)
+    # One Voronoi builder for the whole package: each ZIP centroid is a site
+    # that owns its own cell.
+    sites = pd.Index(table["zip"].astype(str))
+    cells = territory_shapes(
+        build_cells(lon, lat, sites, area), pd.Series(sites, index=sites), sites
+    ).geometry.to_numpy()
     if counties is not None:
         county_of = assign_accounts(table[["lon", "lat"]], counties[["geometry"]]).assignment
         clip = counties.geometry.reindex(county_of.fillna("").astype(str)).to_numpy()
@@ -718,16 +723,3 @@ def _h3_pairs(unit_ids: Sequence[str]) -> np.ndarray:
         return np.empty((0, 2), dtype=np.int64)
     array = np.asarray(pairs, dtype=np.int64)
     return array[np.lexsort((array[:, 1], array[:, 0]))]
-
-
-def _voronoi_cells(lon: np.ndarray, lat: np.ndarray, area: shapely.Geometry) -> np.ndarray:
-    """Voronoi cell per site, computed with longitude scaled to ground distance."""
-    scale = float(np.cos(np.radians(np.nanmean(lat))))
-    sites = shapely.multipoints(np.column_stack([lon * scale, lat]))
-    minx, miny, maxx, maxy = area.bounds
-    frame = shapely.box(minx * scale - 1, miny - 1, maxx * scale + 1, maxy + 1)
-    if len(lon) == 1:
-        cells = np.array([frame], dtype=object)
-    else:
-        cells = shapely.get_parts(shapely.voronoi_polygons(sites, extend_to=frame, ordered=True))
-    return shapely.transform(cells, lambda xy: xy / np.array([scale, 1.0]))

@@ -391,6 +391,9 @@ def rebase_history(history: History, context: Context) -> History:
         for step in reversed(chain):
             if step.parent is None or step.move is None:
                 new = _rebased_root(step, context)
+            elif step.merged is not None:
+                # Folded undo steps: the same net step, its figures recomputed.
+                new = step.hung_under(rebuilt[id(step.parent)], keep_figures=False)
             elif step.move.unit_ids:
                 move = step.move
                 new = rebuilt[id(step.parent)].reassign_units(
@@ -401,7 +404,11 @@ def rebase_history(history: History, context: Context) -> History:
             rebuilt[id(step)] = new
         return rebuilt[id(plan)]
 
-    return History(plans=tuple(rebase(p) for p in history.plans), position=history.position)
+    return History(
+        plans=tuple(rebase(p) for p in history.plans),
+        position=history.position,
+        limit=history.limit,
+    )
 
 
 def _rebased_root(plan: Plan, context: Context) -> Plan:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from terrmap.core.balance import composite_measure
-from terrmap.core.metrics import MEASURES
+from terrmap.core.metrics import MEASURES, measure_label
 from terrmap.core.plan import Plan
 from terrmap.core.schema import ACCOUNT_ID, UNASSIGNED_LABEL
 
@@ -268,22 +268,6 @@ def measure_values(metrics: pd.DataFrame, measure: str | Mapping[str, float]) ->
     if not weights:
         raise ValueError(f"a weighted mix needs at least one positive weight, got {dict(measure)}")
     return composite_measure(metrics, weights).astype(float)
-
-
-def measure_label(measure: str | Mapping[str, float]) -> str:
-    """Human label of a measure or a weighted mix.
-
-    Examples
-    --------
-    >>> measure_label("net_profit")
-    'Net profit'
-    >>> measure_label({"revenue": 2, "accounts": 1})
-    'Weighted mix: Revenue ×2, Accounts ×1'
-    """
-    if isinstance(measure, str):
-        return MEASURES.get(measure, measure)
-    parts = [f"{MEASURES.get(k, k)} ×{float(w):g}" for k, w in measure.items() if float(w) != 0]
-    return "Weighted mix: " + ", ".join(parts)
 
 
 def _names(ids: pd.Index, names: pd.Series | None) -> np.ndarray:

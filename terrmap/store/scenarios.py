@@ -256,9 +256,8 @@ class AutosaveInfo:
 
 
 def history_of(plan: Plan) -> History:
-    """Undo/redo history holding ``plan``'s whole lineage, positioned at ``plan``."""
-    lineage = tuple(plan.lineage)
-    return History(plans=lineage, position=len(lineage) - 1)
+    """Undo/redo history over ``plan``'s lineage (bounded, see :class:`History`), at ``plan``."""
+    return History.over(plan.lineage)
 
 
 def _now() -> datetime:

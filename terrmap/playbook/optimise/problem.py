@@ -18,7 +18,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from terrmap.core.context import Context
-from terrmap.core.metrics import MEASURES, metrics_frame, tally
+from terrmap.core.metrics import measure_label, metrics_frame, tally
 from terrmap.core.travel import haversine_km
 from terrmap.core.travel import unit_vectors as _unit_vectors
 
@@ -78,22 +78,6 @@ class Problem:
     distance_scale_km: float
     value_unit: float
     locked_territories: np.ndarray
-
-
-def measure_label(measure: str | Mapping[str, float]) -> str:
-    """Human label of a measure or a weighted mix.
-
-    Examples
-    --------
-    >>> measure_label("revenue")
-    'Revenue'
-    >>> measure_label({"revenue": 2, "accounts": 1})
-    'Mix (2 Revenue + 1 Accounts)'
-    """
-    if isinstance(measure, str):
-        return MEASURES.get(measure, measure)
-    parts = " + ".join(f"{weight:g} {MEASURES.get(name, name)}" for name, weight in measure.items())
-    return f"Mix ({parts})"
 
 
 def check_measure(measure: str | Mapping[str, float]) -> dict[str, float]:
