@@ -38,7 +38,11 @@ cols[0].metric("Outside the band", f"{len(stats.outside)} of {n}")
 cols[1].metric("Max / min", f"{stats.max_over_min:.2f}")
 cols[2].metric("Max / mean", f"{stats.max_over_mean:.2f}")
 cols[3].metric("Min / mean", f"{stats.min_over_mean:.2f}")
-cols[4].metric("Coefficient of variation", f"{stats.cv:.2f}")
+cols[4].metric(
+    "Variation (CV)",
+    f"{stats.cv:.2f}",
+    help="Coefficient of variation: the standard deviation over the mean (0 is perfectly even).",
+)
 cols[5].metric("Gini", f"{stats.gini:.2f}")
 
 st.subheader(label)

@@ -135,29 +135,30 @@ st.dataframe(
     ),
     width="stretch",
 )
-apply_col, reset_col = st.columns(2)
-apply_col.button(
-    "Apply cadence to the plan",
-    type="primary",
-    key="cad_apply",
-    on_click=_state.apply_playbook,
-    kwargs={
-        "cadence": {
-            "a_share": a_share / 100,
-            "b_share": b_share / 100,
-            "tier_visits": tier_visits,
-            "overrides": overrides,
-            "visits": visits,
-        }
-    },
-)
-reset_col.button(
-    "Use the data's visits",
-    disabled=in_force is None,
-    key="cad_reset",
-    on_click=_state.apply_playbook,
-    kwargs={"cadence": None},
-)
+# Side by side at the left, not one at each half of the page.
+with st.container(horizontal=True):
+    st.button(
+        "Apply cadence to the plan",
+        type="primary",
+        key="cad_apply",
+        on_click=_state.apply_playbook,
+        kwargs={
+            "cadence": {
+                "a_share": a_share / 100,
+                "b_share": b_share / 100,
+                "tier_visits": tier_visits,
+                "overrides": overrides,
+                "visits": visits,
+            }
+        },
+    )
+    st.button(
+        "Use the data's visits",
+        disabled=in_force is None,
+        key="cad_reset",
+        on_click=_state.apply_playbook,
+        kwargs={"cadence": None},
+    )
 
 st.subheader("Seasonality: monthly workload against capacity")
 metrics = plan.metrics()

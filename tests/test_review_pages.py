@@ -48,7 +48,7 @@ class TestBalancePage:
             _metric(balance_page, "Outside the band") == f"{len(stats.outside)} of {len(metrics)}"
         )
         assert _metric(balance_page, "Max / min") == f"{stats.max_over_min:.2f}"
-        assert _metric(balance_page, "Coefficient of variation") == f"{stats.cv:.2f}"
+        assert _metric(balance_page, "Variation (CV)") == f"{stats.cv:.2f}"
         assert _metric(balance_page, "Gini") == f"{stats.gini:.2f}"
         flagged = balance_page.error[0].value
         for territory in stats.outside:
