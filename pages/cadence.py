@@ -6,7 +6,7 @@ import streamlit as st
 
 from pages import _state
 from pages._tables import money
-from terrmap.core.formatting import count
+from terrmap.core.formatting import count, number
 from terrmap.core.schema import TIER_VISITS
 from terrmap.playbook.cadence import (
     MONTHS,
@@ -191,7 +191,7 @@ st.caption(
     f"{count(peaks, 'territory-month')} over the rep's monthly capacity (yearly capacity ÷ 12) in red."
 )
 st.dataframe(
-    heat.style.format("{:,.0f}").apply(
+    heat.style.format(number).apply(
         lambda _: over.map(lambda o: "background-color: #f8d7da; color: #842029" if o else ""),
         axis=None,
     ),
@@ -253,6 +253,8 @@ else:
         .rename_axis("Week")
         .rename(
             columns={"visits": "Visits", "hours_on_site": "Hours on site", "accounts": "Accounts"}
-        ),
+        )
+        .style.format({"Visits": number, "Hours on site": lambda v: number(v, 1)}),
         width="stretch",
+        height=(len(weekly) + 1) * 35 + 3,  # every week of the quarter in view
     )
