@@ -351,8 +351,8 @@ def sidebar() -> None:
         )
         if _auth.may("edit"):
             h = history()
-            left, right = st.columns(2)
-            left.button(
+            # One under the other: side by side, the shortcut hints leave no room for the labels.
+            st.button(
                 "↶ Undo",
                 disabled=not h.can_undo,
                 width="stretch",
@@ -360,7 +360,7 @@ def sidebar() -> None:
                 on_click=_undo,
                 shortcut="Ctrl+Z",
             )
-            right.button(
+            st.button(
                 "↷ Redo",
                 disabled=not h.can_redo,
                 width="stretch",
@@ -533,6 +533,9 @@ def scenario_store() -> ScenarioStore:
     return _store(default_db_target())
 
 
+_auth.set_store(scenario_store)
+
+
 def store_or_stop() -> ScenarioStore:
     """The scenario store, or the database's one-line error on the page and nothing below it."""
     try:
@@ -689,6 +692,7 @@ def expire_working_copies() -> None:
     and base-map files.
     """
     scenario_store().prune(working_copy.AUTOSAVE_TTL)
+    scenario_store().prune_sessions()
     static_assets.prune_points(working_copy.AUTOSAVE_TTL)
 
 

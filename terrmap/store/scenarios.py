@@ -97,6 +97,7 @@ from terrmap.store.errors import (
     ScenarioNotFoundError,
     WorkflowError,
 )
+from terrmap.store.sessions import SessionsMixin
 from terrmap.store.workflow import WorkflowMixin
 
 __all__ = [
@@ -537,7 +538,7 @@ def _info(row: tuple) -> ScenarioInfo:
     )
 
 
-class ScenarioStore(WorkflowMixin):
+class ScenarioStore(WorkflowMixin, SessionsMixin):
     """Scenarios, their data sets and autosaved working copies in one database.
 
     Every method takes a connection from the engine's pool for one short
