@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from pandas.api.typing import DataFrameGroupBy
 from scipy.optimize import linear_sum_assignment
 
 from terrmap.core.metrics import utilisation
 from terrmap.core.plan import Plan
+from terrmap.core.schema import REP_FIGURES
 from terrmap.core.travel import haversine_km
 
 __all__ = [
@@ -47,16 +49,10 @@ __all__ = [
     "suggest_matching",
 ]
 
-#: KPI columns read from the reps frame (missing columns show as missing).
+#: KPI columns read from the reps frame (missing columns show as missing):
+#: the schema's rep figures, capacity last.
 KPI_COLUMNS: tuple[str, ...] = (
-    "experience_years",
-    "accounts_held",
-    "new_contacts",
-    "lead_to_opportunity",
-    "opportunity_to_deal",
-    "conversations",
-    "annual_contract_value",
-    "quota",
+    *(column for column in REP_FIGURES if column != "capacity_hours"),
     "capacity_hours",
 )
 
@@ -83,6 +79,28 @@ def _territory_reps(plan: Plan) -> pd.Series:
     return reps.map(lambda r: None if r is None or pd.isna(r) else str(r))
 
 
+def _reps_and_holdings(
+    reps: pd.DataFrame, plan: Plan
+) -> tuple[pd.DataFrame, DataFrameGroupBy, pd.DataFrame]:
+    """Reps by rep id, the plan's territory metrics grouped by rep, and the reps' names.
+
+    The names frame (indexed by rep id, one ``name`` column) is what a per-rep
+    table is built on.
+    """
+    frame = _rep_index(reps)
+    metrics = plan.metrics()
+    metrics["rep_id"] = _territory_reps(plan)
+    held = metrics.dropna(subset=["rep_id"]).groupby("rep_id", sort=False)
+    out = pd.DataFrame(index=frame.index)
+    out["name"] = frame["name"].astype(object) if "name" in frame.columns else frame.index
+    return frame, held, out
+
+
+def _territory_names(held: DataFrameGroupBy, rep_ids: pd.Index) -> pd.Series:
+    """Names of the territories each rep holds, comma separated (empty for none)."""
+    return held["name"].agg(", ".join).reindex(rep_ids).fillna("")
+
+
 def rep_kpis(reps: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     """Each rep's KPIs from the reps frame and what the plan gives them.
 
@@ -102,17 +120,12 @@ def rep_kpis(reps: pd.DataFrame, plan: Plan) -> pd.DataFrame:
         ``plan_net_profit``, ``workload_hours`` (NaN for a rep without a
         territory), ``utilisation``. Missing inputs stay NaN.
     """
-    frame = _rep_index(reps)
-    metrics = plan.metrics()
-    metrics["rep_id"] = _territory_reps(plan)
-    held = metrics.dropna(subset=["rep_id"]).groupby("rep_id", sort=False)
-    out = pd.DataFrame(index=frame.index)
-    out["name"] = frame["name"].astype(object) if "name" in frame.columns else frame.index
+    frame, held, out = _reps_and_holdings(reps, plan)
     for column in KPI_COLUMNS:
         out[column] = _reps_column(frame, column)
     quota = out["quota"].where(out["quota"] > 0)
     out["attainment"] = out["annual_contract_value"] / quota
-    out["territories"] = held["name"].agg(", ".join).reindex(out.index).fillna("")
+    out["territories"] = _territory_names(held, out.index)
     out["plan_accounts"] = held["accounts"].sum().reindex(out.index).fillna(0).astype(np.int64)
     out["plan_revenue"] = held["revenue"].sum().reindex(out.index).fillna(0.0)
     out["plan_net_profit"] = held["net_profit"].sum().reindex(out.index).fillna(0.0)
@@ -149,13 +162,8 @@ def capacity_check(reps: pd.DataFrame, plan: Plan, under_share: float = 0.7) -> 
     """
     if not 0 < under_share <= 1:
         raise ValueError(f"under_share must lie in (0, 1], got {under_share!r}")
-    frame = _rep_index(reps)
-    metrics = plan.metrics()
-    metrics["rep_id"] = _territory_reps(plan)
-    held = metrics.dropna(subset=["rep_id"]).groupby("rep_id", sort=False)
-    out = pd.DataFrame(index=frame.index)
-    out["name"] = frame["name"].astype(object) if "name" in frame.columns else frame.index
-    out["territories"] = held["name"].agg(", ".join).reindex(out.index).fillna("")
+    frame, held, out = _reps_and_holdings(reps, plan)
+    out["territories"] = _territory_names(held, out.index)
     for column in ("accounts", "visits", "visit_hours", "travel_hours", "workload_hours"):
         out[column] = held[column].sum().reindex(out.index)
     out["capacity_hours"] = _reps_column(frame, "capacity_hours")
