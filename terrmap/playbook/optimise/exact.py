@@ -39,9 +39,12 @@ from terrmap.core.travel import haversine_km
 from terrmap.playbook.optimise.problem import home_bases
 from terrmap.playbook.optimise.territory_design import (
     _adjacency,
+    _disruption,
     _distance_to_home,
+    _driving_limit,
     _mask,
     _measure_parts,
+    _movable,
     parse_bands,
 )
 
@@ -172,9 +175,7 @@ def _cost_terms(plan: Plan):
     owned = plan.codes >= 0
     scale = float(np.nanmean(start_km[owned])) if owned.any() else 1.0
     scale = scale if scale > 0 else 1.0
-    revenue = np.abs(context.revenue)
-    mean_revenue = float(revenue[owned].mean()) if owned.any() else 0.0
-    disruption = 0.5 + (0.5 * revenue / mean_revenue if mean_revenue else 0.5)
+    disruption = _disruption(context, plan.codes)
     unit = context.n_territories / max(int(owned.sum()), 1)
     return home_lon, home_lat, scale, disruption, unit
 
@@ -242,17 +243,14 @@ def exact_design(
     k = context.n_territories
     home_lon, home_lat, scale, disruption, unit = _cost_terms(plan)
     start_km = _distance_to_home(context, plan.codes, home_lon, home_lat)
-    finite = start_km[np.isfinite(start_km)]
-    limit = max_km if max_km is not None else (float(finite.max()) if finite.size else math.inf)
+    limit = _driving_limit(start_km, max_km)
     open_t = (
         ~_mask(context, locked_territories, "territory")
         & np.isfinite(home_lon)
         & np.isfinite(home_lat)
     )
-    locked = _mask(context, locked_accounts, "account")
-    located = np.isfinite(context.lon) & np.isfinite(context.lat)
     codes = plan.codes.astype(np.int64)
-    movable = located & (codes >= 0) & ~locked & open_t[np.maximum(codes, 0)]
+    movable = _movable(context, codes, _mask(context, locked_accounts, "account"), open_t)
     rows = np.flatnonzero(movable)
     km = haversine_km(
         context.lon[rows][:, None], context.lat[rows][:, None], home_lon[None, :], home_lat[None, :]

@@ -317,6 +317,30 @@ def plan_report(
     }
 
 
+def _driving_limit(start_distance: np.ndarray, max_km: float | None) -> float:
+    """Return the driving limit: ``max_km``, else the largest distance to home today."""
+    if max_km is not None:
+        return float(max_km)
+    finite = start_distance[np.isfinite(start_distance)]
+    return float(finite.max()) if finite.size else np.inf
+
+
+def _movable(
+    context: Context, codes: np.ndarray, account_locks: np.ndarray, open_t: np.ndarray
+) -> np.ndarray:
+    """Accounts that may move: located, assigned, unlocked, in an open territory."""
+    located = np.isfinite(context.lon) & np.isfinite(context.lat)
+    return located & (codes >= 0) & ~account_locks & open_t[np.maximum(codes, 0)]
+
+
+def _disruption(context: Context, codes: np.ndarray) -> np.ndarray:
+    """Cost of moving each account: 1 for one of average revenue among the assigned."""
+    revenue = np.abs(context.revenue)
+    assigned = codes >= 0
+    mean_revenue = float(revenue[assigned].mean()) if assigned.any() else 0.0
+    return 0.5 + (0.5 * revenue / mean_revenue if mean_revenue else 0.5)
+
+
 def _mask(context: Context, ids, kind: str) -> np.ndarray:
     if kind == "account":
         return _id_mask(context, ids, "account")
@@ -491,16 +515,11 @@ def design(
     territory_locks = _mask(context, locked_territories, "territory")
     home_lon, home_lat = home_bases(context, plan.codes)
     codes0 = plan.codes.astype(np.int64) if _initial_codes is None else _initial_codes
-    start_distance = _distance_to_home(context, plan.codes, home_lon, home_lat)
-    finite = start_distance[np.isfinite(start_distance)]
-    limit = (
-        float(max_km) if max_km is not None else (float(finite.max()) if finite.size else np.inf)
-    )
-    located = np.isfinite(context.lon) & np.isfinite(context.lat)
+    limit = _driving_limit(_distance_to_home(context, plan.codes, home_lon, home_lat), max_km)
     open_t = ~territory_locks & np.isfinite(home_lon) & np.isfinite(home_lat)
     if _open is not None:
         open_t &= _open
-    movable = located & (codes0 >= 0) & ~account_locks & open_t[np.maximum(codes0, 0)]
+    movable = _movable(context, codes0, account_locks, open_t)
     names = list(bands)
     parts = [_measure_parts(context, plan, name) for name in names]
     fixed = np.stack([p[0] for p in parts])
@@ -508,9 +527,7 @@ def design(
     visits = context.visits.astype(float)
     now_distance = np.nan_to_num(_distance_to_home(context, codes0, home_lon, home_lat))
     travel_now = float((visits * now_distance)[codes0 >= 0].sum())
-    revenue = np.abs(context.revenue)
-    mean_revenue = float(revenue[codes0 >= 0].mean()) if (codes0 >= 0).any() else 0.0
-    disruption = 0.5 + (0.5 * revenue / mean_revenue if mean_revenue else 0.5)
+    disruption = _disruption(context, codes0)
     data = SearchInput(
         codes=codes0,
         start_codes=plan.codes.astype(np.int64),
