@@ -15,7 +15,7 @@ from terrmap.core.context import Context
 from terrmap.core.plan import Plan
 from terrmap.demo import generate
 from terrmap.geo.workspace import build_workspace
-from terrmap.playbook.optimise import greenfield, propose, sweep
+from terrmap.playbook.optimise import design_sweep, greenfield, propose, sweep
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +166,12 @@ class TestDisruption:
         assert curve["accounts_moved"].iloc[-1] == 0
         with pytest.raises(ValueError, match="disruption_weights"):
             sweep(small.initial_plan, disruption_weights=[])
+
+    @pytest.mark.parametrize("weights", [[], [1.0, -0.5], [float("nan")], [float("inf"), 1.0]])
+    def test_both_sweeps_refuse_the_same_weights(self, small, weights):
+        for trace in (sweep, design_sweep):
+            with pytest.raises(ValueError, match=r"disruption_weights must be non-empty and >= 0"):
+                trace(small.initial_plan, disruption_weights=weights)
 
 
 class TestGreenfield:

@@ -570,6 +570,17 @@ def propose(
     return _assemble(prepared, codes, weights, measure, tolerance_pct, seed, runtime, stats, author)
 
 
+def _sweep_weights(disruption_weights: Iterable[float]) -> list[float]:
+    """Return the disruption weights of a sweep, ascending, each once.
+
+    Raises a ValueError for none, a negative or a non-finite weight.
+    """
+    chosen = sorted({float(w) for w in disruption_weights})
+    if not chosen or chosen[0] < 0 or not np.isfinite(chosen).all():
+        raise ValueError(f"disruption_weights must be non-empty and >= 0, got {chosen!r}")
+    return chosen
+
+
 def sweep(
     plan: Plan,
     measure: str | Mapping[str, float] = "revenue",
@@ -610,9 +621,7 @@ def sweep(
     ValueError
         For an empty or negative weight list, or as :func:`propose`.
     """
-    chosen = sorted({float(w) for w in disruption_weights})
-    if not chosen or chosen[0] < 0 or not np.isfinite(chosen).all():
-        raise ValueError(f"disruption_weights must be non-empty, >= 0, got {disruption_weights!r}")
+    chosen = _sweep_weights(disruption_weights)
     prepared = _prepare(
         plan, measure, tolerance_pct, locked_accounts, locked_territories, n_candidates, False
     )

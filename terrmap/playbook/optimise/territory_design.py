@@ -45,6 +45,7 @@ from terrmap.playbook.optimise.explain import Option, design_note, design_reason
 from terrmap.playbook.optimise.local_search import SearchInput, SearchResult, prepare_graph, search
 from terrmap.playbook.optimise.problem import ADDITIVE_MEASURES, _additive, home_bases
 from terrmap.playbook.optimise.rebalance import _mask as _id_mask
+from terrmap.playbook.optimise.rebalance import _sweep_weights
 
 __all__ = [
     "BAND_MEASURES",
@@ -767,9 +768,7 @@ def design_sweep(
     ValueError
         For an empty or negative weight list, or as :func:`design`.
     """
-    chosen = sorted({float(w) for w in disruption_weights})
-    if not chosen or chosen[0] < 0 or not np.isfinite(chosen).all():
-        raise ValueError(f"disruption_weights must be non-empty and >= 0, got {chosen!r}")
+    chosen = _sweep_weights(disruption_weights)
     kwargs.pop("disruption_weight", None)
     rows = []
     for weight in chosen:
