@@ -16,6 +16,7 @@ from terrmap.core.plan import Plan
 from terrmap.demo import generate
 from terrmap.geo.workspace import build_workspace
 from terrmap.playbook.optimise import design_sweep, greenfield, propose, sweep
+from terrmap.playbook.optimise.problem import disruption_cost
 
 
 @pytest.fixture(scope="module")
@@ -294,3 +295,14 @@ class TestPage:
         assert len(curve) == len(set(curve["disruption_weight"])) >= 3
         assert {"accounts_moved", "worst_pct_revenue", "travel_km_after"} <= set(curve.columns)
         assert len(page.get("vega_lite_chart")) == 1
+
+
+class TestDisruptionCost:
+    def test_an_account_of_average_revenue_costs_one(self):
+        # mean |revenue| of the reference is 200: costs are 0.5 + 0.5 x |revenue| / 200
+        costs = disruption_cost(np.array([100.0, -300.0, 200.0, 0.0]), np.array([100.0, -300.0]))
+        assert costs.tolist() == [0.75, 1.25, 1.0, 0.5]
+
+    @pytest.mark.parametrize("reference", [np.array([]), np.array([0.0, 0.0])])
+    def test_every_account_costs_one_without_a_mean(self, reference):
+        assert disruption_cost(np.array([5.0, 7.0]), reference) == 1.0

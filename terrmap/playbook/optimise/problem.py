@@ -148,6 +148,31 @@ def _candidates(lon, lat, current, home_lon, home_lat, usable, n_candidates) -> 
     return candidates
 
 
+def disruption_cost(revenue: np.ndarray, reference: np.ndarray) -> np.ndarray | float:
+    """Return the cost of moving each account: 0.5 plus half its revenue over the mean.
+
+    Parameters
+    ----------
+    revenue : numpy.ndarray
+        Revenue of the accounts to price (its sign is ignored).
+    reference : numpy.ndarray
+        Revenue of the accounts whose mean absolute revenue costs 1.
+
+    Returns
+    -------
+    numpy.ndarray or float
+        One cost per account; the scalar 1.0 (every account alike) when the
+        reference mean is 0 or there is no reference account.
+
+    Examples
+    --------
+    >>> disruption_cost(np.array([100.0, -300.0, 200.0]), np.array([100.0, 300.0])).tolist()
+    [0.75, 1.25, 1.0]
+    """
+    mean_revenue = float(np.abs(reference).mean()) if len(reference) else 0.0
+    return 0.5 + (0.5 * np.abs(revenue) / mean_revenue if mean_revenue else 0.5)
+
+
 def home_bases(context: Context, codes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Home base per territory; the members' centroid where a territory has none.
 
@@ -341,8 +366,7 @@ def build_problem(
         fixed_load = np.bincount(fixed_codes, weights=fixed_value[:, 0], minlength=k)
 
     revenue = context.revenue[movable]
-    mean_revenue = float(np.abs(revenue).mean()) if m else 0.0
-    disruption = 0.5 + (0.5 * np.abs(revenue) / mean_revenue if mean_revenue else 0.5)
+    disruption = disruption_cost(revenue, revenue)
     nearest_distance = distance.min(axis=1) if m and distance.shape[1] else np.zeros(0)
     finite = nearest_distance[np.isfinite(nearest_distance)]
     scale = float(np.mean(finite)) if finite.size and np.mean(finite) > 0 else 1.0

@@ -43,7 +43,12 @@ from terrmap.core.travel import haversine_km
 from terrmap.geo.adjacency import account_adjacency, check_edges, pieces
 from terrmap.playbook.optimise.explain import Option, design_note, design_reasons, infeasibility
 from terrmap.playbook.optimise.local_search import SearchInput, SearchResult, prepare_graph, search
-from terrmap.playbook.optimise.problem import ADDITIVE_MEASURES, _additive, home_bases
+from terrmap.playbook.optimise.problem import (
+    ADDITIVE_MEASURES,
+    _additive,
+    disruption_cost,
+    home_bases,
+)
 from terrmap.playbook.optimise.rebalance import _mask as _id_mask
 from terrmap.playbook.optimise.rebalance import _sweep_weights
 
@@ -336,10 +341,7 @@ def _movable(
 
 def _disruption(context: Context, codes: np.ndarray) -> np.ndarray:
     """Cost of moving each account: 1 for one of average revenue among the assigned."""
-    revenue = np.abs(context.revenue)
-    assigned = codes >= 0
-    mean_revenue = float(revenue[assigned].mean()) if assigned.any() else 0.0
-    return 0.5 + (0.5 * revenue / mean_revenue if mean_revenue else 0.5)
+    return disruption_cost(context.revenue, context.revenue[codes >= 0])
 
 
 def _mask(context: Context, ids, kind: str) -> np.ndarray:
