@@ -27,6 +27,7 @@ import pandas as pd
 
 from terrmap.core.plan import Plan
 from terrmap.core.schema import STAGES
+from terrmap.playbook.reps import territory_rep_ids
 
 __all__ = [
     "quota_deviation",
@@ -389,13 +390,12 @@ def territory_kpis(
             nps = np.where(n > 0, 100 * (promoters - detractors) / n, np.nan)
 
     at_quota = np.full(k, np.nan)
-    territory_reps = pd.Series(context.territory_reps, dtype=object)
     if reps is not None and {"annual_contract_value", "quota"} <= set(reps.columns):
         rep_frame = reps.set_axis(reps.index.astype(str))
         acv = pd.to_numeric(rep_frame["annual_contract_value"], errors="coerce")
         quota_r = pd.to_numeric(rep_frame["quota"], errors="coerce")
         reached = (acv >= quota_r).where(acv.notna() & quota_r.notna() & (quota_r > 0))
-        keys = territory_reps.map(lambda r: None if r is None or pd.isna(r) else str(r))
+        keys = territory_rep_ids(context)
         at_quota = keys.map(reached.astype(float).to_dict()).astype(float).to_numpy()
         rep_level = (
             pd.DataFrame({"rep": keys, "at": at_quota}).dropna().drop_duplicates("rep")["at"]

@@ -33,6 +33,7 @@ import pandas as pd
 from pandas.api.typing import DataFrameGroupBy
 from scipy.optimize import linear_sum_assignment
 
+from terrmap.core.context import Context
 from terrmap.core.metrics import utilisation
 from terrmap.core.plan import Plan
 from terrmap.core.schema import REP_FIGURES
@@ -47,6 +48,7 @@ __all__ = [
     "relationship_moves",
     "rep_kpis",
     "suggest_matching",
+    "territory_rep_ids",
 ]
 
 #: KPI columns read from the reps frame (missing columns show as missing):
@@ -74,8 +76,20 @@ def _rep_index(reps: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _territory_reps(plan: Plan) -> pd.Series:
-    reps = pd.Series(plan.context.territory_reps, index=plan.context.territory_ids, dtype=object)
+def territory_rep_ids(context: Context) -> pd.Series:
+    """Rep id of each territory, as a string.
+
+    Parameters
+    ----------
+    context : Context
+        The accounts and territories.
+
+    Returns
+    -------
+    pandas.Series
+        Indexed by territory id; ``None`` for a territory without a rep.
+    """
+    reps = pd.Series(context.territory_reps, index=context.territory_ids, dtype=object)
     return reps.map(lambda r: None if r is None or pd.isna(r) else str(r))
 
 
@@ -89,7 +103,7 @@ def _reps_and_holdings(
     """
     frame = _rep_index(reps)
     metrics = plan.metrics()
-    metrics["rep_id"] = _territory_reps(plan)
+    metrics["rep_id"] = territory_rep_ids(plan.context)
     held = metrics.dropna(subset=["rep_id"]).groupby("rep_id", sort=False)
     out = pd.DataFrame(index=frame.index)
     out["name"] = frame["name"].astype(object) if "name" in frame.columns else frame.index
@@ -239,7 +253,7 @@ def junior_on_key_accounts(reps: pd.DataFrame, plan: Plan, key_share: float = 0.
     ]
     context = plan.context
     experience = _reps_column(_rep_index(reps), "experience_years")
-    territory_reps = _territory_reps(plan)
+    territory_reps = territory_rep_ids(plan.context)
     rep_experience = territory_reps.map(experience.to_dict()).astype(float)
     known = rep_experience.dropna()
     if known.empty or context.n_accounts == 0:
@@ -283,7 +297,7 @@ def relationship_moves(plan: Plan) -> pd.DataFrame:
         space or in a territory without a rep are not listed.
     """
     context = plan.context
-    territory_reps = _territory_reps(plan).to_numpy(dtype=object)
+    territory_reps = territory_rep_ids(plan.context).to_numpy(dtype=object)
     assigned = plan.codes >= 0
     rep = np.full(context.n_accounts, None, dtype=object)
     rep[assigned] = territory_reps[plan.codes[assigned]]
@@ -431,7 +445,7 @@ def suggest_matching(scores: pd.DataFrame, plan: Plan) -> pd.DataFrame:
         changed``. ``frame.attrs`` holds ``current_total`` and
         ``suggested_total``.
     """
-    current = _territory_reps(plan)
+    current = territory_rep_ids(plan.context)
     reps = [str(r) for r in scores.columns]
     taking_part = [t for t in scores.index if current[t] in reps]
     held = [current[t] for t in taking_part]

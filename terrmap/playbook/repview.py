@@ -13,6 +13,7 @@ import pandas as pd
 from terrmap.core.metrics import utilisation
 from terrmap.core.plan import Plan
 from terrmap.core.schema import REP_ID
+from terrmap.playbook.reps import territory_rep_ids
 
 __all__ = [
     "REP_MEASURES",
@@ -210,8 +211,7 @@ def rep_changes(before: Plan, after: Plan, rep_id: str) -> pd.DataFrame:
     if before.context is not after.context:
         raise ValueError("the two plans are over different data (their contexts differ)")
     ctx = after.context
-    reps = np.append(np.asarray(ctx.territory_reps, dtype=object), None).astype(object)
-    reps = np.array([None if r is None or pd.isna(r) else str(r) for r in reps], dtype=object)
+    reps = np.append(territory_rep_ids(ctx).to_numpy(dtype=object), None)
     old, new = before.codes, after.codes
     rep_before = reps[np.where(old < 0, ctx.n_territories, old)]
     rep_after = reps[np.where(new < 0, ctx.n_territories, new)]
