@@ -207,6 +207,18 @@ def set_workspace(workspace: Workspace, *, autosave: bool = True) -> None:
         autosave_working_copy()
 
 
+def adopt_grown(workspace: Workspace, history: History) -> None:
+    """Make a grown data set (territories added by a split) current, with its history.
+
+    Unlike :func:`set_workspace` the history goes on: ``history`` holds the
+    plans so far rebased onto ``workspace`` and the accepted step on top, so
+    one Undo reverts the step.
+    """
+    st.session_state[WORKSPACE] = workspace
+    st.session_state[HISTORY] = history
+    autosave_working_copy()
+
+
 def workspace() -> Workspace:
     """The working data set."""
     return st.session_state[WORKSPACE]
@@ -354,8 +366,8 @@ def sidebar() -> None:
         )
         if _auth.may("edit"):
             h = history()
-            left, right = st.columns(2)
-            left.button(
+            # One under the other: side by side, the shortcut hints leave no room for the labels.
+            st.button(
                 "↶ Undo",
                 disabled=not h.can_undo,
                 width="stretch",
@@ -363,7 +375,7 @@ def sidebar() -> None:
                 on_click=_undo,
                 shortcut="Ctrl+Z",
             )
-            right.button(
+            st.button(
                 "↷ Redo",
                 disabled=not h.can_redo,
                 width="stretch",
@@ -536,6 +548,9 @@ def scenario_store() -> ScenarioStore:
     return _store(default_db_target())
 
 
+_auth.set_store(scenario_store)
+
+
 def store_or_stop() -> ScenarioStore:
     """The scenario store, or the database's one-line error on the page and nothing below it."""
     try:
@@ -692,6 +707,7 @@ def expire_working_copies() -> None:
     and base-map files.
     """
     scenario_store().prune(working_copy.AUTOSAVE_TTL)
+    scenario_store().prune_sessions()
     static_assets.prune_points(working_copy.AUTOSAVE_TTL)
 
 

@@ -6,7 +6,7 @@ working data set's currency; tables lead with names, never ids.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -119,6 +119,25 @@ def changelog_table(plan: Plan, account_names: np.ndarray | None = None) -> pd.D
             "Note": [str(n) if n else "" for n in log["note"]],
         }
     )
+
+
+def with_missing_text(
+    frame: pd.DataFrame, formats: Mapping[str, Callable[[object], str]]
+) -> tuple[pd.DataFrame, list[str]]:
+    """The frame with each formatted column that has a missing value written as text.
+
+    ``st.dataframe`` shows a missing cell as "None" whatever a Styler's
+    ``na_rep`` says: such columns become their formatted text, ``—`` for the
+    missing (the caller aligns them right). Returns the new frame and the
+    columns turned to text; the input is not changed.
+    """
+    texts = [c for c in formats if c in frame.columns and frame[c].isna().any()]
+    shown = frame.copy()
+    for column in texts:
+        shown[column] = [
+            fmt.MISSING if pd.isna(value) else formats[column](value) for value in frame[column]
+        ]
+    return shown, texts
 
 
 def styled_money(frame: pd.DataFrame, columns: Iterable[str] = MONEY_COLUMNS):

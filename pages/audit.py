@@ -9,10 +9,63 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import streamlit as st
 
 from pages import _state
-from terrmap.io.audit_export import audit_csv, audit_table
+from terrmap.core.formatting import MISSING, timestamp
+from terrmap.io.audit_export import audit_csv
+
+#: Action in the log -> what the page says.
+ACTIONS = {
+    "sign_in": "Signed in",
+    "sign_in_failed": "Wrong password",
+    "sign_out": "Signed out",
+    "save": "Saved",
+    "duplicate": "Copied",
+    "rename": "Renamed",
+    "delete": "Deleted",
+    "propose": "Proposed",
+    "comment": "Commented",
+    "approve": "Approved",
+    "reject": "Rejected",
+    "publish": "Published",
+    "restore_publication": "Restored a publication",
+    "export": "Exported",
+}
+
+
+def action_label(action: str) -> str:
+    """What an action of the log says to people (``sign_in`` -> ``Signed in``)."""
+    return ACTIONS.get(action, str(action).replace("_", " ").capitalize())
+
+
+def readable_log(rows: pd.DataFrame) -> pd.DataFrame:
+    """The log as people read it: human times, actions in words, the scenario by name."""
+
+    def subject(target: object, detail: dict) -> str:
+        name = detail.get("name")
+        if name:
+            version = detail.get("version")
+            return f"“{name}”" + (f" version {version}" if version is not None else "")
+        return MISSING if target is None or pd.isna(target) else str(target)
+
+    def details(detail: dict) -> str:
+        shown = {k: v for k, v in detail.items() if k not in ("name", "version") and v is not None}
+        return "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(shown.items()))
+
+    return pd.DataFrame(
+        {
+            "When": [timestamp(at) for at in rows["at"]],
+            "Who": rows["actor"].astype(str).to_numpy(),
+            "What": [action_label(a) for a in rows["action"]],
+            "Of": [
+                subject(t, d or {}) for t, d in zip(rows["target"], rows["detail"], strict=True)
+            ],
+            "Details": [details(d or {}) for d in rows["detail"]],
+        }
+    )
+
 
 _state.page_setup()
 store = _state.store_or_stop()
@@ -32,7 +85,7 @@ actor = a.selectbox(
 action = b.selectbox(
     "What",
     [None, *actions],
-    format_func=lambda v: "Everything" if v is None else v,
+    format_func=lambda v: "Everything" if v is None else action_label(v),
     key="audit_action",
 )
 since = c.date_input("From", value=None, key="audit_since")
@@ -43,8 +96,8 @@ rows = store.audit_log(
     since=since,
     until=None if until is None else until + dt.timedelta(days=1),
 )
-st.caption(f"{len(rows):,} of {len(everything):,} entries")
-st.dataframe(audit_table(rows), hide_index=True, width="stretch")
+st.caption(f"{len(rows):,} of {len(everything):,} entries, latest first (times in UTC).")
+st.dataframe(readable_log(rows.iloc[::-1]), hide_index=True, width="stretch")
 st.download_button(
     "Download CSV",
     data=audit_csv(rows),

@@ -6,7 +6,7 @@ import streamlit as st
 from pages import _review, _state
 from pages._tables import money, territory_table
 from terrmap.core.balance import balance
-from terrmap.core.formatting import number, percent, signed_number
+from terrmap.core.formatting import number, percent, signed_number, signed_percent
 from terrmap.io.importing import escape_markdown
 from terrmap.playbook.goals import quota_deviation
 from terrmap.playbook.quality import (
@@ -38,7 +38,11 @@ cols[0].metric("Outside the band", f"{len(stats.outside)} of {n}")
 cols[1].metric("Max / min", f"{stats.max_over_min:.2f}")
 cols[2].metric("Max / mean", f"{stats.max_over_mean:.2f}")
 cols[3].metric("Min / mean", f"{stats.min_over_mean:.2f}")
-cols[4].metric("Coefficient of variation", f"{stats.cv:.2f}")
+cols[4].metric(
+    "Variation (CV)",
+    f"{stats.cv:.2f}",
+    help="Coefficient of variation: the standard deviation over the mean (0 is perfectly even).",
+)
 cols[5].metric("Gini", f"{stats.gini:.2f}")
 
 st.subheader(label)
@@ -58,7 +62,7 @@ st.altair_chart(
 )
 if len(stats.outside):
     flagged = ", ".join(
-        f"{escape_markdown(metrics.loc[t, 'name'])} ({stats.deviation_pct[t]:+.0f}%)"
+        f"{escape_markdown(metrics.loc[t, 'name'])} ({signed_percent(stats.deviation_pct[t], 0)})"
         for t in stats.outside
     )
     st.error(f"Outside ± {stats.tolerance_pct:.0f}%: {flagged}", icon=None)
@@ -99,17 +103,23 @@ if no_funnel:
     )
 
 
+#: Quality tier -> what the table says.
+TIERS = {"high": "High", "medium": "Medium", "low": "Low", NO_DATA: "No data"}
+
+
 def _tier_colour(value):
     return {
-        "high": "background-color: #d1e7dd; color: #0f5132",
-        "low": "background-color: #f8d7da; color: #842029",
+        TIERS["high"]: "background-color: #d1e7dd; color: #0f5132",
+        TIERS["low"]: "background-color: #f8d7da; color: #842029",
     }.get(str(value), "")
 
 
 st.dataframe(
-    quality.rename(
+    quality.assign(tier=quality["tier"].map(lambda t: TIERS.get(str(t), str(t))))
+    .set_index("name")
+    .rename_axis("Territory")
+    .rename(
         columns={
-            "name": "Territory",
             "leads": "Leads",
             "opportunities": "Opportunities",
             "new_accounts": "New accounts",
@@ -169,6 +179,7 @@ def _account_table(frame: pd.DataFrame):
             "Net profit": money,
             "Margin": percent,
             "Rank change": signed_number,
+            "Flip": lambda v: {"down": "Falls", "up": "Rises"}.get(v, ""),
         },
         na_rep="—",
     ).apply(_flip_rows, axis=1)
@@ -182,7 +193,10 @@ else:
     # As tall as its rows (no empty grid lines), at most 420 px.
     rows = min(len(listed), 1000)
     st.dataframe(
-        _account_table(listed.head(1000)), width="stretch", height=min(420, 38 + 35 * rows)
+        _account_table(listed.head(1000)),
+        width="stretch",
+        hide_index=True,
+        height=min(420, 38 + 35 * rows),
     )
 if len(listed) > 1000:
     st.caption(f"First 1,000 of {len(listed):,} accounts shown; the Excel export has them all.")
@@ -193,7 +207,7 @@ if space.empty:
     st.success("Every account is in a territory.")
 else:
     a, b, c = st.columns(3)
-    a.metric("Accounts in no territory", f"{len(space):,}")
+    a.metric("Accounts in no territory", number(len(space)))
     b.metric("Their revenue", money(space["revenue"].sum()))
     c.metric("Their net profit", money(space["net_profit"].sum()))
     st.dataframe(
@@ -203,17 +217,21 @@ else:
                 "revenue": "Revenue",
                 "cost": "Cost to serve",
                 "net_profit": "Net profit",
+                "lat": "Latitude",
+                "lon": "Longitude",
             }
         ).style.format(
             {
                 "Revenue": money,
                 "Cost to serve": money,
                 "Net profit": money,
-                "lat": "{:.4f}",
-                "lon": "{:.4f}",
-            }
+                "Latitude": lambda v: number(v, 4),
+                "Longitude": lambda v: number(v, 4),
+            },
+            na_rep="—",
         ),
         width="stretch",
+        hide_index=True,
     )
 
 st.divider()

@@ -6,7 +6,7 @@ import streamlit as st
 
 from pages import _state
 from pages._tables import money
-from terrmap.core.formatting import count
+from terrmap.core.formatting import count, number
 from terrmap.core.schema import TIER_VISITS
 from terrmap.playbook.cadence import (
     MONTHS,
@@ -135,29 +135,30 @@ st.dataframe(
     ),
     width="stretch",
 )
-apply_col, reset_col = st.columns(2)
-apply_col.button(
-    "Apply cadence to the plan",
-    type="primary",
-    key="cad_apply",
-    on_click=_state.apply_playbook,
-    kwargs={
-        "cadence": {
-            "a_share": a_share / 100,
-            "b_share": b_share / 100,
-            "tier_visits": tier_visits,
-            "overrides": overrides,
-            "visits": visits,
-        }
-    },
-)
-reset_col.button(
-    "Use the data's visits",
-    disabled=in_force is None,
-    key="cad_reset",
-    on_click=_state.apply_playbook,
-    kwargs={"cadence": None},
-)
+# Side by side at the left, not one at each half of the page.
+with st.container(horizontal=True):
+    st.button(
+        "Apply cadence to the plan",
+        type="primary",
+        key="cad_apply",
+        on_click=_state.apply_playbook,
+        kwargs={
+            "cadence": {
+                "a_share": a_share / 100,
+                "b_share": b_share / 100,
+                "tier_visits": tier_visits,
+                "overrides": overrides,
+                "visits": visits,
+            }
+        },
+    )
+    st.button(
+        "Use the data's visits",
+        disabled=in_force is None,
+        key="cad_reset",
+        on_click=_state.apply_playbook,
+        kwargs={"cadence": None},
+    )
 
 st.subheader("Seasonality: monthly workload against capacity")
 metrics = plan.metrics()
@@ -190,7 +191,7 @@ st.caption(
     f"{count(peaks, 'territory-month')} over the rep's monthly capacity (yearly capacity ÷ 12) in red."
 )
 st.dataframe(
-    heat.style.format("{:,.0f}").apply(
+    heat.style.format(number).apply(
         lambda _: over.map(lambda o: "background-color: #f8d7da; color: #842029" if o else ""),
         axis=None,
     ),
@@ -252,6 +253,8 @@ else:
         .rename_axis("Week")
         .rename(
             columns={"visits": "Visits", "hours_on_site": "Hours on site", "accounts": "Accounts"}
-        ),
+        )
+        .style.format({"Visits": number, "Hours on site": lambda v: number(v, 1)}),
         width="stretch",
+        height=(len(weekly) + 1) * 35 + 3,  # every week of the quarter in view
     )

@@ -16,7 +16,7 @@ from streamlit_folium import st_folium
 
 from pages import _state
 from pages._tables import measure_value, money, readable, styled_money
-from terrmap.core.formatting import count, number, percent, signed_percent
+from terrmap.core.formatting import count, number, percent, signed_number, signed_percent
 from terrmap.core.metrics import MEASURES
 from terrmap.core.plan import Plan
 from terrmap.core.schema import UNASSIGNED_LABEL
@@ -131,9 +131,14 @@ def _value(value: object) -> str:
     return measure_value(measure, value)
 
 
-def _change(value: object) -> str:
-    text = _value(value)
+def signed(column: str, value: object) -> str:
+    """A change of a measure with its sign, in the measure's unit (money or number)."""
+    text = measure_value(column, value)
     return text if text.startswith("-") or text == "—" or value == 0 else f"+{text}"
+
+
+def _change(value: object) -> str:
+    return signed(measure, value)
 
 
 st.dataframe(
@@ -142,6 +147,7 @@ st.dataframe(
         na_rep="—",
     ),
     width="stretch",
+    height=(len(focus) + 1) * 35 + 3,  # every row in view, white space included
     key="compare_focus",
 )
 with st.expander("Change of every measure, per territory (after − before)"):
@@ -152,8 +158,18 @@ with st.expander("Change of every measure, per territory (after − before)"):
     every = (
         every.set_index("name").rename_axis("Territory").drop(columns=["rep_id"], errors="ignore")
     )
-    every.columns = [MEASURES.get(c, c.replace("_", " ").capitalize()) for c in every.columns]
-    st.dataframe(every.style.format(number, na_rep="—"), width="stretch")
+    formats = {
+        MEASURES.get(c, c.replace("_", " ").capitalize()): (
+            (lambda v, c=c: signed(c, v)) if c in MEASURES else signed_number
+        )
+        for c in every.columns
+    }
+    every.columns = list(formats)
+    st.dataframe(
+        every.style.format(formats, na_rep="—"),
+        width="stretch",
+        height=(len(every) + 1) * 35 + 3,
+    )
 
 # -- moved accounts ------------------------------------------------------------------
 st.subheader(f"Moved accounts ({number(d.accounts_moved)})")

@@ -4,7 +4,15 @@ import pandas as pd
 import streamlit as st
 
 from pages import _state
-from pages._tables import money
+from pages._tables import money, with_missing_text
+from terrmap.core.formatting import (
+    MISSING,
+    currency_symbol,
+    number,
+    percent,
+    signed_number,
+    signed_percent,
+)
 from terrmap.playbook.goals import (
     QUOTA_METHODS,
     adjust_quotas,
@@ -17,12 +25,19 @@ from terrmap.playbook.goals import (
 
 _state.page_setup()
 
+
+def growth(value: object) -> str:
+    """A growth rate (fraction) with its sign and one decimal: ``+3.4%``."""
+    return signed_percent(None if pd.isna(value) else float(value) * 100)
+
+
 ws = _state.workspace()
 plan = _state.plan()
 metrics = plan.metrics()
 names = pd.Series(metrics["name"].to_numpy(), index=metrics.index)
 
 st.title("Goals")
+symbol = currency_symbol(_state.currency())
 
 # ---------------------------------------------------------------- quotas
 st.subheader("Quotas per territory")
@@ -42,7 +57,7 @@ except ValueError as error:
     st.error(f"{error}. Choose another method.")
     st.stop()
 target = right.number_input(
-    "Company target ($)",
+    f"Company target ({symbol})",
     min_value=0.0,
     value=default_target,
     step=100_000.0,
@@ -50,32 +65,31 @@ target = right.number_input(
     key=f"goals_target_{method}_{growth_pct:g}",
 )
 target = float(round(target))
+right.caption(f"{money(target)}")
 proposed = allocate(basis, target)
 st.caption(
-    "Quotas are rounded to whole dollars by the largest-remainder method, so they add up to the "
-    "target exactly. Type a quota to fix it: the territories you did not type are re-scaled "
-    "so that the total stays the target."
+    "Quotas are rounded to whole units by the largest-remainder method, so they add up to the "
+    "target exactly. Type over a quota to fix it: the territories you did not change are "
+    "re-scaled so that the total stays the target (the KPI table below shows the result)."
 )
 editor = st.data_editor(
-    pd.DataFrame(
-        {
-            "Territory": names,
-            "Proposed quota": proposed,
-            "Your quota": pd.Series(float("nan"), index=metrics.index),
-        }
-    ),
+    pd.DataFrame({"Territory": names, "Proposed quota": proposed, "Your quota": proposed}),
     disabled=["Territory", "Proposed quota"],
     hide_index=True,
     column_config={
-        "Proposed quota": st.column_config.NumberColumn("Proposed quota ($)", format="localized"),
+        "Proposed quota": st.column_config.NumberColumn(
+            f"Proposed quota ({symbol})", format="localized"
+        ),
         "Your quota": st.column_config.NumberColumn(
-            "Your quota ($)", min_value=0.0, format="localized"
+            f"Your quota ({symbol})", min_value=0.0, format="localized"
         ),
     },
     width="stretch",
     key=f"goals_editor_{method}_{target:.0f}_{growth_pct}",
 )
-edits = editor["Your quota"].dropna().to_dict()
+typed = editor["Your quota"]
+# A quota counts as typed where it differs from the proposal (an emptied cell: not typed).
+edits = typed[typed.notna() & ((typed - proposed).abs() > 0.5)].to_dict()
 try:
     quotas = adjust_quotas(proposed, edits, target)
 except ValueError as error:
@@ -96,24 +110,30 @@ total_row = kpis.loc["total"]
 cols = st.columns(4)
 cols[0].metric("Revenue", money(total_row["revenue"]))
 cols[1].metric("Net profit", money(total_row["net_profit"]))
-cols[2].metric(
-    "YoY growth (like for like)",
-    "–" if pd.isna(total_row["yoy_growth"]) else f"{total_row['yoy_growth']:+.1%}",
-)
-cols[3].metric(
-    "Reps at quota",
-    "–" if pd.isna(total_row["rep_at_quota"]) else f"{total_row['rep_at_quota']:.0%}",
-)
+cols[2].metric("YoY growth (like for like)", growth(total_row["yoy_growth"]))
+cols[3].metric("Reps at quota", percent(total_row["rep_at_quota"]))
 st.caption(
-    "An empty cell (None) means the data lacks the input (no lifetime value, acquisition "
-    "cost or NPS answers, no last year's revenue), never zero. Year-over-year growth compares like for like: the "
-    "accounts with last year's revenue. NPS: % promoters (9–10) − % detractors (0–6)."
+    f"{MISSING} means the data lacks the input (no lifetime value, acquisition cost or NPS "
+    "answers, no last year's revenue), never zero. Year-over-year growth compares like for like: "
+    "the accounts with last year's revenue. NPS: % promoters (9–10) − % detractors (0–6)."
 )
-st.dataframe(
-    kpis.rename_axis("Id")
+kpi_formats = {
+    "Revenue": money,
+    "Revenue, new customers": money,
+    "Revenue, existing customers": money,
+    "Net profit": money,
+    "YoY growth": growth,
+    "CLV / CAC": lambda v: number(v, 2),
+    "NPS": signed_number,
+    "Reps at quota": percent,
+    "Quota": money,
+    "Revenue / quota": percent,
+}
+kpi_table, as_text = with_missing_text(
+    kpis.set_axis(pd.Index([*kpis["name"].iloc[:-1].astype(str), "Total"], name="Territory"))
+    .drop(columns=["name"])
     .rename(
         columns={
-            "name": "Territory",
             "revenue": "Revenue",
             "revenue_new": "Revenue, new customers",
             "revenue_existing": "Revenue, existing customers",
@@ -125,22 +145,14 @@ st.dataframe(
             "quota": "Quota",
             "revenue_to_quota": "Revenue / quota",
         }
-    )
-    .style.format(
-        {
-            "Revenue": money,
-            "Revenue, new customers": money,
-            "Revenue, existing customers": money,
-            "Net profit": money,
-            "YoY growth": "{:+.1%}",
-            "CLV / CAC": "{:.2f}",
-            "NPS": "{:+.0f}",
-            "Reps at quota": "{:.0%}",
-            "Quota": money,
-            "Revenue / quota": "{:.0%}",
-        },
-        na_rep="–",
     ),
+    kpi_formats,
+)
+st.dataframe(
+    kpi_table.style.format(
+        {c: f for c, f in kpi_formats.items() if c not in as_text}, na_rep=MISSING
+    ),
+    column_config={c: st.column_config.Column(alignment="right") for c in as_text},
     width="stretch",
     height=min((len(kpis) + 1) * 35 + 3, 800),
     key="goals_kpis",

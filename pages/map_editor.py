@@ -397,26 +397,15 @@ with side_col:
         summary = plan.selection_summary(ctx.account_ids[selected])
         revenue = float(ctx.revenue[selected].sum())
         net = revenue - float(ctx.cost[selected].sum())
+        # A narrow column (about 220 px at 1280 px wide): what to decide and the
+        # buttons first, within the first screen; the detail below them.
         st.subheader(
             f"Selection: {count(len(chosen_units), 'place')}, {count(len(selected), 'account')}"
             if places
             else f"Selection: {count(len(selected), 'account')}"
         )
-        a, b = st.columns(2)
-        a.metric("Revenue", money(revenue))
-        b.metric("Net profit", money(net))
+        st.markdown(f"Revenue **{money(revenue)}**  \nNet profit **{money(net)}**")
         names = territory_names(plan)
-        summary.index = [names.get(t, t) for t in summary.index]
-        summary = summary.rename_axis("From territory").rename(
-            columns={
-                "accounts": "Accounts",
-                "revenue": "Revenue",
-                "cost": "Cost to serve",
-                "net_profit": "Net profit",
-            }
-        )
-        if len(selected):
-            st.dataframe(styled_money(summary), width="stretch")
         options = [*ctx.territory_ids, UNASSIGN]
         labels = {UNASSIGN: UNASSIGNED_LABEL, **names}
         if ss.get(TARGET) not in options:
@@ -429,20 +418,20 @@ with side_col:
             on_change=_target_changed,
             help=ss.get(SUGGESTION),
         )
-        if ss.get(SUGGESTION):
-            st.caption(f"Suggested: {ss[SUGGESTION]}")
         target = ss[TARGET]
         check = distance_check(plan, selected, None if target == UNASSIGN else target)
         if check.is_far:
             st.warning(
                 f"{count(check.far_accounts, 'account')} would be up to "
-                f"{number(check.max_km)} km from {labels[target]}'s home base, past the "
-                f"{number(check.threshold_km)} km limit (a quarter beyond where its own "
-                "accounts are)."
+                f"{number(check.max_km)} km from {labels[target]}'s home base "
+                f"(limit {number(check.threshold_km)} km)."
             )
-            st.checkbox(f"Yes, hand them to {labels[target]}", key=CONFIRM)
-        go, clear = st.columns(2)
-        go.button(
+            st.checkbox(
+                f"Yes, hand them to {labels[target]}",
+                key=CONFIRM,
+                help="The limit is a quarter beyond where the territory's own accounts are.",
+            )
+        st.button(
             "Reassign",
             type="primary",
             width="stretch",
@@ -450,7 +439,16 @@ with side_col:
             args=(selected, chosen_units),
             disabled=check.is_far and not ss.get(CONFIRM),
         )
-        clear.button("Clear selection", width="stretch", on_click=_clear, shortcut="Esc")
+        st.button("Clear selection", width="stretch", on_click=_clear, shortcut="Esc")
+        if ss.get(SUGGESTION):
+            st.caption(f"Suggested: {ss[SUGGESTION]}")
+        st.markdown(
+            "\n".join(
+                f"- From **{escape_markdown(names.get(t, t))}**: "
+                f"{count(int(row['accounts']), 'account')}, {money(row['net_profit'])} net profit"
+                for t, row in summary.iterrows()
+            )
+        )
         if places:
             with st.expander("Selected places"):
                 st.dataframe(units_table(plan, units, chosen_units).head(500), width="stretch")

@@ -85,15 +85,14 @@ against_labels = {
 }
 if st.session_state.get(AGAINST) not in against_labels:
     st.session_state[AGAINST] = BASELINE
-controls = st.columns([3, 3, 2, 2], vertical_alignment="bottom")
+controls = st.columns(3, vertical_alignment="bottom")
 rep = controls[0].selectbox("Rep", reps, format_func=_rep_label, key=REP)
 against = controls[1].selectbox(
     "What changed since", list(against_labels), format_func=against_labels.get, key=AGAINST
 )
-peers = controls[2].toggle("Compare with the team", key=PEERS)
-controls[3].toggle(
-    "Presentation mode", key=PRESENT, help="No sidebar or editing controls, larger type."
-)
+with controls[2]:  # one under the other: side by side at 1280 px their labels were cut
+    peers = st.toggle("Compare with the team", key=PEERS)
+    st.toggle("Presentation mode", key=PRESENT, help="No sidebar or editing controls, larger type.")
 held = rep_territories(plan, rep)
 territory_names = dict(zip(ctx.territory_ids, ctx.territory_names, strict=True))
 home = ""

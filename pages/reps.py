@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from pages import _state
-from pages._tables import money
-from terrmap.core.formatting import count
+from pages._tables import money, rep_label
+from terrmap.core.formatting import MISSING, count, number, percent
 from terrmap.core.plan import Plan
 from terrmap.geo.workspace import with_territory_reps
 from terrmap.playbook.reps import (
@@ -29,18 +29,22 @@ if reps is None or reps.empty:
     st.info("No reps file is loaded: load one on the Import page to see rep KPIs and fit.")
     st.stop()
 
-rep_names = (
-    (reps["name"] if "name" in reps.columns else pd.Series(reps.index, index=reps.index))
-    .astype(str)
-    .set_axis(reps.index.astype(str))
-)
+rep_names = _state.rep_names()
+#: Capacity status -> what the table says.
+STATUS = {"over": "Over capacity", "under": "Under-loaded", "ok": "OK"}
 
 
-def rep_label(rep_id) -> str:
-    """``"Name (R01)"`` for a rep id, the id alone when unknown."""
-    if rep_id is None or pd.isna(rep_id):
-        return "–"
-    return f"{rep_names.get(str(rep_id), '?')} ({rep_id})"
+def rep_name(rep_id) -> str:
+    """A rep's name (the id when the reps file gives none, ``—`` for no rep)."""
+    return rep_label(rep_id, rep_names)
+
+
+def by_rep_name(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows indexed by rep name (pinned at the left by Streamlit), the id column dropped."""
+    names = [rep_name(r) for r in frame.index]
+    return frame.drop(columns=["name"], errors="ignore").set_axis(
+        pd.Index(names, name="Rep"), axis=0
+    )
 
 
 # ---------------------------------------------------------------- capacity
@@ -53,7 +57,7 @@ cols = st.columns(3)
 cols[0].metric("Reps over capacity", f"{len(over)} of {len(capacity)}")
 cols[1].metric("Reps under-loaded", f"{len(under)} of {len(capacity)}")
 cols[2].metric(
-    "Hours over capacity", f"{(over['workload_hours'] - over['capacity_hours']).sum():,.0f}"
+    "Hours over capacity", number((over["workload_hours"] - over["capacity_hours"]).sum())
 )
 st.caption(
     "Workload = visit hours (visits × time on site) + travel hours (tour model) of the rep's "
@@ -63,18 +67,17 @@ st.caption(
 
 def status_colour(value):
     return {
-        "over": "background-color: #f8d7da; color: #842029",
-        "under": "background-color: #fff3cd; color: #664d03",
-        "ok": "background-color: #d1e7dd",
+        STATUS["over"]: "background-color: #f8d7da; color: #842029",
+        STATUS["under"]: "background-color: #fff3cd; color: #664d03",
+        STATUS["ok"]: "background-color: #d1e7dd",
     }.get(value, "")
 
 
 st.dataframe(
-    capacity.drop(columns=["reason"])
-    .rename_axis("Rep id")
+    by_rep_name(capacity.drop(columns=["reason"]))
+    .assign(status=lambda f: f["status"].map(STATUS).fillna(MISSING))
     .rename(
         columns={
-            "name": "Rep",
             "territories": "Territories",
             "accounts": "Accounts",
             "visits": "Visits/yr",
@@ -88,15 +91,15 @@ st.dataframe(
     )
     .style.format(
         {
-            "Accounts": "{:,.0f}",
-            "Visits/yr": "{:,.0f}",
-            "Visit h": "{:,.0f}",
-            "Travel h": "{:,.0f}",
-            "Workload h": "{:,.0f}",
-            "Capacity h": "{:,.0f}",
-            "Utilisation": "{:.0%}",
+            "Accounts": number,
+            "Visits/yr": number,
+            "Visit h": number,
+            "Travel h": number,
+            "Workload h": number,
+            "Capacity h": number,
+            "Utilisation": percent,
         },
-        na_rep="–",
+        na_rep=MISSING,
     )
     .map(status_colour, subset=["Status"]),
     width="stretch",
@@ -108,8 +111,8 @@ if not flagged.empty:
     st.dataframe(
         pd.DataFrame(
             {
-                "Rep": flagged["name"],
-                "Status": flagged["status"],
+                "Rep": [rep_name(r) for r in flagged.index],
+                "Status": flagged["status"].map(STATUS),
                 "Why": flagged["reason"],
             }
         ),
@@ -123,9 +126,8 @@ if not flagged.empty:
 st.subheader("Rep KPIs")
 kpis = rep_kpis(reps, plan)
 st.dataframe(
-    kpis.rename_axis("Rep id")[
+    by_rep_name(kpis)[
         [
-            "name",
             "experience_years",
             "territories",
             "accounts_held",
@@ -142,7 +144,6 @@ st.dataframe(
     ]
     .rename(
         columns={
-            "name": "Rep",
             "experience_years": "Experience (yr)",
             "territories": "Territories",
             "accounts_held": "Accounts held (reps file)",
@@ -159,19 +160,19 @@ st.dataframe(
     )
     .style.format(
         {
-            "Experience (yr)": "{:.0f}",
-            "Accounts held (reps file)": "{:,.0f}",
-            "Accounts in plan": "{:,.0f}",
-            "New contacts": "{:,.0f}",
-            "Lead → opportunity": "{:.0%}",
-            "Opportunity → deal": "{:.0%}",
-            "Conversations": "{:,.0f}",
+            "Experience (yr)": number,
+            "Accounts held (reps file)": number,
+            "Accounts in plan": number,
+            "New contacts": number,
+            "Lead → opportunity": percent,
+            "Opportunity → deal": percent,
+            "Conversations": number,
             "Annual contract value": money,
             "Quota": money,
-            "Attainment": "{:.0%}",
+            "Attainment": percent,
             "Revenue in plan": money,
         },
-        na_rep="–",
+        na_rep=MISSING,
     ),
     width="stretch",
     key="reps_kpis",
@@ -186,10 +187,10 @@ if junior.empty:
 else:
     st.warning(
         f"{count(len(junior), 'territory')} put key accounts with a rep less experienced than the "
-        f"median rep ({junior['median_experience'].iloc[0]:g} years)."
+        f"median rep ({count(junior['median_experience'].iloc[0], 'year')})."
     )
     st.dataframe(
-        junior.assign(rep=junior["rep_id"].map(rep_label))[
+        junior.assign(rep=junior["rep_id"].map(rep_name))[
             ["name", "rep", "experience_years", "key_accounts", "key_net_profit"]
         ]
         .rename(
@@ -201,7 +202,9 @@ else:
                 "key_net_profit": "Key accounts' net profit",
             }
         )
-        .style.format({"Key accounts' net profit": money, "Experience (yr)": "{:.0f}"}),
+        .style.format(
+            {"Key accounts' net profit": money, "Experience (yr)": number, "Key accounts": number}
+        ),
         width="stretch",
         hide_index=True,
         key="reps_junior",
@@ -223,8 +226,8 @@ else:
                 {
                     "Account": moved["account_id"].map(account_names),
                     "Territory": moved["territory_id"].map(territory_names),
-                    "Territory's rep": moved["territory_rep"].map(rep_label),
-                    "Owner": moved["owner"].map(rep_label),
+                    "Territory's rep": moved["territory_rep"].map(rep_name),
+                    "Owner": moved["owner"].map(rep_name),
                     "Net profit": moved["net_profit"],
                 }
             ).style.format({"Net profit": money}),
@@ -257,8 +260,8 @@ if changes.empty:
 else:
     st.write(
         f"Swapping {count(len(changes), 'territory')} raises the total fit from "
-        f"{matching.attrs['current_total']:.2f} to {matching.attrs['suggested_total']:.2f} "
-        f"(+{gain:.2f})."
+        f"{number(matching.attrs['current_total'], 2)} to "
+        f"{number(matching.attrs['suggested_total'], 2)} (+{number(gain, 2)})."
     )
     mapping = dict(zip(changes["territory_id"], changes["suggested_rep"], strict=True))
     preview = with_territory_reps(ws, mapping)
@@ -269,8 +272,8 @@ else:
         pd.DataFrame(
             {
                 "Territory": changes["name"].to_numpy(),
-                "Current rep": changes["current_rep"].map(rep_label).to_numpy(),
-                "Suggested rep": changes["suggested_rep"].map(rep_label).to_numpy(),
+                "Current rep": changes["current_rep"].map(rep_name).to_numpy(),
+                "Suggested rep": changes["suggested_rep"].map(rep_name).to_numpy(),
                 "Current fit": changes["current_score"].to_numpy(),
                 "Suggested fit": changes["suggested_score"].to_numpy(),
                 "Travel h now": now["travel_hours"].to_numpy(),
@@ -280,14 +283,14 @@ else:
             }
         ).style.format(
             {
-                "Current fit": "{:.2f}",
-                "Suggested fit": "{:.2f}",
-                "Travel h now": "{:,.0f}",
-                "Travel h after": "{:,.0f}",
-                "Utilisation now": "{:.0%}",
-                "Utilisation after": "{:.0%}",
+                "Current fit": lambda v: number(v, 2),
+                "Suggested fit": lambda v: number(v, 2),
+                "Travel h now": number,
+                "Travel h after": number,
+                "Utilisation now": percent,
+                "Utilisation after": percent,
             },
-            na_rep="–",
+            na_rep=MISSING,
         ),
         width="stretch",
         hide_index=True,

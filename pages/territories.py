@@ -22,7 +22,11 @@ cols = st.columns(5)
 cols[0].metric("Territories outside the band", f"{len(stats.outside)} of {len(metrics)}")
 cols[1].metric("Max / mean", f"{stats.max_over_mean:.2f}")
 cols[2].metric("Min / mean", f"{stats.min_over_mean:.2f}")
-cols[3].metric("Coefficient of variation", f"{stats.cv:.2f}")
+cols[3].metric(
+    "Variation (CV)",
+    f"{stats.cv:.2f}",
+    help="Coefficient of variation: the standard deviation over the mean (0 is perfectly even).",
+)
 cols[4].metric("Gini", f"{stats.gini:.2f}")
 previous = plan.parent.metrics() if plan.parent is not None else None
 st.dataframe(territory_table(metrics, stats, previous, plan=plan), width="stretch")

@@ -185,3 +185,16 @@ def pg_url(pg_server):
     name = pg_server.create_database()
     yield pg_server.url(name)
     pg_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """A scenario store on the embedded SQLite file, then on a real PostgreSQL server."""
+    from terrmap.store.scenarios import ScenarioStore
+
+    if request.param == "sqlite":
+        opened = ScenarioStore(tmp_path / "scenarios.sqlite")
+    else:
+        opened = ScenarioStore(request.getfixturevalue("pg_url"))
+    yield opened
+    opened.close()

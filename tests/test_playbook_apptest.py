@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -149,3 +150,53 @@ class TestGoalsPage:
         assert not app.exception
         target = suggested_target(demo.initial_plan.metrics(), "last_year_growth", 0.10)
         assert sum(app.session_state["territory_quotas"].values()) == target
+
+
+class TestWording:
+    """Names, not ids; readable statuses; "—", never "None", for what the data lacks."""
+
+    @staticmethod
+    def _cells(frame: pd.DataFrame) -> list[str]:
+        return [str(v) for v in frame.to_numpy().ravel()]
+
+    @staticmethod
+    def _table(app, column: str) -> pd.DataFrame:
+        return next(d.value for d in app.dataframe if column in d.value.columns)
+
+    def test_reps_tables_name_the_reps(self, app, demo):
+        from terrmap.playbook.reps import capacity_check
+
+        _open(app, "reps")
+        capacity = self._table(app, "Capacity h")
+        expected = capacity_check(demo.reps, demo.initial_plan)
+        names = demo.reps["name"].astype(str)
+        assert capacity.index.name == "Rep"
+        assert capacity.index.tolist() == names.reindex(expected.index).tolist()
+        statuses = {"over": "Over capacity", "under": "Under-loaded", "ok": "OK"}
+        assert capacity["Status"].tolist() == expected["status"].map(statuses).tolist()
+        kpis = self._table(app, "Experience (yr)")
+        assert kpis.index.tolist() == names.reindex(demo.reps.index).tolist()
+        rep_id = re.compile(rf"\b({'|'.join(map(re.escape, demo.reps.index.astype(str)))})\b")
+        for number, table in enumerate(app.dataframe):
+            frame = table.value
+            assert not [c for c in self._cells(frame) if rep_id.search(c)], number
+            assert not [c for c in frame.columns if "_" in str(c)], number
+        assert not [m for m in app.markdown if "(s)" in m.value]
+
+    def test_goals_kpis_name_the_territories_and_dash_what_is_missing(self, app, demo):
+        from terrmap.playbook.goals import allocate, quota_basis, territory_kpis
+
+        _open(app, "goals")
+        table = self._table(app, "CLV / CAC")
+        metrics = demo.initial_plan.metrics()
+        assert table.index.tolist() == [*metrics["name"].astype(str), "Total"]
+        target = app.number_input(key="goals_target_revenue_0").value
+        quotas = allocate(quota_basis(metrics, "revenue", 0.0), float(round(target)))
+        kpis = territory_kpis(demo.accounts, demo.initial_plan, demo.reps, quotas)
+        lacking = kpis["nps"].isna()
+        assert lacking.any(), "the demo has no NPS answers: the case this test is about"
+        assert (table["NPS"].to_numpy()[lacking.to_numpy()] == "—").all()
+        cells = self._cells(table)
+        assert not [c for c in cells if c in ("None", "nan", "<NA>")]
+        assert not [c for c in table.columns if "_" in str(c)]
+        assert not any(re.fullmatch(r"T\d\d|total", c) for c in table.index.astype(str))

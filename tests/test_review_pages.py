@@ -48,7 +48,7 @@ class TestBalancePage:
             _metric(balance_page, "Outside the band") == f"{len(stats.outside)} of {len(metrics)}"
         )
         assert _metric(balance_page, "Max / min") == f"{stats.max_over_min:.2f}"
-        assert _metric(balance_page, "Coefficient of variation") == f"{stats.cv:.2f}"
+        assert _metric(balance_page, "Variation (CV)") == f"{stats.cv:.2f}"
         assert _metric(balance_page, "Gini") == f"{stats.gini:.2f}"
         flagged = balance_page.error[0].value
         for territory in stats.outside:
@@ -106,8 +106,9 @@ class TestBalancePage:
         plan = _plan(at)
         quality = territory_quality(plan.metrics(), 10)
         shown = at.dataframe[1].value
-        assert shown.index.tolist() == quality.index.tolist()
-        assert shown["Tier"].astype(str).tolist() == quality["tier"].astype(str).tolist()
+        assert shown.index.tolist() == quality["name"].tolist()
+        tiers = {"high": "High", "medium": "Medium", "low": "Low", "no data": "No data"}
+        assert shown["Tier"].tolist() == quality["tier"].astype(str).map(tiers).tolist()
         flips = account_quality(plan, at.session_state["workspace"].accounts["name"])
         flips = flips[flips["flip"] != ""]
         accounts = at.dataframe[2].value

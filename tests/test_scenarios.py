@@ -38,17 +38,6 @@ def workspace(grid_accounts, grid_territories, grid_reps):
     return build_workspace(grid_accounts, grid_territories, grid_reps, name="Grid")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    """The same tests on the embedded SQLite file and on a real PostgreSQL server."""
-    if request.param == "sqlite":
-        store = ScenarioStore(tmp_path / "scenarios.sqlite")
-    else:
-        store = ScenarioStore(request.getfixturevalue("pg_url"))
-    yield store
-    store.close()
-
-
 @pytest.fixture
 def dataset(store, workspace):
     return store.save_dataset(workspace)

@@ -11,16 +11,6 @@ from terrmap.geo.workspace import build_workspace
 from terrmap.store.scenarios import ScenarioStore, WorkflowError
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    if request.param == "sqlite":
-        store = ScenarioStore(tmp_path / "workflow.sqlite")
-    else:
-        store = ScenarioStore(request.getfixturevalue("pg_url"))
-    yield store
-    store.close()
-
-
 @pytest.fixture
 def workspace(grid_accounts, grid_territories, grid_reps):
     return build_workspace(grid_accounts, grid_territories, grid_reps, name="Grid")

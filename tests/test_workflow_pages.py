@@ -8,6 +8,7 @@ trail shows it all and exports it.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -165,12 +166,15 @@ def test_audit_page_filters_and_exports(team):
     store.propose(info.scenario_id, "Ann (ann)")
     lou = _signed_in("lou", "pages/audit.py")
     table = lou.dataframe[0].value
-    assert {"sign_in", "save", "propose"} <= set(table["action"])
+    assert {"Signed in", "Saved", "Proposed"} <= set(table["What"])
+    assert not [c for c in table.columns if "_" in c]
     lou.selectbox(key="audit_action").select("propose")
     _run(lou)
     table = lou.dataframe[0].value
-    assert table["action"].tolist() == ["propose"]
-    assert table["actor"].tolist() == ["Ann (ann)"]
+    assert table["What"].tolist() == ["Proposed"]
+    assert table["Who"].tolist() == ["Ann (ann)"]
+    assert table["Of"].tolist() == [f"“{info.name}” version {info.version}"]
+    assert re.fullmatch(r"\d{1,2} \w{3} \d{4}, \d\d:\d\d UTC", table["When"].iloc[0])
     assert [b.proto.label for b in lou.get("download_button")] == ["Download CSV"]
 
 

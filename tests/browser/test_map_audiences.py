@@ -109,6 +109,59 @@ class TestHandThemTo:
         run_and_wait(page, lambda: reassign_button(page).click())
         assert_table_matches(page, plan.reassign(picked, ctx.territory_ids[far]).metrics())
 
+    def test_the_panel_fits_the_first_screen(self, app_url, sized_page, demo):
+        """Hand them to, the far-move confirmation and both buttons: on screen, not cut."""
+        page = sized_page
+        width, height = page.viewport_size["width"], page.viewport_size["height"]
+        frame = open_map(page, app_url)
+        ctx = demo.context
+        new_york = ctx.territory_ids[list(ctx.territory_names).index("New York Metro")]
+        picked = select_around_home(page, frame, demo, new_york)
+        assert selection_count(page) == len(picked)
+        # The tallest panel: a far target adds the warning and its confirmation.
+        ny = ctx.territory_code(new_york)
+        far = int(
+            np.nanargmax(
+                haversine_km(ctx.home_lon[ny], ctx.home_lat[ny], ctx.home_lon, ctx.home_lat)
+            )
+        )
+        target_box(page).click()
+        run_and_wait(
+            page, lambda: page.get_by_role("option", name=ctx.territory_names[far]).click()
+        )
+        confirm = page.get_by_test_id("stCheckbox").filter(has_text="Yes, hand them to")
+        expect(confirm).to_be_visible()
+        page.evaluate(
+            "() => { window.scrollTo(0, 0);"
+            " for (const e of document.querySelectorAll('*')) if (e.scrollTop) e.scrollTop = 0; }"
+        )
+        parts = {
+            "Hand them to": target_box(page),
+            "the confirmation": confirm,
+            "Reassign": reassign_button(page),
+            "Clear selection": page.get_by_role("button", name="Clear selection"),
+        }
+        for what, locator in parts.items():
+            box = locator.bounding_box()
+            assert box is not None, what
+            inside = (
+                box["x"] >= 0
+                and box["y"] >= 0
+                and box["x"] + box["width"] <= width
+                and box["y"] + box["height"] <= height
+            )
+            assert inside, f"{what} is not fully on the {width}x{height} screen: {box}"
+        for label in ("Reassign", "Clear selection"):
+            cut = page.get_by_role("button", name=label).evaluate(
+                "(b) => Array.from(b.querySelectorAll('*')).some("
+                "(e) => e.scrollWidth > e.clientWidth + 1)"
+            )
+            assert not cut, f"the {label} button's label is cut off"
+        column = page.get_by_test_id("stColumn").filter(has=target_box(page)).last
+        box = column.bounding_box()
+        assert box["x"] + box["width"] <= width
+        page.screenshot(path=str(ARTIFACTS / f"map_panel_{page.size_id}.png"))
+
 
 class TestSearchAndFilters:
     def test_search_centres_on_and_selects_the_account(self, app_url, sized_page, demo):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
 import pytest
 from playwright.sync_api import expect
 
@@ -181,6 +182,38 @@ class TestCompare:
         page.set_viewport_size({"width": 1400, "height": 2400})
         page.wait_for_timeout(1500)
         page.screenshot(path=str(ARTIFACTS / "compare_page.png"))
+
+    def test_two_maps_ring_the_moved_accounts_on_both(self, scenario_app, page, seeded, demo):
+        _, plans = seeded
+        east = plans["East push"]
+        before_codes, after_codes = demo.initial_plan.codes, east.codes
+        moved = np.flatnonzero(before_codes != after_codes)
+        assert len(moved) > 0
+        page.goto(scenario_app)
+        wait_for_app(page)
+        goto_page(page, "Compare")
+        _select(page, "Before", "Baseline (the data set's starting plan)")
+        _select(page, "After", "Scenario: East push (v1)")
+        frames = page.locator('iframe[title="streamlit_folium.st_folium"]')
+        expect(frames).to_have_count(2)
+        for index, codes in ((0, before_codes), (1, after_codes)):
+            frame = frames.nth(index).element_handle().content_frame()
+            frame.wait_for_function(
+                "() => window.terrmap && window.terrmap.map && window.terrmap.map.terrmap"
+                " && window.terrmap.map.terrmap.points && window.terrmap.map.terrmap.points._codes"
+            )
+            shown = frame.evaluate(
+                """() => { const p = window.terrmap.map.terrmap.points;
+                  const ringed = [];
+                  for (let i = 0; i < p._n; i++)
+                    if (p._selected && ((p._selected[i >> 3] >> (i & 7)) & 1)) ringed.push(i);
+                  return {codes: Array.from(p._codes), ringed: ringed}; }"""
+            )
+            # Ringed on both maps: exactly the accounts whose territory differs.
+            assert shown["ringed"] == moved.tolist(), index
+            # Each map colours the accounts by its own plan (0 = unassigned, k + 1 = colour k).
+            assert shown["codes"] == [int(c) + 1 if c >= 0 else 0 for c in codes], index
+        page.screenshot(path=str(ARTIFACTS / "compare_two_maps.png"))
 
 
 def _url_key(page) -> str | None:

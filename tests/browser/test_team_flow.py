@@ -6,9 +6,11 @@ hashes written by ``terrmap users add``) and its own scenario database.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
+import time
 import zipfile
 
 import numpy as np
@@ -20,7 +22,8 @@ from terrmap.core.plan import Plan
 from terrmap.demo import demo_workspace
 from terrmap.io.crm import read_hubspot, read_salesforce
 from terrmap.store.scenarios import ScenarioStore
-from terrmap.store.users import add_user
+from terrmap.store.sessions import SESSION_COOKIE, SessionTokens
+from terrmap.store.users import add_user, load_users
 
 from .conftest import ARTIFACTS, download_file, goto_page, run_and_wait, serve_app, wait_for_app
 
@@ -51,8 +54,13 @@ NAVIGATION = {
 
 
 @pytest.fixture(scope="module")
-def team_url(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("team")
+def team_folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("team")
+
+
+@pytest.fixture(scope="module")
+def team_url(team_folder):
+    folder = team_folder
     users = folder / "users.csv"
     add_user(users, "ada", role="admin", password=PASSWORDS["ada"])
     add_user(users, "ann", role="manager", password=PASSWORDS["ann"], display_name="Ann Lee")
@@ -157,6 +165,110 @@ def test_sign_out_returns_to_the_sign_in_screen(team_url, page):
     run_and_wait(page, lambda: page.get_by_role("button", name="Sign out").click())
     expect(page.get_by_label("Password", exact=True)).to_be_visible()
     expect(page.get_by_test_id("stSidebarNavLink")).to_have_count(0)
+
+
+def _session_cookie(page, url, timeout_s: float = 10.0) -> str | None:
+    """The session cookie's value once the page has set it (``None`` if it never does)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for cookie in page.context.cookies(url):
+            if cookie["name"] == SESSION_COOKIE and cookie["value"]:
+                return cookie["value"]
+        page.wait_for_timeout(100)
+    return None
+
+
+def _open_with_cookie(page, url, token: str) -> None:
+    page.context.clear_cookies()
+    page.context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": url}])
+    page.goto(url)
+    wait_for_app(page)
+
+
+def _asked_to_sign_in(page) -> None:
+    expect(page.get_by_label("Password", exact=True)).to_be_visible()
+    expect(page.get_by_test_id("stSidebarNavLink")).to_have_count(0)
+    expect(page.get_by_text("Signed in as")).to_have_count(0)
+
+
+def test_sign_in_lasts_across_reloads_until_sign_out(team_url, page):
+    _sign_in(page, team_url, "ann")
+    token = _session_cookie(page, team_url)
+    assert token, "no session cookie after signing in"
+    assert PASSWORDS["ann"] not in token
+    page.reload()
+    wait_for_app(page)
+    expect(page.get_by_test_id("stSidebar")).to_contain_text("Signed in as Ann Lee")
+    expect(page.get_by_label("Password", exact=True)).to_have_count(0)
+    assert _navigation(page) == NAVIGATION["ann"]
+    # A second tab of the same browser is signed in too.
+    other = page.context.new_page()
+    other.goto(team_url)
+    wait_for_app(other)
+    expect(other.get_by_test_id("stSidebar")).to_contain_text("Signed in as Ann Lee")
+    other.close()
+
+    run_and_wait(page, lambda: page.get_by_role("button", name="Sign out").click())
+    _asked_to_sign_in(page)
+    deadline = time.monotonic() + 10
+    while _session_cookie(page, team_url, 0.1) and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert _session_cookie(page, team_url, 0.1) is None, "sign-out left the cookie"
+    page.reload()
+    wait_for_app(page)
+    _asked_to_sign_in(page)
+    # A copy of the token taken before the sign-out is refused: the session is ended.
+    _open_with_cookie(page, team_url, token)
+    _asked_to_sign_in(page)
+
+
+def _server_secret(team_folder) -> str:
+    return (team_folder / "users.csv.secret").read_text().strip()
+
+
+def _bound_to(team_folder, username: str) -> str:
+    # The token is bound to the password hash (a new password refuses old tokens).
+    record = load_users(team_folder / "users.csv")[username]
+    return hashlib.sha256(record.password_hash.encode()).hexdigest()[:16]
+
+
+def test_forged_session_tokens_are_refused(team_url, team_folder, page):
+    _sign_in(page, team_url, "rita")
+    genuine = _session_cookie(page, team_url)
+    assert genuine
+    store = ScenarioStore(str(team_folder / "team.sqlite"))
+    live = store.start_session("ada")
+    store.close()
+    bound = _bound_to(team_folder, "ada")
+    signature = genuine.rsplit(".", 1)[1]
+    forgeries = {
+        "another secret": SessionTokens("x" * 48).issue("ada", live, bound),
+        "rita's signature on ada's token": (
+            SessionTokens("x" * 48).issue("ada", live, bound).rsplit(".", 1)[0] + "." + signature
+        ),
+        "no such session": SessionTokens(_server_secret(team_folder)).issue(
+            "ada", "made-up", bound
+        ),
+        "a username that is not in the file": SessionTokens(_server_secret(team_folder)).issue(
+            "eve", live, bound
+        ),
+        "bound to another password": SessionTokens(_server_secret(team_folder)).issue(
+            "ada", live, _bound_to(team_folder, "rita")
+        ),
+        "not a token": "ada",
+    }
+    for what, token in forgeries.items():
+        _open_with_cookie(page, team_url, token)
+        try:
+            _asked_to_sign_in(page)
+        except AssertionError as error:
+            raise AssertionError(f"a forged token ({what}) was accepted") from error
+    # The same session signed with the server's secret opens: the refusals above
+    # came from the forgery, not from the way the cookie was set.
+    _open_with_cookie(
+        page, team_url, SessionTokens(_server_secret(team_folder)).issue("ada", live, bound)
+    )
+    expect(page.get_by_test_id("stSidebar")).to_contain_text("Signed in as ada")
 
 
 def test_write_back_files_download_and_read_back(team_url, page, demo, tmp_path):
