@@ -14,6 +14,7 @@ import threading
 import weakref
 from datetime import UTC, datetime
 
+import pandas as pd
 import streamlit as st
 import streamlit.components.v1 as components
 
@@ -38,7 +39,7 @@ from terrmap.store.scenarios import (
 )
 from terrmap.web import static_assets, working_copy
 from terrmap.web.basemap import publish_basemap
-from terrmap.web.editor import hover_texts
+from terrmap.web.editor import filter_options, hover_texts
 from terrmap.web.unitlayer import publish_units
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ _points_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKey
 _tips_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKeyDictionary()
 _basemap_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKeyDictionary()
 _units_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKeyDictionary()
+_filter_choices: weakref.WeakKeyDictionary[Workspace, dict] = weakref.WeakKeyDictionary()
 
 
 @st.cache_resource(show_spinner="Loading the demo data…", max_entries=4)
@@ -273,6 +275,19 @@ def points_url() -> str | None:
 def basemap_url() -> str | None:
     """URL of the offline outlines around the working data set (None: no outlines)."""
     return _published(_basemap_urls, publish_basemap, "the base map, the map has none")
+
+
+def filter_choices() -> dict[str, list[str]]:
+    """The map's filter values of the working data set, found once per data set.
+
+    (At 100,000 accounts finding them took over a second of every rerun.)
+    """
+    ws = workspace()
+    with _map_data_lock:
+        if ws not in _filter_choices:
+            owners = pd.Series(rep_names(), dtype=object)
+            _filter_choices[ws] = filter_options(ws.accounts, owners)
+        return {column: list(values) for column, values in _filter_choices[ws].items()}
 
 
 def units_url() -> str | None:

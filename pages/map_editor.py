@@ -33,7 +33,6 @@ from terrmap.web.editor import (
     FILTER_COLUMNS,
     account_callouts,
     filter_mask,
-    filter_options,
     find_accounts,
     selected_positions,
     selected_units,
@@ -118,7 +117,7 @@ def _target_changed() -> None:
 
 
 owner_names = pd.Series(_state.rep_names(), dtype=object)
-options = filter_options(ws.accounts, owner_names)
+options = _state.filter_choices()
 chosen = {c: ss.get(FILTER + c) or [] for c in options}
 keep = filter_mask(ws.accounts, chosen, owner_names)
 filtered = not keep.all()

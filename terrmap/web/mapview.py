@@ -731,6 +731,11 @@ def build_update_layer(
     # The shapes are spliced in as ready-made JSON (numbers and checked colours
     # only): re-encoding a few hundred kB of coordinates on every rerun cost
     # more than everything else here.
+    # The map rebuilds the outlines only when they changed (a selection does
+    # not change them): at 30,000 units they are megabytes of SVG paths.
+    payload["shapes_key"] = hashlib.sha1(f"{shapes_json}{bool(units_b64)}".encode()).hexdigest()[
+        :16
+    ]
     body = f'{_js_json(payload)[:-1]},"shapes":{shapes_json}}}'
     token = hashlib.sha1(body.encode("utf-8")).hexdigest()[:12]
 

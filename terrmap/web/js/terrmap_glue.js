@@ -544,8 +544,13 @@
     }
     textMarkers(st.flags, p.flags, "terrmap-flag");
 
-    st.shapes.clearLayers();
-    if (p.shapes) {
+    // Outlines are rebuilt only when they changed (shapes_key): not on a selection.
+    var sameShapes = p.shapes_key && p.shapes_key === st.shapesKey;
+    st.shapesKey = p.shapes_key;
+    if (!sameShapes) {
+      st.shapes.clearLayers();
+    }
+    if (p.shapes && !sameShapes) {
       L.geoJSON(p.shapes, {
         interactive: false,
         style: function (f) {
