@@ -79,6 +79,9 @@ def _rep_index(reps: pd.DataFrame) -> pd.DataFrame:
 def territory_rep_ids(context: Context) -> pd.Series:
     """Rep id of each territory, as a string.
 
+    Every page and table that matches territories to reps reads them here, so
+    a missing rep (``None`` or NaN in the data) is ``None`` everywhere.
+
     Parameters
     ----------
     context : Context
@@ -86,8 +89,8 @@ def territory_rep_ids(context: Context) -> pd.Series:
 
     Returns
     -------
-    pandas.Series
-        Indexed by territory id; ``None`` for a territory without a rep.
+    pandas.Series of str or None
+        Indexed by territory id.
     """
     reps = pd.Series(context.territory_reps, index=context.territory_ids, dtype=object)
     return reps.map(lambda r: None if r is None or pd.isna(r) else str(r))
