@@ -36,7 +36,7 @@ from scipy.sparse import coo_matrix, hstack
 
 from terrmap.core.plan import Plan
 from terrmap.core.travel import haversine_km
-from terrmap.playbook.optimise.problem import home_bases
+from terrmap.playbook.optimise.problem import home_bases, open_territories
 from terrmap.playbook.optimise.territory_design import (
     _adjacency,
     _disruption,
@@ -244,11 +244,7 @@ def exact_design(
     home_lon, home_lat, scale, disruption, unit = _cost_terms(plan)
     start_km = _distance_to_home(context, plan.codes, home_lon, home_lat)
     limit = _driving_limit(start_km, max_km)
-    open_t = (
-        ~_mask(context, locked_territories, "territory")
-        & np.isfinite(home_lon)
-        & np.isfinite(home_lat)
-    )
+    open_t = open_territories(_mask(context, locked_territories, "territory"), home_lon, home_lat)
     codes = plan.codes.astype(np.int64)
     movable = _movable(context, codes, _mask(context, locked_accounts, "account"), open_t)
     rows = np.flatnonzero(movable)

@@ -12,6 +12,7 @@ from terrmap.core.balance import Balance
 from terrmap.core.metrics import MEASURES
 from terrmap.core.travel import haversine_km
 from terrmap.geo.adjacency import neighbour_lists, territory_contacts
+from terrmap.playbook.optimise.problem import open_territories
 
 __all__ = [
     "Option",
@@ -279,7 +280,7 @@ def infeasibility(
     reasons: list[str] = []
     options: list = []
     offered: set = set()
-    open_t = ~territory_locks & np.isfinite(home_lon) & np.isfinite(home_lat)
+    open_t = open_territories(territory_locks, home_lon, home_lat)
     limit = f"{max_km:g} km" if max_km is not None else "today's longest drive"
     what = {
         "driving_limit": f"take an account beyond {limit} of its rep's home base",

@@ -148,6 +148,26 @@ def _candidates(lon, lat, current, home_lon, home_lat, usable, n_candidates) -> 
     return candidates
 
 
+def open_territories(
+    territory_locks: np.ndarray, home_lon: np.ndarray, home_lat: np.ndarray
+) -> np.ndarray:
+    """Return which territories may give and receive: unlocked, with a known home base.
+
+    Parameters
+    ----------
+    territory_locks : numpy.ndarray of bool
+        Locked territories.
+    home_lon, home_lat : numpy.ndarray
+        Home base per territory (NaN where unknown).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        One flag per territory.
+    """
+    return ~territory_locks & np.isfinite(home_lon) & np.isfinite(home_lat)
+
+
 def disruption_cost(revenue: np.ndarray, reference: np.ndarray) -> np.ndarray | float:
     """Return the cost of moving each account: 0.5 plus half its revenue over the mean.
 

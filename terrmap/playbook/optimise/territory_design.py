@@ -48,6 +48,7 @@ from terrmap.playbook.optimise.problem import (
     _additive,
     disruption_cost,
     home_bases,
+    open_territories,
 )
 from terrmap.playbook.optimise.rebalance import _mask as _id_mask
 from terrmap.playbook.optimise.rebalance import _sweep_weights
@@ -519,7 +520,7 @@ def design(
     home_lon, home_lat = home_bases(context, plan.codes)
     codes0 = plan.codes.astype(np.int64) if _initial_codes is None else _initial_codes
     limit = _driving_limit(_distance_to_home(context, plan.codes, home_lon, home_lat), max_km)
-    open_t = ~territory_locks & np.isfinite(home_lon) & np.isfinite(home_lat)
+    open_t = open_territories(territory_locks, home_lon, home_lat)
     if _open is not None:
         open_t &= _open
     movable = _movable(context, codes0, account_locks, open_t)
