@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from terrmap.core.formatting import money
+from terrmap.core.schema import UNASSIGNED_LABEL
 from terrmap.core.travel import haversine_km
 from terrmap.geo.handoff import suggest_target
 
@@ -174,7 +175,9 @@ class TestSearchAndFilters:
         box.fill(name)
         run_and_wait(page, lambda: box.press("Enter"))
         assert selection_count(page) == 1
-        expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+        code = int(demo.initial_plan.codes[i])
+        home = ctx.territory_names[code] if code >= 0 else UNASSIGNED_LABEL
+        expect(page.get_by_text(f"From {home}: 1 account")).to_be_visible()
         frame.wait_for_function(
             "([lat, lon]) => { const c = window.terrmap.map.getCenter();"
             " return Math.abs(c.lat - lat) < 1e-3 && Math.abs(c.lng - lon) < 1e-3; }",
