@@ -1,14 +1,18 @@
 """Import benchmark: time and peak memory of reading a CRM export (issue 11).
 
 Writes a Salesforce-shaped CSV (ids, names, ZIPs, coordinates, ``$1,234.50``
-revenue, owners) of each size to a temporary folder, then measures in a
-fresh process each, so peak RSS is the process's own:
+revenue, 40 owners scattered at random: the worst case for drawing
+territories from owners) of each size to a temporary folder, then measures
+in a fresh process each, so peak RSS is the process's own:
 
 * ``cli``: ``terrmap check FILE`` (reading and validating every row);
 * ``app``: :func:`terrmap.io.importing.prepare_import`, what the Import page
-  runs (reading, territories from owners, assignment, figures).
+  runs (reading, territories drawn from the owners, the plan, its figures),
+  from the bytes of an upload as the page has them.
 
-Run: ``.venv/bin/python benchmarks/bench_import.py [--sizes 100000 1000000] [--only cli]``
+Also times (in this process) the refusal of a header of 100,002 columns.
+
+Run: ``.venv/bin/python benchmarks/bench_import.py [--sizes 100000 1000000 2000000] [--only cli]``
 Prints one line per size and path: rows, file MB, wall seconds, peak RSS MB.
 """
 
@@ -25,14 +29,19 @@ from pathlib import Path
 
 import numpy as np
 
+from terrmap.io.loaders import UnusableFileError, load_accounts
+
 log = logging.getLogger("bench_import")
 
 _APP = """
-import sys
+import io, sys
+from pathlib import Path
 from terrmap.io.importing import prepare_import
-result = prepare_import(sys.argv[1])
-assert result.usable, result.problems
-print(result.n_accounts, result.n_rejected)
+upload = io.BytesIO(Path(sys.argv[1]).read_bytes())  # what a Streamlit upload holds
+upload.name = Path(sys.argv[1]).name
+result = prepare_import(upload)
+if not result.usable or result.n_accounts != int(sys.argv[2]):
+    sys.exit(f"app import failed: {result.problems} ({result.n_accounts} accounts)")
 """
 
 
@@ -60,14 +69,18 @@ def write_export(path: Path, rows: int, seed: int = 11) -> None:
             out.writelines(lines)
 
 
-def measure(argv: list[str]) -> tuple[float, float]:
-    """Run a command; return wall seconds and the child's peak RSS in MB."""
+def measure(argv: list[str], ok: tuple[int, ...] = (0,)) -> tuple[float, float]:
+    """Run a command; return wall seconds and the child's peak RSS in MB.
+
+    ``ok`` are the exit codes that mean success (``terrmap check`` exits 1
+    when it rejected rows, 2 when it refused the file).
+    """
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if done.returncode not in (0, 1):
+    if done.returncode not in ok:
         raise RuntimeError(f"{argv[:3]} failed: {done.stderr.strip()[-500:]}")
     # ru_maxrss of children is the largest of any child so far (KiB on Linux).
     return seconds, max(peak, before) / 1024
@@ -82,19 +95,31 @@ def main() -> None:
     python = sys.executable
     terrmap = str(Path(python).with_name("terrmap"))
     with tempfile.TemporaryDirectory(prefix="bench-import-") as folder:
+        wide = Path(folder) / "wide.csv"
+        wide.write_text("id,zip," + ",".join(f"c{i}" for i in range(100_000)) + "\nA1,02139\n")
+        started = time.perf_counter()
+        try:
+            load_accounts(wide)
+        except UnusableFileError as refused:
+            log.info(
+                "wide header of 100,002 columns refused in %.2f s: %s",
+                time.perf_counter() - started,
+                str(refused)[:60],
+            )
+        else:
+            raise RuntimeError("a header of 100,002 columns was not refused")
         for rows in sorted(args.sizes):
             path = Path(folder) / f"accounts_{rows}.csv"
             write_export(path, rows)
             size_mb = path.stat().st_size / 1e6
-            runs = {"cli": [terrmap, "check", str(path)], "app": [python, "-c", _APP, str(path)]}
-            for name, argv in runs.items():
+            runs = {
+                "cli": ([terrmap, "check", str(path)], "0"),
+                "app": ([python, "-c", _APP, str(path), str(rows)], "0"),
+            }
+            for name, (argv, ok) in runs.items():
                 if args.only not in (None, name):
                     continue
-                # A fresh interpreter per run: RUSAGE_CHILDREN keeps the maximum over
-                # children, so each measurement runs from its own parent process.
-                wrapper = [python, "-c", _MEASURE, *argv]
-                out = subprocess.run(wrapper, capture_output=True, text=True, check=True)
-                seconds, peak_mb = (float(v) for v in out.stdout.split())
+                seconds, peak_mb = _fresh(argv, ok)
                 log.info(
                     "%-3s rows=%9d file=%7.1f MB  time=%7.1f s  peak RSS=%7.0f MB",
                     name,
@@ -105,11 +130,26 @@ def main() -> None:
                 )
 
 
+def _fresh(argv: list[str], ok: str) -> tuple[float, float]:
+    """Measure ``argv`` from a fresh parent process (exit codes ``ok``, comma-separated).
+
+    RUSAGE_CHILDREN keeps the maximum over children, so each measurement
+    runs from its own parent.
+    """
+    wrapper = [sys.executable, "-c", _MEASURE, ok, *argv]
+    out = subprocess.run(wrapper, capture_output=True, text=True, check=False)
+    if out.returncode:
+        raise RuntimeError(out.stderr.strip()[-800:])
+    seconds, peak_mb = (float(v) for v in out.stdout.split())
+    return seconds, peak_mb
+
+
 _MEASURE = f"""
 import sys
 sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
 from bench_import import measure
-seconds, peak = measure(sys.argv[1:])
+ok = tuple(int(code) for code in sys.argv[1].split(","))
+seconds, peak = measure(sys.argv[2:], ok)
 print(seconds, peak)
 """
 

@@ -13,7 +13,6 @@ import os
 import threading
 import weakref
 from datetime import UTC, datetime
-from pathlib import Path
 
 import streamlit as st
 import streamlit.components.v1 as components
@@ -24,7 +23,7 @@ from terrmap.core.metrics import MEASURES
 from terrmap.core.plan import History, Plan
 from terrmap.demo import demo_workspace
 from terrmap.geo.drawing import MapData, map_data
-from terrmap.geo.workspace import Workspace, build_workspace
+from terrmap.geo.workspace import Workspace
 from terrmap.io.importing import escape_markdown
 from terrmap.store.scenarios import (
     AutosaveInfo,
@@ -40,6 +39,7 @@ from terrmap.store.scenarios import (
 from terrmap.web import static_assets, working_copy
 from terrmap.web.basemap import publish_basemap
 from terrmap.web.editor import hover_texts
+from terrmap.web.unitlayer import publish_units
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,9 @@ MEASURE = "balance_measure"
 USER = "user_name"
 _SHELL_RUN = "_terrmap_shell_run"
 #: Environment variable naming a folder written by ``terrmap demo`` (accounts.csv,
-#: territories.geojson, reps.csv) to start the app on instead of the embedded data.
+#: territories.geojson, reps.csv; with definition.json and units.parquet, territories
+#: built on units, see terrmap.demo.folder_workspace) to start the app on instead
+#: of the embedded data.
 DATA_DIR_ENV = "TERRMAP_DATA_DIR"
 
 _map_data: weakref.WeakKeyDictionary[Workspace, MapData] = weakref.WeakKeyDictionary()
@@ -58,6 +60,7 @@ _map_data_lock = threading.Lock()
 _points_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKeyDictionary()
 _tips_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKeyDictionary()
 _basemap_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKeyDictionary()
+_units_urls: weakref.WeakKeyDictionary[Workspace, str | None] = weakref.WeakKeyDictionary()
 
 
 @st.cache_resource(show_spinner="Loading the demo data…", max_entries=4)
@@ -65,12 +68,9 @@ def _demo(data_dir: str | None) -> Workspace:
     # Immutable and the same for everybody: safe to share between sessions.
     if not data_dir:
         return demo_workspace()
-    from terrmap.demo import read_demo
+    from terrmap.demo import folder_workspace
 
-    data = read_demo(data_dir)
-    return build_workspace(
-        data.accounts, data.territories, data.reps, name=f"Data in {Path(data_dir).name}"
-    )
+    return folder_workspace(data_dir)
 
 
 def page_setup() -> None:
@@ -205,6 +205,18 @@ def set_workspace(workspace: Workspace, *, autosave: bool = True) -> None:
         autosave_working_copy()
 
 
+def adopt_grown(workspace: Workspace, history: History) -> None:
+    """Make a grown data set (territories added by a split) current, with its history.
+
+    Unlike :func:`set_workspace` the history goes on: ``history`` holds the
+    plans so far rebased onto ``workspace`` and the accepted step on top, so
+    one Undo reverts the step.
+    """
+    st.session_state[WORKSPACE] = workspace
+    st.session_state[HISTORY] = history
+    autosave_working_copy()
+
+
 def workspace() -> Workspace:
     """The working data set."""
     return st.session_state[WORKSPACE]
@@ -261,6 +273,21 @@ def points_url() -> str | None:
 def basemap_url() -> str | None:
     """URL of the offline outlines around the working data set (None: no outlines)."""
     return _published(_basemap_urls, publish_basemap, "the base map, the map has none")
+
+
+def units_url() -> str | None:
+    """URL of the working data set's unit outlines (None: no unit layer, or not writable)."""
+    ws = workspace()
+    if ws.units is None:
+        return None
+    with _map_data_lock:
+        if ws not in _units_urls:
+            try:
+                _units_urls[ws] = publish_units(ws.units)
+            except OSError as error:
+                logger.warning("cannot publish the unit outlines, the map shows none: %s", error)
+                _units_urls[ws] = None
+        return _units_urls[ws]
 
 
 def tips_url() -> str | None:

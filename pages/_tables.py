@@ -14,9 +14,14 @@ import pandas as pd
 from pages import _state
 from terrmap.core import formatting as fmt
 from terrmap.core.balance import Balance
+from terrmap.core.definition import region_rollup
 from terrmap.core.metrics import MONEY_MEASURES
 from terrmap.core.plan import Plan
 from terrmap.core.schema import UNASSIGNED_LABEL
+from terrmap.io.exports import REGION_SUMS
+
+#: Start of the name of a region roll-up row in the territory table.
+REGION_ROW = "Region total: "
 
 #: Metric column -> header, in the order the territory table shows them: what
 #: a manager looks for first (rep, deviation, the last move) before the detail.
@@ -29,6 +34,8 @@ COLUMNS = {
     "accounts": "Accounts",
     "revenue": "Revenue",
     "net_profit": "Net profit",
+    "region": "Region",
+    "pieces": "Pieces",
     "cost": "Cost to serve",
     "margin": "Margin",
     "workload_hours": "Workload h/yr",
@@ -145,17 +152,33 @@ def territory_table(
     previous: pd.DataFrame | None = None,
     *,
     quota_deviation: pd.Series | None = None,
+    plan: Plan | None = None,
+    rollup: bool = False,
 ):
     """A styled table of every territory, named, deviation coloured outside the band.
 
     The territory name is the index, which Streamlit pins at the left while
     the rest scrolls. ``previous`` (the figures before the last move) adds what
     the last move changed; ``quota_deviation`` (percent per territory id) adds
-    the deviation from each territory's quota.
+    the deviation from each territory's quota. A ``plan`` built on units adds
+    its territories' pieces (more than one: an exclave, flagged) and, when
+    its definition has regions, each territory's region; with ``rollup``, one
+    roll-up row per region (named :data:`REGION_ROW` + region) follows the
+    territories.
     """
     table = pd.DataFrame(index=metrics.index)
     rep_names = _state.rep_names()
     table["rep"] = [rep_label(r, rep_names) for r in metrics["rep_id"]]
+    regions = None
+    if plan is not None and plan.layout is not None:
+        regions = plan.layout.regions.dropna()
+        regions = regions if len(regions) else None
+        if regions is not None:
+            table["region"] = regions.reindex(metrics.index.astype(str)).to_numpy(
+                dtype=object, na_value=None
+            )
+        if plan.layout.pairs is not None:
+            table["pieces"] = plan.contiguity()["pieces"].reindex(metrics.index)
     table["deviation"] = stats.deviation_pct.reindex(metrics.index)
     if quota_deviation is not None:
         table["quota_deviation"] = quota_deviation.reindex(metrics.index)
@@ -171,7 +194,20 @@ def territory_table(
     table.index = pd.Index(
         [str(n) if pd.notna(n) else str(t) for t, n in metrics["name"].items()], name="Territory"
     )
+    if regions is not None and rollup:
+        rolled = region_rollup(metrics, regions, [c for c in REGION_SUMS if c in metrics])
+        rows = rolled.drop(columns="territories").rename(columns=COLUMNS)
+        rows["Region"] = [fmt.count(int(n), "territory") for n in rolled["territories"]]
+        rows.index = pd.Index([f"{REGION_ROW}{r}" for r in rolled.index], name="Territory")
+        table = pd.concat([table, rows[[c for c in table.columns if c in rows.columns]]])
     band = stats.tolerance_pct
+
+    def exclaves(value):
+        return (
+            "background-color: #fff3cd; color: #664d03; font-weight: bold"
+            if (pd.notna(value) and value > 1)
+            else ""
+        )
 
     def colour(value):
         if pd.isna(value):
@@ -193,6 +229,9 @@ def territory_table(
         "Cost to serve": money,
         "Net profit": money,
         "Accounts": fmt.number,
+        "Pieces": lambda v: (
+            fmt.MISSING if pd.isna(v) else (f"⚠ {int(v)} pieces" if v > 1 else fmt.number(v))
+        ),
         "Margin": lambda v: fmt.percent(v, 1),
         "Travel km/yr": fmt.number,
         "Travel h/yr": fmt.number,
@@ -210,4 +249,6 @@ def territory_table(
     styler = styler.map(colour, subset=[c for c in ("Δ mean %", "Δ quota %") if c in table])
     if previous is not None:
         styler = styler.map(changed, subset=["Δ accounts (last move)", "Δ net profit (last move)"])
+    if "Pieces" in table.columns:
+        styler = styler.map(exclaves, subset=["Pieces"])
     return styler

@@ -1,3 +1,4 @@
+import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -8,7 +9,9 @@ from terrmap.core.metrics import MEASURES
 from terrmap.core.schema import STAGES
 from terrmap.geo.palette import territory_colors
 from terrmap.io.importing import escape_markdown
-from terrmap.playbook.optimise import BAND_MEASURES, design, greenfield_territories
+from terrmap.playbook.optimise import BAND_MEASURES, design, design_sweep, greenfield_territories
+from terrmap.playbook.optimise.split import greenfield_k, split_territory
+from terrmap.playbook.optimise.territory_design import DESIGN_SWEEP
 from terrmap.web.mapview import build_base_map, build_update_layer
 
 _state.page_setup()
@@ -92,6 +95,17 @@ rebuild = st.multiselect(
     format_func=lambda t: names[t],
     key="ab_greenfield",
 )
+k_col, k_button_col = st.columns([2, 1])
+wanted_k = int(
+    k_col.number_input(
+        "Greenfield the whole map with this many territories (new ones get open seats "
+        "where revenue per rep is highest)",
+        min_value=int(context.n_territories),
+        value=int(context.n_territories),
+        step=1,
+        key="ab_greenfield_k",
+    )
+)
 
 locked_ids = [part.strip() for part in listed.replace("\n", ",").split(",") if part.strip()]
 if locked_stages and "stage" in ws.accounts.columns:
@@ -105,25 +119,50 @@ options = {
 }
 
 
-def _request(rebuild_ids=None) -> None:
+def _request(rebuild_ids=None, split=None, k=None) -> None:
     # A callback, not the button's return value: it survives a rerun of the script.
-    st.session_state[REQUESTED] = {"rebuild": rebuild_ids}
+    st.session_state[REQUESTED] = {"rebuild": rebuild_ids, "split": split, "k": k}
 
 
 st.button("Propose", type="primary", disabled=not chosen, key="ab_propose", on_click=_request)
+k_button_col.button(
+    f"Greenfield with {wanted_k} territories",
+    disabled=not chosen,
+    key="ab_greenfield_k_go",
+    on_click=_request,
+    kwargs={"k": wanted_k},
+)
 request = st.session_state.pop(REQUESTED, None)
 if request is not None and chosen:
     targets = request["rebuild"] if request["rebuild"] is not None else rebuild
+    grown = None
     try:
         with st.spinner("Designing territories…"):
-            if targets:
+            rng = np.random.default_rng(0)
+            if request["split"] is not None:
+                territory, count = request["split"]
+                grown = split_territory(
+                    ws, _state.history(), territory, count, bands, rng=rng, **options
+                )
+                proposal = grown[2]
+            elif request["k"] is not None:
+                grown = greenfield_k(ws, _state.history(), request["k"], bands, rng=rng, **options)
+                proposal = grown[2]
+            elif targets:
                 proposal = greenfield_territories(plan, targets, bands, **options)
             else:
                 proposal = design(plan, bands, disruption_weight=float(disruption), **options)
     except ValueError as error:
-        st.error(str(error))
+        st.error(escape_markdown(str(error)))
     else:
-        st.session_state[PROPOSAL] = {"base": plan, "proposal": proposal}
+        st.session_state[PROPOSAL] = {
+            "base": plan,
+            "proposal": proposal,
+            # A split or a larger greenfield adds territories: the data set and
+            # its history change with the proposal, on Accept only.
+            "workspace": None if grown is None else grown[0],
+            "history": None if grown is None else grown[1],
+        }
 
 stored = st.session_state.get(PROPOSAL)
 if stored is not None and stored["base"] is not plan:
@@ -137,6 +176,16 @@ if stored is None:
 
 proposal = stored["proposal"]
 summary = proposal.summary()
+shown = stored["workspace"] or ws
+names = pd.Series(shown.context.territory_names, index=shown.context.territory_ids).astype(str)
+if stored["workspace"] is not None:
+    added = stored["workspace"].context.territory_names[context.n_territories :]
+    st.info(
+        escape_markdown(
+            f"This proposal adds {len(added)} territor{'y' if len(added) == 1 else 'ies'} "
+            f"with open seats ({', '.join(map(str, added))}); Accept adds them to the data set."
+        )
+    )
 (st.success if proposal.feasible and not proposal.worsened else st.warning)(
     escape_markdown(proposal.message())
 )
@@ -149,12 +198,22 @@ if proposal.worsened:
 if proposal.options:
     st.markdown("**What would reach the band**")
     for number, option in enumerate(proposal.options):
-        if option.kind == "greenfield":
+        if stored["workspace"] is not None:
+            # Options of a proposal that adds territories apply once it is accepted.
+            st.markdown(f"- {escape_markdown(option.text)}")
+        elif option.kind == "greenfield":
             st.button(
                 escape_markdown(option.text),
                 key=f"ab_option_{number}",
                 on_click=_request,
                 args=(list(option.territories),),
+            )
+        elif option.kind == "add_territories":
+            st.button(
+                escape_markdown(option.text),
+                key=f"ab_option_{number}",
+                on_click=_request,
+                kwargs={"split": (option.territories[0], int(option.count))},
             )
         else:
             st.markdown(f"- {escape_markdown(option.text)}")
@@ -196,11 +255,63 @@ st.caption(
     )
 )
 
+
+def _trace() -> None:
+    stored["curve"] = design_sweep(plan, bands, DESIGN_SWEEP, **options)
+
+
+if stored["workspace"] is None:
+    with st.expander("Trade-off: bands reached against accounts moved", expanded="curve" in stored):
+        if "curve" not in stored:
+            st.button(
+                f"Trace it ({len(DESIGN_SWEEP)} proposals at disruption weights "
+                f"{', '.join(f'{w:g}' for w in DESIGN_SWEEP)})",
+                key="ab_sweep",
+                on_click=_trace,
+            )
+        else:
+            first = next(iter(bands))
+            curve = stored["curve"].assign(
+                pct_moved=100 * stored["curve"]["share_accounts_moved"],
+                proposal=stored["curve"]["disruption_weight"] == float(disruption),
+                worst=stored["curve"][f"worst_pct_{first}"],
+            )
+            points = alt.Chart(curve).encode(
+                x=alt.X("pct_moved:Q", title="Accounts moved (%)"),
+                y=alt.Y("worst:Q", title=f"Worst territory, {MEASURES[first]} |Δ mean| %"),
+                tooltip=[
+                    alt.Tooltip("disruption_weight:Q", title="Disruption weight"),
+                    alt.Tooltip("accounts_moved:Q", title="Accounts moved"),
+                    alt.Tooltip("worst:Q", title="Worst |Δ| %", format=".1f"),
+                    alt.Tooltip("travel_km_after:Q", title="Team travel km", format=",.0f"),
+                ],
+            )
+            band_rule = (
+                alt.Chart(pd.DataFrame({"band": [bands[first]]}))
+                .mark_rule(strokeDash=[4, 4], color="#888")
+                .encode(y="band:Q")
+            )
+            st.altair_chart(
+                points.mark_line(point=True)
+                + points.transform_filter(alt.datum.proposal).mark_point(
+                    size=200, color="#d62728", filled=True
+                )
+                + band_rule,
+                width="stretch",
+            )
+            st.caption(
+                "Each point is one proposal at a disruption weight (the slider above); the red "
+                f"point is this proposal's weight, the dashed line the ±{bands[first]:g}% band."
+            )
+
 accept_col, discard_col, _ = st.columns([1, 1, 4])
 
 
 def _accept() -> None:
-    _state.push(proposal.plan)
+    if stored["workspace"] is not None:
+        _state.adopt_grown(stored["workspace"], stored["history"].push(proposal.plan))
+    else:
+        _state.push(proposal.plan)
     st.session_state.pop(PROPOSAL, None)
     st.session_state[NOTICE] = (
         f"Accepted: {proposal.moved_accounts:,} accounts moved in one step. "
@@ -270,12 +381,12 @@ if proposal.moved_accounts:
 st.caption(f"{int(moved.sum()):,} moved accounts are ringed; colours show the proposal.")
 codes = np.asarray(proposal.plan.codes, dtype=np.int32)[located]
 st_folium(
-    build_base_map(context.lon[located], context.lat[located], home_bases=ws.reps, tools=False),
+    build_base_map(context.lon[located], context.lat[located], home_bases=shown.reps, tools=False),
     key="ab_map",
     feature_group_to_add=build_update_layer(
         codes,
-        ws.territories,
-        colors=territory_colors(ws.territories),
+        shown.territories,
+        colors=territory_colors(shown.territories),
         selected=moved[located],
     ),
     returned_objects=[],

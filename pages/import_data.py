@@ -19,10 +19,15 @@ from terrmap.io.importing import (
     FIELDS,
     IMPORT_KINDS,
     STEPS,
+    UNIT_CHOICES,
     UPLOAD_TYPES,
     ImportResult,
+    ReimportResult,
+    UnitChoice,
     prepare_import,
+    prepare_reimport,
     rejected_csv,
+    unit_layer_fields,
 )
 from terrmap.io.loaders import NumberOptions
 from terrmap.io.numbers import CURRENCY_CODES
@@ -38,6 +43,17 @@ RATES = "import_rates"
 DETECT = "Decide from the file"
 NUMBER_FORMATS = (DETECT, "1,234.56", "1.234,56")
 USE_BUTTON = "import_use"
+UNITS = "import_units"
+UNIT_RESOLUTION = "import_h3_resolution"
+UNIT_FILE = "import_file_units"
+UNIT_ID = "import_unit_id"
+UNIT_NAME = "import_unit_name"
+UNIT_FIELDS = "import_unit_fields"  # (file id, fields or error) of the unit layer on screen
+MODE = "import_mode"
+REIMPORT = "import_reimport"  # (signature, ReimportResult) of the file on screen
+REIMPORT_BUTTON = "import_reimport_apply"
+NEW_DATA = "A new data set (replaces the working plan)"
+NEXT_EXPORT = "Next export of the current plan's accounts (re-import)"
 
 LABELS = {
     "accounts": "Accounts (required)",
@@ -133,14 +149,208 @@ def _numbers_form() -> None:
         )
 
 
+def _unit_fields(upload) -> tuple[tuple[str, ...], str | None]:
+    """The unit layer's fields (read once per upload), or why it cannot be read."""
+    cached = st.session_state.get(UNIT_FIELDS)
+    if cached is None or cached[0] != upload.file_id:
+        try:
+            cached = (upload.file_id, unit_layer_fields(upload.getvalue(), upload.name), None)
+        except ValueError as error:
+            cached = (upload.file_id, (), str(error))
+        st.session_state[UNIT_FIELDS] = cached
+    return cached[1], cached[2]
+
+
+def _unit_form() -> tuple[UnitChoice | None, tuple]:
+    """The unit layer the user chose and what identifies it; None while it is incomplete."""
+    with st.container(border=True):
+        kind = st.selectbox(
+            "Territory building blocks (units)",
+            list(UNIT_CHOICES),
+            format_func=UNIT_CHOICES.get,
+            key=UNITS,
+            help="With units, a territory is a set of places (counties, ZIP areas, hexagons...) "
+            "plus named-account exceptions: next month's accounts fall into the territory of "
+            "their place, and the map draws territories along the units' lines.",
+        )
+        if kind == "h3":
+            resolution = st.number_input(
+                "H3 resolution",
+                min_value=0,
+                max_value=15,
+                value=7,
+                key=UNIT_RESOLUTION,
+                help="5: about 250 km² per hexagon, 6: 36 km², 7: 5 km², 8: 0.7 km².",
+            )
+            return UnitChoice("h3", resolution=int(resolution)), ("h3", int(resolution))
+        if kind != "uploaded":
+            return UnitChoice(kind), (kind,)
+        upload = st.file_uploader(
+            "Unit layer (polygons)",
+            type=list(UPLOAD_TYPES["territories"]),
+            key=UNIT_FILE,
+            help="Any polygon layer: the Census ZCTA shapefile (zipped), another country's "
+            "postcode areas, sales districts. GeoJSON, GeoPackage, GeoParquet or a zipped "
+            "Shapefile.",
+        )
+        if upload is None:
+            st.info("Upload the polygon layer, then choose the field holding each unit's id.")
+            return None, ()
+        fields, problem = _unit_fields(upload)
+        if problem is not None:
+            st.error(escape_markdown(problem))
+            return None, ()
+        left, right = st.columns(2)
+        id_field = left.selectbox("Unit id field", fields, key=UNIT_ID)
+        name_field = right.selectbox("Unit name field", [NONE, *fields], key=UNIT_NAME)
+        name_field = None if name_field == NONE else name_field
+        choice = UnitChoice(
+            "uploaded",
+            source=upload.getvalue(),
+            filename=upload.name,
+            id_field=id_field,
+            name_field=name_field,
+        )
+        return choice, ("uploaded", upload.file_id, id_field, name_field)
+
+
+def _reimport(upload, numbers: NumberOptions | None) -> None:
+    """Apply the plan in force to a new accounts file: report, then the user's go."""
+    plan, workspace = _state.plan(), _state.workspace()
+    overrides = _overrides("accounts", upload.file_id)
+    signature = (upload.file_id, tuple(sorted(overrides.items())), numbers, id(plan))
+    cached = st.session_state.get(REIMPORT)
+    applied = (
+        cached is not None
+        and cached[1].reimport is not None
+        and cached[1].reimport.workspace is workspace
+    )
+    if (
+        cached is not None
+        and cached[0][:-1] == signature[:-1]
+        and (cached[0] == signature or applied)
+    ):
+        # Once applied, the plan in force is the re-imported one: keep showing what was done.
+        result = cached[1]
+    else:
+        with st.spinner("Applying the plan's territories to the new accounts…"):
+            result = prepare_reimport(
+                upload.getvalue(),
+                plan,
+                workspace,
+                mapping=dict(overrides),
+                filename=upload.name,
+                numbers=numbers,
+            )
+        st.session_state[REIMPORT] = (signature, result)
+    _mapping_editor("accounts", result, overrides)
+    for problem in result.problems:
+        st.error(escape_markdown(problem))
+    if result.usable:
+        _reimport_report(result)
+    if result.warnings:
+        st.warning("\n".join(f"- {escape_markdown(warning)}" for warning in result.warnings))
+    with st.container(key="import_rejected"):
+        _rejected(result)
+
+
+def _reimport_report(result: ReimportResult) -> None:
+    applied = result.reimport
+    totals = applied.report.sum()
+    kept = applied.workspace.initial_plan.exceptions
+    cols = st.columns(5)
+    cols[0].metric("Accounts added", f"{totals['added']:,}")
+    cols[1].metric("Accounts removed", f"{totals['removed']:,}")
+    cols[2].metric("Accounts changed", f"{totals['changed']:,}")
+    cols[3].metric("Exceptions kept", f"{len(kept):,}")
+    cols[4].metric(
+        "Lost exceptions",
+        f"{len(applied.lost_exceptions):,}",
+        help="Exceptions whose account is not in the new file: kept in the definition.",
+    )
+    st.subheader("Changes per territory")
+    st.caption(
+        "New accounts fall in the territory of their place; exceptions stay; figures are the "
+        "new file's. Moved: accounts in both files now in another territory."
+    )
+    st.dataframe(
+        result.report_table(),
+        width="stretch",
+        column_config={
+            "name": st.column_config.TextColumn("Territory"),
+            "added": st.column_config.NumberColumn("Added"),
+            "removed": st.column_config.NumberColumn("Removed"),
+            "changed": st.column_config.NumberColumn("Changed"),
+            "moved_in": st.column_config.NumberColumn("Moved in"),
+            "moved_out": st.column_config.NumberColumn("Moved out"),
+        },
+    )
+    if len(applied.lost_exceptions):
+        with st.expander(
+            f"Exceptions whose account is gone ({len(applied.lost_exceptions):,}): kept in "
+            "the definition, listed here",
+            expanded=True,
+        ):
+            lost = applied.workspace.initial_plan.layout.absent_exceptions
+            st.dataframe(
+                lost.reindex(applied.lost_exceptions).rename("territory").to_frame(),
+                width="stretch",
+            )
+    if len(applied.outside):
+        with st.expander(f"Accounts in no unit ({len(applied.outside):,}): white space"):
+            accounts = applied.workspace.accounts
+            columns = [c for c in ("name", "lon", "lat") if c in accounts.columns]
+            st.dataframe(accounts.loc[applied.outside, columns], width="stretch")
+    in_use = _state.workspace() is applied.workspace
+    st.button(
+        "Apply to the current plan",
+        type="primary",
+        key=REIMPORT_BUTTON,
+        on_click=_state.set_workspace,
+        args=(applied.workspace,),
+        disabled=in_use,
+    )
+    if in_use:
+        st.success("The plan now holds the new accounts: open the Map editor or Territories page.")
+    else:
+        st.caption("The plan's undo history starts afresh from the re-imported plan.")
+
+
+def _units_summary(result: ImportResult) -> None:
+    workspace = result.workspace
+    if workspace is None or workspace.units is None:
+        return
+    units = workspace.units
+    label = UNIT_CHOICES.get(units.kind, units.kind)
+    if units.params.get("source") == "territories":
+        label = UNIT_CHOICES["territories"]
+    approximate = " (approximate shapes)" if units.approximate else ""
+    outside = workspace.context.account_ids[workspace.initial_plan.layout.account_units < 0]
+    st.caption(
+        f"Territories are built from {units.n_units:,} units: {escape_markdown(label)}"
+        f"{approximate}. {len(outside):,} account{'' if len(outside) == 1 else 's'} "
+        "in no unit."
+    )
+    if len(outside):
+        with st.expander(f"Accounts in no unit ({len(outside):,}): white space"):
+            columns = [c for c in ("name", "lon", "lat") if c in workspace.accounts.columns]
+            st.dataframe(workspace.accounts.loc[outside, columns])
+
+
 def _load(
-    uploads: dict, mappings: dict, dissolve: bool, numbers: NumberOptions | None
+    uploads: dict,
+    mappings: dict,
+    dissolve: bool,
+    numbers: NumberOptions | None,
+    units: UnitChoice | None,
 ) -> ImportResult:
     with st.status("Loading the files…", expanded=True) as status:
         bar = st.progress(0.0)
 
-        def progress(step: int, label: str) -> None:
-            bar.progress(step / len(STEPS), text=f"Step {step + 1} of {len(STEPS)}: {label}")
+        def progress(step: int, label: str, done: float) -> None:
+            bar.progress(
+                (step + done) / len(STEPS), text=f"Step {step + 1} of {len(STEPS)}: {label}"
+            )
 
         result = prepare_import(
             uploads["accounts"],
@@ -150,6 +360,7 @@ def _load(
             dissolve=dissolve,
             progress=progress,
             numbers=numbers,
+            units=units,
         )
         bar.progress(1.0, text="Done")
         status.update(**_status(result), expanded=False)
@@ -281,6 +492,27 @@ if "accounts" not in uploads:
     st.info("Upload an accounts file to begin.")
     st.stop()
 
+_reimportable = "territories" not in uploads and _state.plan().layout is not None
+if (
+    _reimportable
+    and st.radio(
+        "Use this accounts file as",
+        (NEW_DATA, NEXT_EXPORT),
+        key=MODE,
+        horizontal=True,
+        help="The current plan is a territory definition (units and exceptions): next month's "
+        "CRM export can be applied to it, placing new accounts by their place.",
+    )
+    == NEXT_EXPORT
+):
+    _numbers_form()
+    numbers, numbers_problem = _number_options()
+    if numbers_problem is not None:
+        st.error(escape_markdown(numbers_problem))
+        st.stop()
+    _reimport(uploads["accounts"], numbers)
+    st.stop()
+
 dissolve = "territories" in uploads and st.checkbox(
     "Merge territory features that share an id (e.g. one feature per ZIP code)", key=DISSOLVE
 )
@@ -289,12 +521,16 @@ numbers, numbers_problem = _number_options()
 if numbers_problem is not None:
     st.error(escape_markdown(numbers_problem))
     st.stop()
+unit_choice, unit_key = _unit_form()
+if unit_choice is None:
+    st.stop()
 overrides = {kind: _overrides(kind, upload.file_id) for kind, upload in uploads.items()}
 signature = (
     tuple((kind, upload.file_id) for kind, upload in uploads.items()),
     tuple((kind, tuple(sorted(o.items()))) for kind, o in overrides.items()),
     bool(dissolve),
     numbers,
+    unit_key,
 )
 cached = st.session_state.get(RESULT)
 if cached is not None and cached[0] == signature:
@@ -302,7 +538,11 @@ if cached is not None and cached[0] == signature:
     st.status(**_status(result), expanded=False)
 else:
     result = _load(
-        uploads, {kind: dict(o) for kind, o in overrides.items()}, bool(dissolve), numbers
+        uploads,
+        {kind: dict(o) for kind, o in overrides.items()},
+        bool(dissolve),
+        numbers,
+        unit_choice,
     )
     st.session_state[RESULT] = (signature, result)
 
@@ -313,6 +553,7 @@ for problem in result.problems:
     st.error(escape_markdown(problem))
 
 _summary(result)
+_units_summary(result)
 if result.usable:
     in_use = _state.workspace() is result.workspace
     st.button(

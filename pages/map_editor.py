@@ -18,11 +18,15 @@ from pages._tables import (
     territory_table,
 )
 from terrmap.core.balance import balance
+from terrmap.core.definition import NO_EXCEPTION
 from terrmap.core.formatting import count, number, timestamp
 from terrmap.core.metrics import MEASURES
+from terrmap.core.plan import ContiguityError
 from terrmap.core.schema import UNASSIGNED_LABEL
 from terrmap.geo.drawing import plan_shapes
 from terrmap.geo.handoff import distance_check, suggest_target
+from terrmap.geo.palette import region_colors
+from terrmap.geo.unitmap import exclave_flags, movable_accounts
 from terrmap.io.importing import escape_markdown
 from terrmap.web.basemap import ONLINE_TILES, TILES_ATTRIBUTION, TILES_HELP, TILES_LABEL
 from terrmap.web.editor import (
@@ -32,8 +36,10 @@ from terrmap.web.editor import (
     filter_options,
     find_accounts,
     selected_positions,
+    selected_units,
     selection_table,
     size_classes,
+    units_table,
 )
 from terrmap.web.mapview import (
     RETURNED_OBJECTS,
@@ -56,6 +62,17 @@ FOCUS = "map_focus"  # (request id, position) the map centres on once
 SIZE = "map_point_size"
 FILTER = "map_filter_"  # + column
 SIZE_MEASURES = {"": "Same size", "revenue": "Revenue", "net_profit": "Net profit"}
+UNIT_SELECTION = "map_unit_selection"  # (workspace, codes of the selected units)
+MODE = "map_select_mode"
+MODES = {"places": "Places", "accounts": "Accounts"}
+COLOUR_BY = "map_colour_by"
+COLOURINGS = {"territory": "Territory", "region": "Region"}
+KEEP_WHOLE = "map_keep_contiguous"
+REFUSED = "map_refused"
+REGION_TERRITORY = "map_region_territory"
+REGION_TARGET = "map_region_target"
+NEW_REGION = "__new_region__"
+REGION_NAME = "map_region_name"
 
 _state.page_setup()
 
@@ -64,6 +81,16 @@ data = _state.workspace_map()
 plan = _state.plan()
 ctx = plan.context
 ss = st.session_state
+# Places (units) can be selected when the plan is built on the workspace's units.
+units = data.units
+by_units = (
+    units is not None and plan.layout is not None and plan.layout.unit_ids.equals(units.unit_ids)
+)
+regions = plan.layout.regions.dropna() if plan.layout is not None else None
+has_regions = regions is not None and len(regions) > 0
+ss.setdefault(MODE, "places")
+ss.setdefault(KEEP_WHOLE, False)
+places = by_units and ss.get(MODE) != "accounts"  # deselected reads as the default
 
 
 def _select(positions: np.ndarray) -> None:
@@ -77,6 +104,13 @@ def _select(positions: np.ndarray) -> None:
     ss[SUGGESTION] = suggestion.reason
     if suggestion.territory_id is not None:
         ss[TARGET] = suggestion.territory_id
+
+
+def _select_units(codes: np.ndarray) -> None:
+    """Make units ``codes`` the selection (places mode): their movable accounts are selected."""
+    ss[UNIT_SELECTION] = (ws, codes)
+    ss.pop(REFUSED, None)
+    _select(movable_accounts(_state.plan(), codes))
 
 
 def _target_changed() -> None:
@@ -116,28 +150,76 @@ def _pick() -> None:
 event = parse_map_event(ss.get(MAP_KEY))
 if event is not None and event.event_id != ss.get(HANDLED):
     ss[HANDLED] = event.event_id
-    picked = selected_positions(event, data)
-    _select(picked[keep[picked]])  # filtered-out accounts cannot be selected
+    if places:
+        _select_units(selected_units(event, units))
+    else:
+        ss.pop(UNIT_SELECTION, None)
+        picked = selected_positions(event, data)
+        _select(picked[keep[picked]])  # filtered-out accounts cannot be selected
 stored = ss.get(SELECTION)
 selected = stored[1] if stored is not None and stored[0] is ws else np.empty(0, dtype=np.int64)
-selected = selected[keep[selected]]
+stored_units = ss.get(UNIT_SELECTION)
+chosen_units = (
+    stored_units[1]
+    if places and stored_units is not None and stored_units[0] is ws
+    else np.empty(0, dtype=np.int64)
+)
+if places:
+    # A place moves all its accounts, filtered out or not.
+    selected = movable_accounts(plan, chosen_units) if len(chosen_units) else selected[:0]
+else:
+    selected = selected[keep[selected]]
 
 
-def _reassign(positions: np.ndarray) -> None:
+def _reassign(positions: np.ndarray, unit_codes: np.ndarray) -> None:
     current = _state.plan()
     target = ss[TARGET]
-    new = current.reassign_positions(
-        positions,
-        None if target == UNASSIGN else target,
-        author=_state.author(),
-        note=f"map selection ({count(len(positions), 'account')})",
-    )
+    target = None if target == UNASSIGN else target
+    if len(unit_codes):
+        try:
+            new = current.reassign_units(
+                current.layout.unit_ids[unit_codes],
+                target,
+                keep_contiguous=bool(ss.get(KEEP_WHOLE)),
+                author=_state.author(),
+                note=f"map selection ({count(len(unit_codes), 'place')})",
+            )
+        except ContiguityError as error:
+            ss[REFUSED] = (
+                f"Move refused: {error}. Turn off “Refuse moves that split a territory” to allow it."
+            )
+            return
+    else:
+        new = current.reassign_positions(
+            positions,
+            target,
+            author=_state.author(),
+            note=f"map selection ({count(len(positions), 'account')})",
+        )
     _state.push(new)
-    _select(np.empty(0, dtype=np.int64))
+    _clear()
 
 
 def _clear() -> None:
+    ss.pop(UNIT_SELECTION, None)
+    ss.pop(REFUSED, None)
     _select(np.empty(0, dtype=np.int64))
+
+
+def _move_region() -> None:
+    territory = ss[REGION_TERRITORY]
+    region = ss.get(REGION_TARGET)
+    if region == NEW_REGION:
+        region = (ss.get(REGION_NAME) or "").strip()
+        if not region:
+            ss[REFUSED] = "Give the new region a name."
+            return
+    current = _state.plan()
+    _state.push(
+        current.move_to_region(
+            territory, region, author=_state.author(), note="moved to another region"
+        )
+    )
 
 
 def _sizes(measure: str) -> np.ndarray | None:
@@ -152,7 +234,20 @@ _state.show_autosave_error()
 map_col, side_col = st.columns([5, 2], gap="medium")
 
 with map_col:
-    find, size, narrow = st.columns([3, 2, 2], vertical_alignment="bottom")
+    # One row of controls above the map, so that at 1400x900 the map ends above
+    # the fold (a click on a map cut off below scrolls the page under the mouse).
+    row = st.columns([3, 3, 2.5, 2.5] if by_units else [3, 2, 2], vertical_alignment="bottom")
+    find, size, narrow = row[0], row[-2], row[-1]
+    if by_units:
+        row[1].segmented_control(
+            "Select",
+            list(MODES),
+            format_func=MODES.get,
+            key=MODE,
+            on_change=_clear,
+            help="Places: a shape or a click selects units (counties, ZIP areas, cells) with "
+            "all their accounts except named exceptions. Accounts: single accounts.",
+        )
     find.text_input(
         "Find an account",
         key=SEARCH,
@@ -187,6 +282,43 @@ with map_col:
     mask[selected] = True
     shapes = plan_shapes(plan, data)
     online = bool(ss.get(TILES))
+    colors, legend, legend_title = data.colors, None, "Territories"
+    if has_regions and ss.get(COLOUR_BY) == "region":
+        colors, by_region = region_colors(regions, ctx.territory_ids)
+        legend = [(r if r is not None else "(no region)", c) for r, c in by_region.items()]
+        legend_title = "Regions"
+    unit_layer: dict = {}
+    if by_units:
+        unit_mask = np.zeros(units.n_units, dtype=bool)
+        unit_mask[chosen_units] = True
+        flags = exclave_flags(plan, units) if plan.layout.pairs is not None else None
+        if flags is not None:
+            # One flag per territory, on its biggest exclave: gappy layers (approximate
+            # ZIP areas) can leave dozens of small ones.
+            many = flags.groupby("territory_id")["units"].transform("size")
+            flags = flags.assign(exclaves=many).sort_values("units", ascending=False)
+            flags = flags.drop_duplicates("territory_id")
+        names = territory_names(plan)
+        unit_layer = {
+            "unit_codes": plan.unit_codes,
+            "selected_units": unit_mask,
+            "select_units": places,
+            "rings": plan.exception_codes != NO_EXCEPTION,
+            "flags": []
+            if flags is None
+            else [
+                {
+                    "lat": lat,
+                    "lng": lon,
+                    "text": f"⚠ exclave of {names.get(t, t)}"
+                    if n == 1
+                    else f"⚠ {n} exclaves of {names.get(t, t)}",
+                }
+                for t, lon, lat, n in flags[["territory_id", "lon", "lat", "exclaves"]].itertuples(
+                    index=False
+                )
+            ],
+        }
     st_folium(
         build_base_map(
             data.lon,
@@ -197,35 +329,69 @@ with map_col:
             points_url=_state.points_url(),
             tips_url=_state.tips_url(),
             basemap_url=None if online else _state.basemap_url(),
+            units_url=_state.units_url() if by_units else None,
         ),
         key=MAP_KEY,
         feature_group_to_add=build_update_layer(
             plan.codes,
             shapes,
-            colors=data.colors,
+            colors=colors,
             selected=mask,
-            callouts=account_callouts(plan, data, selected, currency=_state.currency()),
+            # A place holds many accounts: its callouts would pile up (the side lists them).
+            callouts={}
+            if places
+            else account_callouts(plan, data, selected, currency=_state.currency()),
             clear_selection=len(selected) == 0,
             dimmed=~keep if filtered else None,
             sizes=_sizes(ss.get(SIZE) or ""),
             owners=[rep_label(r, _state.rep_names()) for r in ctx.territory_reps],
             focus=ss.get(FOCUS),
+            legend=legend,
+            legend_title=legend_title,
+            **unit_layer,
         ),
         returned_objects=list(RETURNED_OBJECTS),
         height=600,
         use_container_width=True,
     )
-    st.toggle(
+    tiles_col, colour_col, whole_col = st.columns([3, 2, 3], vertical_alignment="center")
+    tiles_col.toggle(
         TILES_LABEL,
         key=TILES,
         help=TILES_HELP,
     )
+    if has_regions:
+        colour_col.segmented_control(
+            "Colour by",
+            list(COLOURINGS),
+            format_func=COLOURINGS.get,
+            key=COLOUR_BY,
+            default="territory",
+        )
+    if by_units:
+        whole_col.toggle(
+            "Refuse moves that split a territory",
+            key=KEEP_WHOLE,
+            help="A place move that would leave a territory in more pieces than before "
+            "(an exclave) is refused, naming the territory.",
+        )
+    if by_units:
+        kind = "approximate ZIP areas" if units.approximate else units.kind
+        st.caption(
+            f"Places are {count(units.n_units, 'unit')} ({escape_markdown(kind)}); "
+            "ringed accounts are named-account exceptions, which stay put when their place moves."
+        )
 
 with side_col:
-    if len(selected) == 0:
+    if ss.get(REFUSED):
+        st.error(ss[REFUSED])
+    if len(selected) == 0 and len(chosen_units) == 0:
         st.subheader("Selection")
         st.info(
-            "Select accounts with the tools at the top left of the map: rectangle, "
+            "Select places (counties, ZIP areas, cells) with the tools at the top left of the "
+            "map: rectangle, polygon or freehand lasso, or a click on a place."
+            if places
+            else "Select accounts with the tools at the top left of the map: rectangle, "
             "polygon or freehand lasso. A click on one account selects it."
         )
     else:
@@ -234,7 +400,11 @@ with side_col:
         net = revenue - float(ctx.cost[selected].sum())
         # A narrow column (about 220 px at 1280 px wide): what to decide and the
         # buttons first, within the first screen; the detail below them.
-        st.subheader(f"Selection: {count(len(selected), 'account')}")
+        st.subheader(
+            f"Selection: {count(len(chosen_units), 'place')}, {count(len(selected), 'account')}"
+            if places
+            else f"Selection: {count(len(selected), 'account')}"
+        )
         st.markdown(f"Revenue **{money(revenue)}**  \nNet profit **{money(net)}**")
         names = territory_names(plan)
         options = [*ctx.territory_ids, UNASSIGN]
@@ -267,7 +437,7 @@ with side_col:
             type="primary",
             width="stretch",
             on_click=_reassign,
-            args=(selected,),
+            args=(selected, chosen_units),
             disabled=check.is_far and not ss.get(CONFIRM),
         )
         st.button("Clear selection", width="stretch", on_click=_clear, shortcut="Esc")
@@ -280,20 +450,57 @@ with side_col:
                 for t, row in summary.iterrows()
             )
         )
+        if places:
+            with st.expander("Selected places"):
+                st.dataframe(units_table(plan, units, chosen_units).head(500), width="stretch")
         with st.expander("Selected accounts"):
             listed = readable(selection_table(plan, data, selected).head(500))
             st.dataframe(styled_money(listed), width="stretch")
-    if plan.move is not None and len(plan.move):
-        move = plan.move
-        names = territory_names(plan)
+    move = plan.move
+    names = territory_names(plan)
+    if move is not None and move.region is not None:
+        moved, region = move.region
+        st.caption(
+            f"Last move: {names.get(moved, moved)} to "
+            f"{'no region' if region is None else 'region ' + region}, {timestamp(move.at)}. "
+            "Undo in the sidebar."
+        )
+    elif move is not None and (len(move) or move.unit_ids):
         source = ", ".join(f"{number(n)} from {names[t]}" for t, n in Counter(move.sources).items())
         target = ", ".join(
             f"{number(n)} to {names[t]}" for t, n in Counter(move.destinations).items()
         )
+        what = count(len(move), "account")
+        if move.unit_ids:
+            what = f"{count(len(move.unit_ids), 'place')} with {what}"
         st.caption(
-            f"Last move: {count(len(move), 'account')} ({source}; {target}), "
-            f"{timestamp(move.at)}. Undo in the sidebar."
+            f"Last move: {what}"
+            + (f" ({source}; {target})" if len(move) else "")
+            + f", {timestamp(move.at)}. Undo in the sidebar."
         )
+    if plan.layout is not None:
+        with st.expander("Regions"):
+            territory_options = list(ctx.territory_ids)
+            st.selectbox(
+                "Territory", territory_options, format_func=names.get, key=REGION_TERRITORY
+            )
+            current_regions = plan.layout.regions.dropna()
+            region_options = [*dict.fromkeys(current_regions.tolist()), NEW_REGION]
+            st.selectbox(
+                "Move it to region",
+                region_options,
+                format_func=lambda r: "A new region…" if r == NEW_REGION else r,
+                key=REGION_TARGET,
+            )
+            if ss.get(REGION_TARGET) == NEW_REGION:
+                st.text_input("New region's name", key=REGION_NAME)
+            held = current_regions.get(str(ss.get(REGION_TERRITORY)))
+            st.caption(
+                f"{names.get(ss.get(REGION_TERRITORY), '')} is in "
+                + ("no region" if held is None or pd.isna(held) else f"region {held}")
+                + "."
+            )
+            st.button("Move to region", on_click=_move_region, width="stretch")
 
 metrics = plan.metrics()
 measure = _state.measure()
@@ -306,4 +513,16 @@ st.caption(
     "The last two columns show what the last move changed."
 )
 previous = plan.parent.metrics() if plan.parent is not None else None
-st.dataframe(territory_table(metrics, stats, previous), width="stretch")
+if by_units and plan.layout.pairs is not None:
+    split = plan.contiguity()
+    split = split[split["pieces"] > 1]
+    if len(split):
+        names = territory_names(plan)
+        st.warning(
+            "In more than one piece (flagged ⚠ on the map): "
+            + ", ".join(
+                f"{escape_markdown(names.get(t, t))} ({count(int(p), 'piece')})"
+                for t, p in split["pieces"].items()
+            )
+        )
+st.dataframe(territory_table(metrics, stats, previous, plan=plan, rollup=True), width="stretch")

@@ -29,7 +29,7 @@ cols[3].metric(
 )
 cols[4].metric("Gini", f"{stats.gini:.2f}")
 previous = plan.parent.metrics() if plan.parent is not None else None
-st.dataframe(territory_table(metrics, stats, previous), width="stretch")
+st.dataframe(territory_table(metrics, stats, previous, plan=plan), width="stretch")
 
 unassigned = metrics.attrs["unassigned"]
 if unassigned["accounts"]:

@@ -926,8 +926,19 @@ def _add_balance_parser(sub) -> None:
         type=int,
         default=None,
         metavar="K",
-        help="rebuild all K territories from scratch around their home bases (K = their number)",
+        help=(
+            "rebuild the map from scratch with K territories: today's home bases, plus open "
+            "seats where revenue per rep is highest when K is larger than today's number"
+        ),
     )
+    balance.add_argument(
+        "--split",
+        action="append",
+        default=[],
+        metavar="NAME[:COUNT]",
+        help="add COUNT territories (default 1) inside this one and rebuild them together (repeat)",
+    )
+    balance.add_argument("--seed", type=int, default=0, help="seed for placing new home bases")
     balance.add_argument(
         "--greenfield-territory",
         action="append",
@@ -940,9 +951,11 @@ def _add_balance_parser(sub) -> None:
 
 
 def _balance(args) -> int:
+    from terrmap.core.plan import History
     from terrmap.geo.workspace import build_workspace
     from terrmap.io import exports
     from terrmap.playbook.optimise import design, greenfield_territories, parse_bands
+    from terrmap.playbook.optimise.split import greenfield_k, split_territory
 
     bands = parse_bands(args.measure or ["revenue:5"])
     load = _load_accounts(args)
@@ -960,19 +973,38 @@ def _balance(args) -> int:
         "locked_accounts": args.lock_account,
     }
     k = workspace.context.n_territories
-    if args.greenfield is not None and args.greenfield != k:
-        raise CliError(
-            f"--greenfield {args.greenfield}: the territories file has {k} territories with "
-            f"their home bases; give --greenfield {k} or a territories file with that many"
-        )
-    chosen = list(args.greenfield_territory)
-    if args.greenfield is not None:
-        chosen = [str(t) for t in workspace.context.territory_ids]
-    if chosen:
-        result = greenfield_territories(plan, chosen, bands, **options)
-    else:
-        result = design(plan, bands, disruption_weight=args.disruption, **options)
+    modes = sum(
+        bool(x) for x in (args.greenfield is not None, args.greenfield_territory, args.split)
+    )
+    if modes > 1:
+        raise CliError("give one of --greenfield, --greenfield-territory and --split")
+    rng = np.random.default_rng(args.seed)
+    history = History.start(plan)
+    try:
+        if args.greenfield is not None:
+            workspace, _, result = greenfield_k(
+                workspace, history, args.greenfield, bands, rng=rng, **options
+            )
+        elif args.split:
+            result = None
+            for text in args.split:
+                name, _, count = text.rpartition(":") if ":" in text else (text, "", "1")
+                if not count.strip().isdigit():
+                    raise CliError(f"--split {text!r}: COUNT must be a whole number")
+                workspace, history, result = split_territory(
+                    workspace, history, name, int(count), bands, rng=rng, **options
+                )
+                history = (
+                    history.push(result.plan) if result.plan is not history.current else history
+                )
+        elif args.greenfield_territory:
+            result = greenfield_territories(plan, list(args.greenfield_territory), bands, **options)
+        else:
+            result = design(plan, bands, disruption_weight=args.disruption, **options)
+    except ValueError as error:
+        raise CliError(str(error)) from None
     exports.write_export(exports.assignment_csv(result.plan, workspace), args.out)
+    added = workspace.context.territory_ids[k:]
     summary = result.summary()
     payload = {
         key: summary[key]
@@ -992,6 +1024,15 @@ def _balance(args) -> int:
         )
     }
     payload["out"] = str(args.out)
+    payload["added_territories"] = [
+        {
+            "territory_id": str(t),
+            "name": str(workspace.context.territory_names[k + j]),
+            "home_lon": float(workspace.context.home_lon[k + j]),
+            "home_lat": float(workspace.context.home_lat[k + j]),
+        }
+        for j, t in enumerate(added)
+    ]
     if args.format == "json":
         print(json.dumps(payload, indent=2, default=_clean))
     else:
@@ -1005,6 +1046,11 @@ def _balance(args) -> int:
         )
         for option in result.options:
             print(f"option: {option.text}")
+        for seat in payload["added_territories"]:
+            print(
+                f"added territory: {seat['territory_id']} {seat['name']} (open seat at "
+                f"{seat['home_lat']:.4f}, {seat['home_lon']:.4f})"
+            )
         print(f"assignment: {args.out}")
     if not result.feasible:
         print(f"terrmap balance: {' '.join(result.reasons)}", file=sys.stderr)

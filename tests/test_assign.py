@@ -10,7 +10,12 @@ import shapely
 from hypothesis import given
 from hypothesis import strategies as st
 
-from terrmap.geo.assign import AssignmentResult, assign_accounts, overlapping_territories
+from terrmap.geo.assign import (
+    AssignmentResult,
+    PolygonIndex,
+    assign_accounts,
+    overlapping_territories,
+)
 
 
 def _accounts(points: dict[str, tuple[float, float]]) -> pd.DataFrame:
@@ -293,3 +298,69 @@ class TestProperties:
                 assert account_id in result.unassigned
         assert result.unassigned.equals(result.assignment.index[result.assignment.isna()])
         assert result.ambiguous.empty
+
+
+def _naive_locate(geoms, lon, lat):
+    """Reference: first polygon whose interior holds the point, else the first it touches."""
+    codes, extra = [], []
+    for i, (x, y) in enumerate(zip(lon, lat, strict=True)):
+        inside = [j for j, g in enumerate(geoms) if shapely.contains_xy(g, x, y)]
+        touching = [j for j, g in enumerate(geoms) if shapely.intersects_xy(g, x, y)]
+        codes.append(inside[0] if inside else (touching[0] if touching else -1))
+        extra += [(i, j) for j in inside[1:]]
+    return codes, sorted(extra)
+
+
+_polygon = st.builds(
+    lambda x, y, w, h, tri: (
+        shapely.Polygon([(x, y), (x + w, y), (x, y + h)])
+        if tri
+        else shapely.box(x, y, x + w, y + h)
+    ),
+    st.integers(0, 8),
+    st.integers(0, 8),
+    st.integers(1, 5),
+    st.integers(1, 5),
+    st.booleans(),
+)
+# Half-integer steps put many points exactly on polygon edges and corners.
+_coordinate = st.one_of(st.integers(-2, 26).map(lambda v: v / 2), st.just(float("nan")))
+
+
+class TestPolygonIndex:
+    @given(
+        geoms=st.lists(st.one_of(_polygon, st.just(shapely.Polygon())), min_size=1, max_size=12),
+        points=st.lists(st.tuples(_coordinate, _coordinate), min_size=1, max_size=40),
+        cells=st.sampled_from([0.25, 1.0, 4.0, 16.0]),
+    )
+    def test_equals_a_naive_scan(self, geoms, points, cells):
+        geoms = np.array(geoms, dtype=object)
+        lon = np.array([p[0] for p in points])
+        lat = np.array([p[1] for p in points])
+        codes, extra = _naive_locate(geoms, lon, lat)
+        index = PolygonIndex(geoms.copy(), cells_per_polygon=cells)
+        assert index.locate(lon, lat).codes.tolist() == codes
+        every = index.locate(lon, lat, every=True)
+        assert every.codes.tolist() == codes
+        found = zip(every.extra_points.tolist(), every.extra_codes.tolist(), strict=True)
+        assert sorted(found) == extra
+
+    def test_polygons_spanning_the_layer_coarsen_the_grid(self, monkeypatch):
+        monkeypatch.setattr("terrmap.geo.assign._MAX_GRID_ENTRIES", 20_000)
+        tiny = [shapely.box(x, y, x + 0.5, y + 0.5) for x in range(40) for y in range(10)]
+        # an island group across the whole layer, drawn first: it wins its ties
+        span = shapely.MultiPolygon([shapely.box(0, 0, 0.2, 0.2), shapely.box(39.8, 9.8, 40, 10)])
+        geoms = np.array([span, *tiny], dtype=object)
+        index = PolygonIndex(geoms.copy())
+        assert len(index._members) <= 20_000
+        rng = np.random.default_rng(2)
+        lon, lat = rng.uniform(-1, 41, 300), rng.uniform(-1, 11, 300)
+        lon[:2], lat[:2] = [0.1, 39.9], [0.1, 9.9]
+        assert index.locate(lon, lat).codes.tolist() == _naive_locate(geoms, lon, lat)[0]
+        assert index.locate(lon, lat).codes[:2].tolist() == [0, 0]
+
+    def test_no_polygons_and_no_points(self):
+        index = PolygonIndex(np.array([shapely.Polygon()], dtype=object))
+        assert index.locate(np.array([1.0]), np.array([1.0])).codes.tolist() == [-1]
+        empty = PolygonIndex(np.array([shapely.box(0, 0, 1, 1)], dtype=object))
+        assert empty.locate(np.empty(0), np.empty(0)).codes.tolist() == []

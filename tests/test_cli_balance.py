@@ -108,6 +108,30 @@ class TestBalance:
         assert summary["moved_accounts"] > 0
         assert set(pd.read_csv(out)["territory_id"].dropna()) <= {"T01", "T02", "T03", "T04"}
 
+    def test_split_adds_territories_and_writes_them_in_the_assignment(
+        self, demo_dir, tmp_path, capsys
+    ):
+        accounts = pd.read_csv(demo_dir / "accounts.csv")
+        out = tmp_path / "split.csv"
+        code = main(_args(demo_dir, "--split", "T01:2", "--out", str(out), "--format", "json"))
+        assert code in (0, 1)
+        summary = json.loads(capsys.readouterr().out)
+        added = [seat["territory_id"] for seat in summary["added_territories"]]
+        assert len(added) == 2
+        written = pd.read_csv(out)
+        # every account once, some in each new territory, none elsewhere than before or T01's
+        assert sorted(written["account_id"]) == sorted(accounts["account_id"])
+        assert set(added) <= set(written["territory_id"])
+        assert set(summary["pieces"]) >= {seat["name"] for seat in summary["added_territories"]}
+
+    def test_greenfield_with_more_territories_adds_open_seats(self, demo_dir, tmp_path, capsys):
+        out = tmp_path / "g6.csv"
+        code = main(_args(demo_dir, "--greenfield", "6", "--out", str(out), "--format", "json"))
+        assert code in (0, 1)
+        summary = json.loads(capsys.readouterr().out)
+        assert len(summary["added_territories"]) == 2
+        assert pd.read_csv(out)["territory_id"].nunique() == 6
+
     @pytest.mark.parametrize(
         ("extra", "message"),
         [
@@ -115,7 +139,9 @@ class TestBalance:
             (["--measure", "revenue:abc"], "tolerance 'abc'"),
             (["--lock-territory", "Atlantis"], "Atlantis"),
             (["--max-km", "-1"], "max_km"),
-            (["--greenfield", "7"], "--greenfield 7"),
+            (["--greenfield", "3"], "there are 4 today"),
+            (["--split", "Atlantis"], "Atlantis"),
+            (["--split", "T01:two"], "COUNT must be a whole number"),
         ],
     )
     def test_unusable_input_exits_two_in_one_line(self, demo_dir, tmp_path, capsys, extra, message):

@@ -2,11 +2,39 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 
+import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from terrmap.io.loaders import MAX_COLUMNS, UnusableFileError, load_accounts
+
+# Cells a CRM export holds: blanks, padding, quotes, delimiters, accents, line ends.
+CELLS = (
+    "",
+    " ",
+    "A1",
+    "02139",
+    "  padded  ",
+    "Acme, Inc.",
+    'The "Best" Co',
+    "O'Brien; Ltd",
+    "tab\there",
+    "a|b",
+    "Müller",
+    "1.234,56 €",
+    "$1,234.50",
+    "=SUM(A1)",
+    "NA",
+    "line\nbreak",
+    "cr\rhere",
+    "\u00a0nbsp\u00a0",
+)
 
 
 def rejected_rows(load):
@@ -141,3 +169,98 @@ class TestLimits:
         path.write_bytes(text("id,zip", "A1,02139", "A2,02139"))
         with pytest.raises(UnusableFileError, match="big.csv: the file is 0 MB; at most 0 MB"):
             load_accounts(path)
+
+
+class TestColumnarReader:
+    """The columnar (pyarrow) reader gives the line-by-line reader's table, or steps aside."""
+
+    @staticmethod
+    def both(data: bytes):
+        from terrmap.io import loaders
+
+        return loaders._read_text_columnar("a.csv", data), loaders._read_text_by_line("a.csv", data)
+
+    @staticmethod
+    def same(fast, slow) -> None:
+        pd.testing.assert_frame_equal(fast.frame, slow.frame)
+        np.testing.assert_array_equal(fast.lines, slow.lines)
+        assert (fast.decimal_comma, fast.malformed) == (slow.decimal_comma, slow.malformed)
+
+    @settings(max_examples=100, deadline=None)
+    @given(
+        rows=st.lists(
+            st.lists(st.sampled_from(CELLS), min_size=3, max_size=3), min_size=1, max_size=12
+        ),
+        delimiter=st.sampled_from([",", ";", "\t", "|"]),
+        end=st.sampled_from(["\n", "\r\n"]),
+        bom=st.booleans(),
+        hint=st.booleans(),
+        last_end=st.booleans(),
+    )
+    def test_any_clean_file_reads_the_same(self, rows, delimiter, end, bom, hint, last_end):
+        out = io.StringIO()
+        csv.writer(out, delimiter=delimiter, lineterminator=end).writerows(
+            [["Id", " Name ", "Zip"], *rows]
+        )
+        body = out.getvalue()
+        if not last_end:
+            body = body[: -len(end)]
+        if hint:
+            body = f"sep={delimiter}{end}" + body
+        data = (b"\xef\xbb\xbf" if bom else b"") + body.encode("utf-8")
+        fast, slow = self.both(data)
+        one_line_each = not any("\n" in cell or "\r" in cell for row in rows for cell in row)
+        if one_line_each:
+            assert fast is not None
+        if fast is not None:
+            self.same(fast, slow)
+
+    @pytest.mark.parametrize(
+        "data",
+        [
+            text("id,zip", "A1,02139", "", "A2,02139"),  # a blank line
+            text("id,zip", "A1,02139,", "A2,02139,"),  # a trailing delimiter
+            text("id,zip", 'A1,"021', '39"'),  # a quoted line end
+            text("id,zip", 'A1,"02139', "A2,02139"),  # an unclosed quote
+            text("id,zip", "A1", "A2,02139"),  # a short row
+            text("id,zip", "A1,02139", end="\r"),  # classic Mac line ends
+            "id,zip\nA1,Zürich\n".encode("cp1252"),  # not UTF-8
+            "id,zip\nA1,02139\n".encode("utf-16"),
+        ],
+        ids=["blank", "trailing", "quoted-end", "unclosed", "short", "cr", "cp1252", "utf16"],
+    )
+    def test_steps_aside_for_what_needs_recovering(self, data):
+        fast, slow = self.both(data)
+        assert fast is None
+        assert len(slow.frame) + len(slow.malformed) >= 1
+
+    def test_reports_the_rows_read(self):
+        from terrmap.io import loaders
+
+        data = text("id,zip", *(f"A{i},02139" for i in range(5)))
+        seen = []
+        loaders._read_text_columnar("a.csv", data, lambda rows, total: seen.append((rows, total)))
+        assert seen == [(5, 5)]
+
+    def test_the_row_limit_holds(self, monkeypatch):
+        from terrmap.io import loaders
+
+        monkeypatch.setattr(loaders, "MAX_ROWS", 3)
+        with pytest.raises(UnusableFileError, match="more than 3 rows \\(stopped at line 5\\)"):
+            loaders._read_text_columnar("a.csv", text("id,zip", *(f"A{i},1" for i in range(5))))
+
+    def test_memory_budget_refuses_before_reading_and_says_why(self, monkeypatch):
+        from terrmap.io import loaders
+
+        clean = text("id,zip", *(f"A{i},02139" for i in range(40)))
+        dirty = text("id,zip", *(f"A{i},02139" for i in range(40)), "", "A99,02139")
+        monkeypatch.setattr(loaders, "MEMORY_BUDGET", len(dirty) * 10)
+        assert len(load_accounts(clean, filename="a.csv").accounts) == 40
+        with pytest.raises(UnusableFileError) as refused:
+            load_accounts(dirty, filename="a.csv")
+        message = str(refused.value)
+        assert message.startswith("a.csv: reading this 0 MB file read line by line")
+        assert "a blank line" in message and "more than the 0.0 GB an import may use" in message
+        monkeypatch.setattr(loaders, "MEMORY_BUDGET", len(clean) * 5)
+        with pytest.raises(UnusableFileError, match="a.csv: reading this 0 MB file takes about"):
+            load_accounts(clean, filename="a.csv")

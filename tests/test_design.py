@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from terrmap.core.context import Context
 from terrmap.core.plan import Plan
 from terrmap.core.travel import haversine_km
 from terrmap.demo import demo_workspace, generate
@@ -15,6 +16,7 @@ from terrmap.geo.adjacency import account_adjacency, pieces, territory_contacts
 from terrmap.geo.workspace import build_workspace
 from terrmap.playbook.optimise.territory_design import (
     design,
+    design_sweep,
     greenfield_territories,
     parse_bands,
     plan_report,
@@ -305,3 +307,41 @@ class TestExact:
         locked = [str(a) for a in tiny.context.account_ids]
         exact = exact_design(tiny, {"revenue": 0.0}, locked_accounts=locked, time_limit_s=10)
         assert exact.status == "infeasible" and exact.codes is None
+
+
+def test_accounts_out_of_every_reps_range_are_named_as_such():
+    """Five accounts near two home bases (lon 0 and 1) and one 4 degrees east of both.
+
+    ``A a a . B b b ........ x``: no assignment brings ``x`` within 200 km of
+    a home base, and the reason must say that, not blame the pieces.
+    """
+
+    accounts = pd.DataFrame(
+        {"lat": np.zeros(6), "lon": [0.0, 0.1, 0.2, 1.0, 1.1, 5.0], "revenue": np.ones(6)},
+        index=[f"a{i}" for i in range(6)],
+    )
+    territories = pd.DataFrame({"name": ["A", "B"], "rep_id": ["ra", "rb"]}, index=["A", "B"])
+    reps = pd.DataFrame({"home_lat": [0.0, 0.0], "home_lon": [0.0, 1.0]}, index=["ra", "rb"])
+    context = Context.build(accounts, territories, reps)
+    plan = Plan.from_assignment(
+        context, pd.Series(["A", "A", "A", "B", "B", "B"], index=accounts.index)
+    )
+    result = design(plan, {"accounts": 50}, max_km=200.0)
+    reason = " ".join(result.reasons)
+    assert "1 account(s) remain beyond 200 km" in reason
+    assert "1 of them are farther than 200 km from every home base" in reason
+    assert not result.feasible
+
+
+def test_design_sweep_rows_are_the_designs_at_each_weight():
+    data = generate(300, 3, seed=5)
+    plan = build_workspace(data.accounts, data.territories, data.reps).initial_plan
+    curve = design_sweep(plan, "revenue:10", (30.0, 0.0, 0.0))
+    assert curve["disruption_weight"].tolist() == [0.0, 30.0]
+    for row in curve.itertuples():
+        single = design(plan, "revenue:10", disruption_weight=row.disruption_weight)
+        assert row.accounts_moved == single.moved_accounts
+        reached = single.summary()["bands"]["revenue"]["reached_pct"]
+        assert row.worst_pct_revenue == pytest.approx(reached)
+    with pytest.raises(ValueError, match="disruption_weights"):
+        design_sweep(plan, "revenue:10", [])

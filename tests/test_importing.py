@@ -456,18 +456,22 @@ class TestPrepareImportMechanics:
             csv_grid,
             geojson_grid,
             filenames=names(accounts=ACCOUNTS, territories=TERRITORIES),
-            progress=lambda step, label: steps.append((step, label)),
+            progress=lambda step, label, done: steps.append((step, label, done)),
         )
-        assert steps == list(enumerate(STEPS))
+        starts = [(step, label, done) for step, label, done in steps if label in STEPS]
+        assert starts == [(step, label, 0.0) for step, label in enumerate(STEPS)]
+        reading = [call for call in steps if call not in starts]
+        assert reading == [(1, f"{STEPS[1]}: 9 of about 9 rows read", 1.0)]
+        assert steps.index(reading[0]) == 2  # between the start of step 1 and step 2
 
     def test_progress_stops_at_an_unusable_file(self):
         steps = []
         prepare_import(
             b"a,b\n1,2\n",
             filenames=names(accounts=ACCOUNTS),
-            progress=lambda step, label: steps.append(step),
+            progress=lambda step, label, done: steps.append(step),
         )
-        assert steps == [0, 1]
+        assert steps == [0, 1, 1]  # the second: its one row read
 
     def test_file_like_uploads_can_be_read_again(self, csv_grid):
         upload = io.BytesIO(csv_grid)

@@ -370,3 +370,37 @@ class TestCliNumberOptions:
         assert main([*argv, "--format", "json"]) == 0
         payload = json.loads(capsys.readouterr().out)
         assert payload["territories"][0]["revenue"] == 1234.5
+
+
+class TestVectorisedSplit:
+    """Cells are split with RE2 in one call; the parts are those Python's re finds."""
+
+    # Characters money cells are made of, and the odd ones that tell the engines apart:
+    # Unicode digits and spaces (re's \d and \s are Unicode-wide, RE2's ASCII-only),
+    # letters after a code (the dropped lookahead), brackets, signs, suffixes.
+    PIECES = st.sampled_from(
+        [*"0123456789", *".,' ", "$", "€", "£", "US$", "C$", "EUR", "USD", "EURO", "CHF",
+         "K", "M", "MM", "BN", "E", "%", "(", ")", "-", "+", "\u2212", "\u00a0", "\u2003",
+         "\t", "\x0b", "\x1c", "\u0663", "\uff15", "FR.", "ZŁ", "X"]
+    )  # fmt: skip
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.lists(PIECES, max_size=8).map("".join), min_size=1, max_size=20))
+    def test_parts_are_those_of_the_python_pattern(self, cells):
+        from terrmap.io.numbers import _CELL, _extract_cells
+
+        values = pd.Series(cells, dtype="str").str.upper()
+        expected = values.str.extract(_CELL)
+        got = _extract_cells(values)
+        assert list(got.columns) == list(expected.columns)
+        for column in expected.columns:
+            assert got[column].tolist() == expected[column].tolist(), column
+
+    def test_a_typical_column(self):
+        from terrmap.io.numbers import _extract_cells
+
+        got = _extract_cells(pd.Series(["$1,234.50", "65.000,00 €", "(5 MEUR)", "abc"]))
+        assert got["cur1"].tolist()[:1] == ["$"]
+        assert got["core"].tolist()[:3] == ["1,234.50", "65.000,00", "5"]
+        assert got[["suffix", "cur2"]].iloc[2].tolist() == ["M", "EUR"]
+        assert got.iloc[3].isna().all()

@@ -277,4 +277,14 @@ class TestPage:
         assert page.info[0].value.startswith("Choose the measures")
         page.text_input(key="ab_locked_ids").set_value("ACC-nope")
         _propose(page)
-        assert "ACC-nope" in page.error[0].value
+        assert "ACC\\-nope" in page.error[0].value  # escaped for markdown
+
+    def test_trade_off_curve_is_traced_on_request(self, page):
+        _propose(page)
+        page.button(key="ab_sweep").click().run()
+        assert not page.exception, [e.value for e in page.exception]
+        curve = page.session_state["auto_balance_proposal"]["curve"]
+        assert list(curve["disruption_weight"]) == sorted(curve["disruption_weight"])
+        assert len(curve) == len(set(curve["disruption_weight"])) >= 3
+        assert {"accounts_moved", "worst_pct_revenue", "travel_km_after"} <= set(curve.columns)
+        assert len(page.get("vega_lite_chart")) == 1

@@ -26,6 +26,7 @@ import pytest
 import shapely
 from streamlit.testing.v1 import AppTest
 
+from pages._tables import REGION_ROW
 from terrmap.core.balance import balance
 from terrmap.web.mapview import RETURNED_OBJECTS, parse_map_event
 
@@ -281,6 +282,8 @@ class TestMapSelection:
     @pytest.fixture
     def map_page(self, fake_st_folium):
         at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+        # The demo is built on counties, where the map selects places by default.
+        at.session_state["map_select_mode"] = "accounts"
         at.switch_page(MAP_PAGE).run()
         assert not at.exception, [e.value for e in at.exception]
         return at
@@ -325,6 +328,7 @@ class TestMapSelection:
         # The selection is cleared and the table shows the new figures.
         assert "Selection" in [h.value for h in map_page.subheader]
         table = map_page.dataframe[-1].value
+        table = table[~table.index.str.startswith(REGION_ROW)]
         assert table["Accounts"].tolist() == new_plan.metrics()["accounts"].tolist()
 
     def test_a_stale_selection_is_not_applied_twice(self, map_page, fake_st_folium):
@@ -404,6 +408,143 @@ class TestMapSelection:
         self._select_box(map_page, fake_st_folium, 0, event_id="again")
         map_page.selectbox(key="map_target").set_value(far).run()
         assert map_page.button[[b.label for b in map_page.button].index("Reassign")].disabled
+
+
+class TestPlaceSelection:
+    """Selecting places (units) on the county demo, with the map's return value patched in."""
+
+    @pytest.fixture
+    def map_page(self, fake_st_folium):
+        at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+        at.switch_page(MAP_PAGE).run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    @staticmethod
+    def _expected(map_page, box):
+        """Counties whose representative point is in ``box`` and their movable accounts (geopandas)."""
+        import geopandas as gpd
+
+        ws = map_page.session_state["workspace"]
+        plan = _history(map_page).current
+        counties = ws.units.units
+        inside = counties.representative_point().within(box)
+        chosen = counties[inside.to_numpy()]
+        points = gpd.GeoDataFrame(
+            geometry=gpd.points_from_xy(ws.accounts["lon"], ws.accounts["lat"]),
+            index=ws.accounts.index,
+            crs="EPSG:4326",
+        )
+        held = gpd.sjoin(points, chosen[["geometry"]], predicate="within").index.unique()
+        movable = held.difference(plan.exceptions.index)
+        return list(chosen.index), movable
+
+    def _draw(self, map_page, fake_st_folium, box, event_id):
+        fake_st_folium.value = drawn_value(box, event_id=event_id)
+        map_page.session_state["terrmap_map"] = fake_st_folium.value
+        map_page.run()
+        assert not map_page.exception, [e.value for e in map_page.exception]
+
+    def test_rectangle_selects_counties_and_moves_them(self, map_page, fake_st_folium):
+        plan = _history(map_page).current
+        box = shapely.box(-73.3, 41.2, -72.0, 42.0)  # central Connecticut
+        units, movable = self._expected(map_page, box)
+        assert len(units) > 1 and len(movable) > 0
+        self._draw(map_page, fake_st_folium, box, "places-1")
+        headings = [h.value for h in map_page.subheader]
+        assert f"Selection: {len(units)} places, {len(movable):,} accounts" in headings, headings
+        # the map highlights the places and rings the exceptions
+        layer = fake_st_folium.calls[-1]["feature_group_to_add"]
+        payload = json.loads(next(iter(layer._children.values())).payload)
+        assert payload["select_units"] is True and payload["unit_selected"] is not None
+        # rings on exactly the named exceptions of data/definition.json
+        import base64
+
+        definition = json.loads((ROOT / "data" / "definition.json").read_text(encoding="utf-8"))
+        ids = _state_accounts(map_page).index
+        bits = np.unpackbits(
+            np.frombuffer(base64.b64decode(payload["rings"]), np.uint8), bitorder="little"
+        )[: len(ids)]
+        assert sorted(ids[bits.astype(bool)]) == sorted(definition["exceptions"])
+        target = plan.context.territory_ids[0]
+        map_page.selectbox(key="map_target").set_value(target).run()
+        for box_ in map_page.checkbox:
+            if box_.key == "map_confirm_far":
+                box_.check().run()
+        map_page.button[[b.label for b in map_page.button].index("Reassign")].click().run()
+        assert not map_page.exception, [e.value for e in map_page.exception]
+        moved = _history(map_page).current
+        assert moved.parent is plan
+        assert sorted(moved.move.unit_ids) == sorted(units)
+        assert (moved.territory_of(movable) == target).all()
+        # exceptions in those counties stayed with their territory
+        stayed = plan.exceptions.index
+        assert moved.territory_of(stayed).tolist() == plan.territory_of(stayed).tolist()
+
+    def test_refused_split_says_why_and_changes_nothing(self, map_page, fake_st_folium):
+        plan = _history(map_page).current
+        map_page.toggle(key="map_keep_contiguous").set_value(True).run()
+        # Hand a county in the middle of a territory to a far one: its old territory
+        # stays whole only if the county was at its edge, the new one gets an exclave.
+        ws = map_page.session_state["workspace"]
+        counties = ws.units.units
+        unit_territory = plan.unit_assignment
+        target = plan.context.territory_ids[0]
+        far = unit_territory[unit_territory != target].index
+        far_points = counties.loc[far].representative_point()
+        degrees = np.hypot(
+            far_points.x - plan.context.home_lon[0], far_points.y - plan.context.home_lat[0]
+        )
+        county = degrees.idxmax()
+        point = far_points[county]
+        self._draw(map_page, fake_st_folium, point.buffer(0.01), "split-1")
+        assert any("1 place" in h.value for h in map_page.subheader)
+        map_page.selectbox(key="map_target").set_value(target).run()
+        for box_ in map_page.checkbox:
+            if box_.key == "map_confirm_far":
+                box_.check().run()
+        map_page.button[[b.label for b in map_page.button].index("Reassign")].click().run()
+        assert _history(map_page).current is plan
+        errors = [e.value for e in map_page.error]
+        name = plan.context.territory_names[0]
+        assert any("Move refused" in e and name in e for e in errors), errors
+        # allowed, the move gives the target an exclave: two pieces in the table
+        map_page.toggle(key="map_keep_contiguous").set_value(False).run()
+        map_page.button[[b.label for b in map_page.button].index("Reassign")].click().run()
+        assert _history(map_page).current.parent is plan
+        table = map_page.dataframe[-1].value
+        assert table.loc[name, "Pieces"] == 2
+
+    def test_region_colours_and_moving_a_territory(self, map_page, fake_st_folium):
+        plan = _history(map_page).current
+        regions = plan.layout.regions
+        map_page.session_state["map_colour_by"] = "region"
+        map_page.run()
+        layer = fake_st_folium.calls[-1]["feature_group_to_add"]
+        payload = json.loads(next(iter(layer._children.values())).payload)
+        assert payload["legend_title"] == "Regions"
+        assert [row["html"] for row in payload["legend"]] == list(dict.fromkeys(regions))
+        by_region = {}
+        for tid, color in zip(plan.context.territory_ids, payload["colors"], strict=True):
+            by_region.setdefault(regions[tid], set()).add(color)
+        assert all(len(c) == 1 for c in by_region.values())
+        assert len(set.union(*by_region.values())) == len(by_region)
+        # move the first territory to the other region
+        first = plan.context.territory_ids[0]
+        other = next(r for r in dict.fromkeys(regions) if r != regions[first])
+        map_page.selectbox(key="map_region_territory").set_value(first).run()
+        map_page.selectbox(key="map_region_target").set_value(other).run()
+        map_page.button[[b.label for b in map_page.button].index("Move to region")].click().run()
+        moved = _history(map_page).current
+        assert moved.layout.regions[first] == other
+        table = map_page.dataframe[-1].value
+        rolled = table[table.index.str.startswith(REGION_ROW)]
+        metrics = moved.metrics()
+        expected = metrics.groupby(moved.layout.regions.reindex(metrics.index).to_numpy())[
+            "accounts"
+        ].sum()
+        for region, accounts in expected.items():
+            assert rolled.loc[f"{REGION_ROW}{region}", "Accounts"] == accounts
 
 
 def _state_accounts(at: AppTest):

@@ -341,6 +341,9 @@ class TestSimplifyForDisplay:
 # Coordinates on a 0.01 grid: lots of duplicates and cocircular sites.
 grid_coordinate = st.integers(0, 100).map(lambda i: i / 100)
 territory = st.sampled_from(["A", "B", "C", None])
+distinct_points = st.lists(
+    st.tuples(grid_coordinate, grid_coordinate), min_size=3, max_size=30, unique=True
+)
 
 
 class TestProperties:
@@ -361,12 +364,7 @@ class TestProperties:
             ids[pd.Index(list(points)).duplicated(keep=False)]
         )
 
-    @given(
-        points=st.lists(
-            st.tuples(grid_coordinate, grid_coordinate), min_size=2, max_size=30, unique=True
-        ),
-        data=st.data(),
-    )
+    @given(points=distinct_points, data=st.data())
     def test_update_equals_full_redraw(self, points, data):
         lon, lat = np.array(points).T
         ids = pd.Index([f"p{i}" for i in range(len(points))])
@@ -385,3 +383,47 @@ class TestProperties:
         expected = territory_shapes(cells, assignment, ["A", "B", "C"])
         assert shapes.index.equals(expected.index)
         assert shapes.geometry.geom_equals_exact(expected.geometry, 0).all()
+
+
+class TestUnionOfCells:
+    """Territories drawn as the union of their cells equal their outlines (issue 11, 9)."""
+
+    @given(points=distinct_points, data=st.data())
+    def test_same_shapes_as_the_outlines(self, points, data):
+        from terrmap.geo.shapes import _cell_owners, _outlines, _unions
+
+        lon, lat = np.array(points).T
+        ids = pd.Index([f"p{i}" for i in range(len(points))])
+        labels = data.draw(st.lists(territory, min_size=len(points), max_size=len(points)))
+        area = data.draw(
+            st.sampled_from([shapely.box(-0.1, -0.1, 1.1, 1.1), shapely.box(0.2, 0.2, 0.8, 0.9)])
+        )
+        cells = build_cells(lon, lat, ids, area)
+        owner, _ = _cell_owners(cells, pd.Series(labels, index=ids, dtype="string"), "ABC")
+        wanted = np.arange(3)
+        drawn = zip(_unions(cells, owner, wanted), _outlines(cells, owner, wanted), strict=True)
+        for union, outline in drawn:
+            union = shapely.Polygon() if union is None else shapely.normalize(union)
+            outline = shapely.Polygon() if outline is None else shapely.normalize(outline)
+            assert shapely.equals_exact(union, outline, 0) or (union.is_empty and outline.is_empty)
+
+    def test_scattered_owners_are_drawn_as_unions(self, monkeypatch):
+        from terrmap.geo import shapes
+
+        rng = np.random.default_rng(3)
+        lon, lat = rng.uniform(0, 1, (2, 400))
+        ids = pd.Index([f"p{i}" for i in range(400)])
+        scattered = pd.Series(rng.choice(list("ABCD"), 400), index=ids)
+        banded = pd.Series(np.where(lon < 0.5, "A", "B"), index=ids)
+        cells = build_cells(lon, lat, ids)
+        used = []
+        for name in ("_unions", "_outlines"):
+            real = getattr(shapes, name)
+            monkeypatch.setattr(
+                shapes, name, lambda *args, real=real, name=name: used.append(name) or real(*args)
+            )
+        scattered_shapes = territory_shapes(cells, scattered)
+        banded_shapes = territory_shapes(cells, banded)
+        assert used == ["_unions", "_outlines"]
+        _assert_drawn_right(cells, scattered_shapes, scattered)
+        _assert_drawn_right(cells, banded_shapes, banded)

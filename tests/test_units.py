@@ -134,6 +134,13 @@ class TestAdjacency:
         neighbours = [sorted(indices[indptr[i] : indptr[i + 1]].tolist()) for i in range(4)]
         assert neighbours == [[1, 2], [0, 3], [0, 3], [1, 2]]
 
+    def test_remembered_pairs_are_used_and_checked(self):
+        layer = units_from_polygons(_grid(2), "code")
+        layer.remember_adjacency(np.array([[0, 1]]))
+        assert layer.adjacency().pairs.tolist() == [[0, 1]]
+        with pytest.raises(ValueError, match=r"outside 0\.\.3"):
+            layer.remember_adjacency(np.array([[0, 4]]))
+
     def test_computed_once(self):
         layer = units_from_polygons(_grid(2), "code")
         assert layer.adjacency() is layer.adjacency()
@@ -173,6 +180,18 @@ class TestH3:
         assert sorted(layer.unit_ids) == sorted(cells)
         # 6 spokes from the centre + 6 edges around the ring
         assert len(layer.adjacency().pairs) == 12
+
+    def test_lookup_is_h3s_own_cell(self):
+        rng = np.random.default_rng(5)
+        lon = rng.uniform(-71.2, -70.9, 500)
+        lat = rng.uniform(42.2, 42.45, 500)
+        layer = h3_units(lon, lat, 8)
+        lon = np.append(lon, [np.nan, -71.0, 200.0])
+        lat = np.append(lat, [42.3, np.nan, 95.0])
+        found = layer.unit_ids.to_numpy()[layer.locate(lon, lat)[:500]]
+        expected = [h3.latlng_to_cell(y, x, 8) for x, y in zip(lon[:500], lat[:500], strict=True)]
+        assert found.tolist() == expected
+        assert layer.locate(lon, lat)[500:].tolist() == [-1, -1, -1]
 
     def test_points_elsewhere_are_white_space(self):
         layer = h3_units(np.array([-100.0]), np.array([40.0]), 5)

@@ -25,7 +25,7 @@ from scipy.sparse.csgraph import connected_components
 from terrmap.core.context import _frozen
 from terrmap.core.definition import Rule
 
-__all__ = ["UnitLayout", "territory_pieces"]
+__all__ = ["UnitLayout", "exclave_units", "territory_pieces", "unit_pieces"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,6 +120,37 @@ class UnitLayout:
         return self._cache["grouping"]
 
 
+def unit_pieces(unit_codes: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Label each unit with the connected piece of its territory it belongs to.
+
+    Parameters
+    ----------
+    unit_codes : numpy.ndarray
+        Territory code per unit (-1: in no territory).
+    pairs : numpy.ndarray
+        ``(m, 2)`` neighbouring unit codes.
+
+    Returns
+    -------
+    numpy.ndarray
+        A piece label per unit (units sharing a label are one piece of one
+        territory); -1 for units in no territory.
+
+    Examples
+    --------
+    >>> unit_pieces(np.array([0, 0, 1, 0]), np.array([[0, 1], [1, 2], [2, 3]])).tolist()
+    [0, 0, 1, 2]
+    """
+    unit_codes = np.asarray(unit_codes)
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    n = len(unit_codes)
+    a, b = pairs[:, 0], pairs[:, 1]
+    same = (unit_codes[a] == unit_codes[b]) & (unit_codes[a] >= 0)
+    graph = coo_matrix((np.ones(int(same.sum())), (a[same], b[same])), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    return np.where(unit_codes >= 0, labels, -1)
+
+
 def territory_pieces(unit_codes: np.ndarray, pairs: np.ndarray, n_territories: int) -> np.ndarray:
     """Count the connected pieces of each territory.
 
@@ -139,14 +170,55 @@ def territory_pieces(unit_codes: np.ndarray, pairs: np.ndarray, n_territories: i
         in one piece is contiguous; every piece beyond the largest is an
         exclave.
     """
-    n = len(unit_codes)
-    a, b = pairs[:, 0], pairs[:, 1]
-    same = (unit_codes[a] == unit_codes[b]) & (unit_codes[a] >= 0)
-    graph = coo_matrix((np.ones(int(same.sum())), (a[same], b[same])), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    owned = unit_codes >= 0
+    labels = unit_pieces(unit_codes, pairs)
+    owned = labels >= 0
     pieces = np.zeros(n_territories, dtype=np.int64)
     if owned.any():
         distinct = np.unique(np.column_stack([unit_codes[owned], labels[owned]]), axis=0)
         pieces += np.bincount(distinct[:, 0], minlength=n_territories)
     return pieces
+
+
+def exclave_units(unit_codes: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Label the units that lie in an exclave: a piece of a territory beyond its main one.
+
+    The main piece of a territory is the one with the most units (the lowest
+    piece label among equals).
+
+    Parameters
+    ----------
+    unit_codes : numpy.ndarray
+        Territory code per unit (-1: in no territory).
+    pairs : numpy.ndarray
+        ``(m, 2)`` neighbouring unit codes.
+
+    Returns
+    -------
+    numpy.ndarray
+        The piece label (see :func:`unit_pieces`) of each unit in an exclave,
+        -1 for units in a main piece or in no territory.
+
+    Examples
+    --------
+    >>> exclave_units(np.array([0, 0, 1, 0]), np.array([[0, 1], [1, 2], [2, 3]])).tolist()
+    [-1, -1, -1, 2]
+    """
+    unit_codes = np.asarray(unit_codes)
+    labels = unit_pieces(unit_codes, pairs)
+    owned = np.flatnonzero(labels >= 0)
+    out = np.full(len(unit_codes), -1, dtype=np.int64)
+    if owned.size == 0:
+        return out
+    size = np.bincount(labels[owned])
+    # Per territory, the biggest piece first (lowest label among equals).
+    pieces = np.unique(labels[owned])
+    piece_territory = np.empty(pieces.max() + 1, dtype=np.int64)
+    piece_territory[labels[owned]] = unit_codes[owned]
+    order = np.lexsort((pieces, -size[pieces], piece_territory[pieces]))
+    ranked = pieces[order]
+    first = np.r_[True, piece_territory[ranked][1:] != piece_territory[ranked][:-1]]
+    main = np.zeros(pieces.max() + 1, dtype=bool)
+    main[ranked[first]] = True
+    exclave = owned[~main[labels[owned]]]
+    out[exclave] = labels[exclave]
+    return out

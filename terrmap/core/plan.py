@@ -15,7 +15,7 @@ cache lives on each plan and is never shared.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -72,6 +72,10 @@ class Move:
     unit_ids : tuple of str
         For a unit move (:meth:`Plan.reassign_units`), the units handed to the
         target; empty for an account move.
+    region : tuple of (str, str or None), optional
+        For a region move (:meth:`Plan.move_to_region`): the territory id and
+        the region it went to (``None``: out of every region). Such a move
+        hands no accounts.
     """
 
     account_ids: tuple[str, ...]
@@ -82,6 +86,7 @@ class Move:
     note: str | None = None
     targets: tuple[str | None, ...] | None = None
     unit_ids: tuple[str, ...] = ()
+    region: tuple[str, str | None] | None = None
 
     def __len__(self) -> int:
         return len(self.account_ids)
@@ -336,17 +341,20 @@ class Plan:
         -------
         pandas.DataFrame
             Indexed by territory id: ``units``, ``pieces`` (1: contiguous)
-            and ``exclaves`` (pieces beyond the first).
+            and ``exclaves`` (pieces beyond the first). Computed once per plan
+            (the map asks on every rerun); callers get a copy.
         """
         if self.layout is None or self.layout.pairs is None:
             raise ValueError("contiguity needs a plan with units and their adjacency")
-        k = self.context.n_territories
-        pieces = territory_pieces(self.unit_codes, self.layout.pairs, k)
-        units = np.bincount(self.unit_codes[self.unit_codes >= 0], minlength=k)
-        return pd.DataFrame(
-            {"units": units, "pieces": pieces, "exclaves": np.maximum(pieces - 1, 0)},
-            index=self.context.territory_ids,
-        )
+        if "contiguity" not in self._cache:
+            k = self.context.n_territories
+            pieces = territory_pieces(self.unit_codes, self.layout.pairs, k)
+            units = np.bincount(self.unit_codes[self.unit_codes >= 0], minlength=k)
+            self._cache["contiguity"] = pd.DataFrame(
+                {"units": units, "pieces": pieces, "exclaves": np.maximum(pieces - 1, 0)},
+                index=self.context.territory_ids,
+            )
+        return self._cache["contiguity"].copy()
 
     # -- changing ----------------------------------------------------------
     def reassign(
@@ -580,6 +588,90 @@ class Plan:
         child._cache["moved_from"] = old
         return child
 
+    def move_to_region(
+        self,
+        territory_id: str,
+        region: str | None,
+        *,
+        author: str | None = None,
+        note: str | None = None,
+        at: datetime | None = None,
+    ) -> Plan:
+        """Put a territory in another region, returning a new plan.
+
+        No account changes territory; the region roll-ups, the region colours
+        and the definition file follow the new plan.
+
+        Parameters
+        ----------
+        territory_id : str
+            The territory to move.
+        region : str or None
+            Its new region (a new name starts a region); ``None`` takes it
+            out of every region.
+        author, note : str, optional
+            Recorded in the change log.
+        at : datetime, optional
+            Time of the move; now (UTC) when omitted.
+
+        Returns
+        -------
+        Plan
+            A new plan whose parent is this one, or this plan when the
+            territory is already in ``region``.
+
+        Raises
+        ------
+        ValueError
+            If the plan has no units (regions belong to a definition), or the
+            region name is blank.
+        KeyError
+            For an unknown territory id.
+        """
+        if self.layout is None:
+            raise ValueError("this plan has no units; build it with Plan.from_definition")
+        if territory_id is None:
+            raise KeyError("a region holds territories, not the white space")
+        code = self.context.territory_code(territory_id)
+        tid = str(self.context.territory_ids[code])
+        if region is not None:
+            region = str(region).strip()
+            if not region:
+                raise ValueError("a region needs a name, got a blank one")
+        regions = self.layout.regions.astype(object).copy()
+        current = regions.get(tid)
+        current = None if current is None or pd.isna(current) else str(current)
+        if current == region:
+            return self
+        if region is None:
+            regions = regions.drop(tid)
+        else:
+            regions[tid] = region
+        layout = replace(
+            self.layout, regions=pd.Series(regions, dtype="string"), _cache=self.layout._cache
+        )
+        move = Move(
+            account_ids=(),
+            sources=(),
+            target=tid,
+            at=at or datetime.now(UTC),
+            author=author,
+            note=note,
+            region=(tid, region),
+        )
+        child = Plan(
+            context=self.context,
+            codes=self.codes,
+            parent=self,
+            move=move,
+            layout=layout,
+            unit_codes=self.unit_codes,
+            exception_codes=self.exception_codes,
+        )
+        child._cache["moved_positions"] = np.empty(0, dtype=np.int64)
+        child._cache["moved_from"] = np.empty(0, dtype=np.int32)
+        return child
+
     def reassign_many(
         self,
         positions: np.ndarray,
@@ -683,6 +775,8 @@ class Plan:
         KeyError
             For an account or territory this plan's context does not have.
         """
+        if move.region is not None:
+            return self.move_to_region(*move.region, author=move.author, note=move.note, at=move.at)
         if move.unit_ids:
             # A unit move replays as one: its accounts follow from the units.
             return self.reassign_units(
@@ -983,9 +1077,11 @@ class History:
         steps = self.steps
         if len(self.plans) <= steps + 1:
             return self
-        # Re-parenting the kept plans is cheap (no figure is recomputed), so
-        # fold exactly the steps beyond the limit.
-        drop = min(len(self.plans) - steps - 1, self.position - 1)
+        # Re-parenting the kept plans recomputes nothing but costs tens of
+        # microseconds a plan: fold a tenth of the limit at a time, so a long
+        # session re-hangs them once every ``steps // 10`` pushes.
+        chunk = max(steps // 10, 1)
+        drop = min(len(self.plans) - steps - 2 + chunk, self.position - 1)
         if drop <= 0:
             return self
         first = self.plans[drop]

@@ -48,6 +48,7 @@ __all__ = [
     "CRS",
     "NUMERIC_ACCOUNT_COLUMNS",
     "REP_COLUMNS",
+    "REP_FIGURES",
     "REP_ID",
     "STAGES",
     "TERRITORY_COLUMNS",
@@ -112,11 +113,8 @@ ACCOUNT_DEFAULTS: dict[str, object] = {
     "owner": None,
 }
 
-REP_COLUMNS: tuple[str, ...] = (
-    "name",
-    "home_town",
-    "home_lat",
-    "home_lon",
+#: A rep's figures: counts, hours, rates and money (NaN when unknown).
+REP_FIGURES: tuple[str, ...] = (
     "experience_years",
     "capacity_hours",
     "accounts_held",
@@ -127,6 +125,8 @@ REP_COLUMNS: tuple[str, ...] = (
     "annual_contract_value",
     "quota",
 )
+
+REP_COLUMNS: tuple[str, ...] = ("name", "home_town", "home_lat", "home_lon", *REP_FIGURES)
 
 TERRITORY_COLUMNS: tuple[str, ...] = ("name", "rep_id", "region", "geometry")
 

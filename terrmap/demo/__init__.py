@@ -17,6 +17,7 @@ a test proves they never drift from the generator.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,14 +42,22 @@ from terrmap.core.schema import (
     TERRITORY_ID,
     TIER_VISITS,
 )
-from terrmap.geo.units import UnitLayer, boundary_units, definition_from_polygons
+from terrmap.geo.units import (
+    UnitLayer,
+    boundary_units,
+    definition_from_polygons,
+    units_from_polygons,
+)
 from terrmap.geo.workspace import Workspace, build_workspace
 from terrmap.geo.zipgeo import zip_table
-from terrmap.io.definition import read_definition
+from terrmap.io.definition import read_definition, unit_layer_for
 
 __all__ = [
+    "UNITS_FILE",
     "demo_workspace",
     "demo_definition",
+    "folder_workspace",
+    "write_units",
     "DATA_DIR",
     "DEFINITION_FILE",
     "DemoData",
@@ -77,6 +86,10 @@ DATA_DIR: Path = _data_dir()
 #: The embedded demo's territory definition (counties, exceptions, regions),
 #: next to the data files; written by ``scripts/make_demo_data.py``.
 DEFINITION_FILE = "definition.json"
+
+#: A data folder's own unit layer (GeoParquet), next to its definition: the
+#: polygons of an uploaded layer, or approximate ZIP areas built once.
+UNITS_FILE = "units.parquet"
 
 #: Named-account exceptions of the demo: so many territories each hand their
 #: biggest account to the next territory (a key account kept by another rep).
@@ -917,4 +930,107 @@ def demo_workspace() -> Workspace:
         name="Demo data (New England & New York)",
         units=_demo_counties(data.territories),
         definition=definition,
+    )
+
+
+def write_units(outdir: str | Path, units: UnitLayer, definition: Definition) -> dict[str, Path]:
+    """Write a territory definition and its unit layer into a data folder.
+
+    With the files of :func:`write_demo`, :func:`folder_workspace` then
+    builds the territories from these units.
+
+    Parameters
+    ----------
+    outdir : str or pathlib.Path
+        The data folder (created if missing).
+    units : UnitLayer
+        The building blocks; written as :data:`UNITS_FILE` unless they can be
+        made again from the definition (counties, states, H3 cells).
+    definition : Definition
+        Units -> territory, exceptions, rules, regions, on ``units``.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        ``"definition"`` and, when written, ``"units"``.
+
+    Raises
+    ------
+    ValueError
+        When the definition is built on another kind of unit.
+    """
+    if definition.unit_kind != units.kind:
+        raise ValueError(
+            f"the definition is built on {definition.unit_kind!r} units, not {units.kind!r}"
+        )
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths = {"definition": outdir / DEFINITION_FILE}
+    text = json.dumps(definition.to_dict(), indent=1, ensure_ascii=False) + "\n"
+    paths["definition"].write_text(text, encoding="utf-8")
+    if units.kind not in ("county", "state", "h3"):
+        paths["units"] = outdir / UNITS_FILE
+        units.units.to_parquet(paths["units"])
+    return paths
+
+
+def folder_workspace(indir: str | Path, name: str | None = None) -> Workspace:
+    """Build the workspace of a data folder: the demo files, and its units when it has them.
+
+    A folder written by :func:`write_demo` holds accounts, reps and territory
+    polygons: territories are the accounts inside each polygon. With a
+    territory definition (:data:`DEFINITION_FILE`) next to them, territories
+    are built from units: counties, states and H3 cells are made again
+    (:func:`terrmap.io.definition.unit_layer_for`); any other layer is read
+    from :data:`UNITS_FILE` (GeoParquet indexed by unit id, with ``name``).
+
+    Parameters
+    ----------
+    indir : str or pathlib.Path
+        The folder.
+    name : str, optional
+        Label of the data set; ``Data in <folder name>`` by default.
+
+    Returns
+    -------
+    Workspace
+
+    Raises
+    ------
+    FileNotFoundError
+        If a demo file is missing, or the definition needs :data:`UNITS_FILE`
+        and it is not there.
+    ValueError
+        When the definition or the unit layer is malformed (naming the file).
+    """
+    indir = Path(indir)
+    data = read_demo(indir)
+    label = name or f"Data in {indir.name}"
+    definition_path = indir / DEFINITION_FILE
+    if not definition_path.is_file():
+        return build_workspace(data.accounts, data.territories, data.reps, name=label)
+    definition = read_definition(definition_path)
+    units_path = indir / UNITS_FILE
+    if units_path.is_file():
+        try:
+            frame = gpd.read_parquet(units_path)
+        except Exception as error:  # pyarrow and geopandas raise their own types
+            raise ValueError(f"{units_path}: cannot read the unit layer: {error}") from error
+        units = units_from_polygons(
+            frame,
+            None,
+            name_field="name" if "name" in frame.columns else None,
+            kind=definition.unit_kind,
+            approximate=definition.unit_kind == "zip-approximate",
+            params=definition.unit_params,
+        )
+    elif definition.unit_kind in ("county", "state", "h3"):
+        units = unit_layer_for(definition, data.accounts, territories=data.territories)
+    else:
+        raise FileNotFoundError(
+            f"{definition_path} is built on {definition.unit_kind!r} units: "
+            f"put them in {units_path}"
+        )
+    return build_workspace(
+        data.accounts, data.territories, data.reps, name=label, units=units, definition=definition
     )

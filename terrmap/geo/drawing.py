@@ -227,15 +227,45 @@ def plan_shapes(plan: Plan, data: MapData) -> gpd.GeoDataFrame:
         # inside its unit's territory); accounts: every move does.
         changed = _unit_move_territories(step) if by_units else step.changed_territories
         if changed and by_units:
-            redrawn = dissolved(data.units, step.unit_assignment, changed)
-            geometry = base.geometry.copy()
-            geometry.loc[redrawn.index] = redrawn.to_numpy()
-            base = _framed(gpd.GeoDataFrame(geometry=geometry), data)
+            base = _framed(gpd.GeoDataFrame(geometry=_moved_units(step, base, data)), data)
         elif changed:
             redrawn = update_shapes(data.account_cells(), base, step.assignment, changed)
             base = _framed(redrawn, data)
         step._cache[_SHAPES] = (data, base)
     return base
+
+
+def _moved_units(plan: Plan, base: gpd.GeoDataFrame, data: MapData) -> gpd.GeoSeries:
+    """Territory shapes after a unit move: the units cut from their old territories, added to the new.
+
+    Only the territories the move touched change, and only by the moved
+    units: at 30,000 ZIP-sized units this takes milliseconds where dissolving
+    the touched territories again took a third of a second each. The result
+    is the same area and outline (the units share their edges exactly); a
+    territory where it is not a polygon is dissolved again from its units.
+    """
+    before, after = plan.parent.unit_codes, plan.unit_codes
+    moved = np.flatnonzero(before != after)  # a folded step moves units to several
+    geoms = np.asarray(data.units.units.geometry.values, dtype=object)
+    geometry = base.geometry.copy()
+    ids = plan.context.territory_ids
+    changes: dict[str, shapely.Geometry] = {}
+    for code in np.unique(before[moved][before[moved] >= 0]).tolist():
+        old = geometry.iloc[code]
+        lost = shapely.union_all(geoms[moved[before[moved] == code]])
+        changes[ids[code]] = shapely.difference(old, lost) if old is not None else old
+    for code in np.unique(after[moved][after[moved] >= 0]).tolist():
+        old = changes.get(ids[code], geometry.iloc[code])
+        gained = shapely.union_all(geoms[moved[after[moved] == code]])
+        empty = old is None or shapely.is_empty(old)
+        changes[ids[code]] = gained if empty else shapely.union(old, gained)
+    broken = [t for t, g in changes.items() if g is None or shapely.get_type_id(g) not in (3, 6)]
+    if broken:
+        again = dissolved(data.units, plan.unit_assignment, broken)
+        changes.update(again.to_dict())
+    for territory, shape in changes.items():
+        geometry.loc[territory] = shape
+    return geometry
 
 
 def _drawn_by_units(plan: Plan, data: MapData) -> bool:

@@ -14,7 +14,14 @@ import numpy as np
 import pandas as pd
 import shapely
 
-__all__ = ["PALETTE", "UNASSIGNED_COLOR", "checked_colors", "territory_colors"]
+__all__ = [
+    "NO_REGION_COLOR",
+    "PALETTE",
+    "UNASSIGNED_COLOR",
+    "checked_colors",
+    "region_colors",
+    "territory_colors",
+]
 
 #: Qualitative palette (hex); territories cycle through it. No greys: grey
 #: (hollow) means unassigned.
@@ -39,6 +46,10 @@ PALETTE: tuple[str, ...] = (
 
 #: Rim colour of unassigned accounts, which are drawn hollow.
 UNASSIGNED_COLOR = "#6f6f6f"
+
+#: Colour of territories in no region when the map is coloured by region
+#: (dark slate: not a palette colour, and not the grey of white space).
+NO_REGION_COLOR = "#34495e"
 
 
 def checked_colors(colors: Sequence[str], what: str) -> list[str]:
@@ -101,3 +112,52 @@ def territory_colors(
         pick = min(free, key=lambda k: (k - i) % len(palette)) if free else i % len(palette)
         chosen.append(pick)
     return [palette[k] for k in chosen]
+
+
+def region_colors(
+    regions: pd.Series, territory_ids: Sequence[str], palette: Sequence[str] = PALETTE
+) -> tuple[list[str], dict[str | None, str]]:
+    """Colour each territory by its region: one palette colour per region.
+
+    Parameters
+    ----------
+    regions : pandas.Series
+        Region per territory id (territories left out, or ``<NA>``, are in
+        no region).
+    territory_ids : sequence of str
+        The territories, in the order wanted.
+    palette : sequence of str, default PALETTE
+        Hex colours; regions take them in order of first appearance along
+        ``territory_ids``.
+
+    Returns
+    -------
+    colors : list of str
+        One colour per territory.
+    legend : dict
+        Region -> colour, in order of first appearance; ``None`` (no region,
+        :data:`NO_REGION_COLOR`) last when some territory has no region.
+
+    Examples
+    --------
+    >>> colors, legend = region_colors(pd.Series({"T1": "East", "T2": "West", "T3": "East"}),
+    ...                                ["T1", "T2", "T3", "T4"])
+    >>> colors
+    ['#1f77b4', '#ff7f0e', '#1f77b4', '#34495e']
+    >>> list(legend)
+    ['East', 'West', None]
+    """
+    palette = checked_colors(palette, "palette")
+    if not palette:
+        raise ValueError("palette is empty")
+    by_territory = regions.copy()
+    by_territory.index = by_territory.index.astype(str)
+    named = by_territory.reindex([str(t) for t in territory_ids]).astype(object)
+    legend: dict[str | None, str] = {}
+    for region in named:
+        if not pd.isna(region) and str(region) not in legend:
+            legend[str(region)] = palette[len(legend) % len(palette)]
+    colors = [NO_REGION_COLOR if pd.isna(r) else legend[str(r)] for r in named]
+    if any(pd.isna(r) for r in named):
+        legend[None] = NO_REGION_COLOR
+    return colors, legend

@@ -41,10 +41,11 @@ import h3
 import numpy as np
 import pandas as pd
 import shapely
+from h3ronpy.vector import coordinates_to_cells
 
 from terrmap.core.definition import UNIT_KINDS, Definition, labelled
 from terrmap.core.schema import CRS
-from terrmap.geo.assign import assign_accounts, overlapping_territories
+from terrmap.geo.assign import PolygonIndex, assign_accounts, overlapping_territories
 from terrmap.geo.shapes import build_cells, study_area, territory_shapes
 from terrmap.geo.zipgeo import zip_table
 
@@ -158,10 +159,18 @@ class UnitLayer:
         lon = np.asarray(lon, dtype=float)
         lat = np.asarray(lat, dtype=float)
         if self.kind == "h3":
-            return _locate_h3(self.unit_ids, lon, lat, int(self.params["resolution"]))
-        points = pd.DataFrame({"lon": lon, "lat": lat})
-        located = assign_accounts(points, self.units[["geometry"]]).assignment
-        return self.unit_ids.get_indexer(located.fillna("").astype(str)).astype(np.int64)
+            if "h3_numbers" not in self._cache:
+                self._cache["h3_numbers"] = pd.Index(_h3_numbers(self.unit_ids))
+            cells = _h3_cell_numbers(lon, lat, int(self.params["resolution"]))
+            return self._cache["h3_numbers"].get_indexer(cells).astype(np.int64)
+        return self.index().locate(lon, lat).codes
+
+    def index(self) -> PolygonIndex:
+        """Return the point lookup over the units (built on first use, then kept)."""
+        if "index" not in self._cache:
+            geoms = np.asarray(self.units.geometry.values, dtype=object).copy()
+            self._cache["index"] = PolygonIndex(geoms)
+        return self._cache["index"]
 
     def unit_of(self, accounts: pd.DataFrame) -> pd.Series:
         """Give the unit id of each account (``<NA>`` outside every unit)."""
@@ -172,6 +181,26 @@ class UnitLayer:
             name="unit_id",
             dtype="string",
         )
+
+    def remember_adjacency(self, pairs: np.ndarray, *, queen: bool = False) -> None:
+        """Take neighbour pairs found earlier (e.g. stored with the layer) instead of finding them.
+
+        Parameters
+        ----------
+        pairs : numpy.ndarray
+            ``(m, 2)`` unit positions, as :meth:`adjacency` gives them.
+        queen : bool, default False
+            Which contiguity they are.
+
+        Raises
+        ------
+        ValueError
+            When a pair names a position outside the layer.
+        """
+        pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        if len(pairs) and (pairs.min() < 0 or pairs.max() >= self.n_units):
+            raise ValueError(f"adjacency pairs name units outside 0..{self.n_units - 1}")
+        self._cache["queen" if queen else "rook"] = Adjacency(self.n_units, pairs)
 
     def adjacency(self, *, queen: bool = False) -> Adjacency:
         """Neighbouring units, computed once per layer and kind of contiguity.
@@ -407,7 +436,7 @@ def h3_units(
     finite = np.isfinite(lon) & np.isfinite(lat)
     if area is None and finite.sum() >= 1:
         area = study_area(np.column_stack([lon[finite], lat[finite]]))
-    cells = set(_h3_cells(lon, lat, resolution)) - {None}
+    cells = _h3_cells(lon, lat, resolution)
     if area is not None:
         km2 = float(gpd.GeoSeries([area], crs=CRS).to_crs(_EQUAL_AREA_CRS).area.iloc[0]) / 1e6
         expected = km2 / h3.average_hexagon_area(resolution, unit="km^2")
@@ -698,17 +727,28 @@ def _polygon_pairs(geoms: np.ndarray, *, queen: bool) -> np.ndarray:
     return np.column_stack([a[order], b[order]]).astype(np.int64)
 
 
-def _h3_cells(lon: np.ndarray, lat: np.ndarray, resolution: int) -> list[str | None]:
-    finite = np.isfinite(lon) & np.isfinite(lat)
-    cells: list[str | None] = [None] * len(lon)
-    for i in np.flatnonzero(finite).tolist():
-        cells[i] = h3.latlng_to_cell(float(lat[i]), float(lon[i]), resolution)
-    return cells
+def _h3_cell_numbers(lon: np.ndarray, lat: np.ndarray, resolution: int) -> np.ndarray:
+    """H3 cell (as its 64-bit number) of each point, 0 (no cell) where a coordinate is missing.
+
+    One vectorised call (h3ronpy): a Python loop over ``h3.latlng_to_cell``
+    takes ~5 s per million points.
+    """
+    numbers = np.zeros(len(lon), dtype=np.uint64)
+    finite = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lat) <= 90)
+    if finite.any():
+        cells = coordinates_to_cells(lat[finite], lon[finite], resolution)
+        numbers[finite] = np.asarray(cells, dtype=np.uint64)
+    return numbers
 
 
-def _locate_h3(unit_ids: pd.Index, lon: np.ndarray, lat: np.ndarray, resolution: int) -> np.ndarray:
-    cells = pd.Index(_h3_cells(lon, lat, resolution), dtype=object)
-    return unit_ids.get_indexer(cells.fillna("")).astype(np.int64)
+def _h3_numbers(cells: Sequence[str]) -> np.ndarray:
+    return np.array([h3.str_to_int(c) for c in cells], dtype=np.uint64)
+
+
+def _h3_cells(lon: np.ndarray, lat: np.ndarray, resolution: int) -> set[str]:
+    """Return the distinct cells holding the points."""
+    numbers = np.unique(_h3_cell_numbers(lon, lat, resolution))
+    return {h3.int_to_str(int(n)) for n in numbers[numbers > 0].tolist()}
 
 
 def _h3_pairs(unit_ids: Sequence[str]) -> np.ndarray:

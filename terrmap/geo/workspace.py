@@ -27,6 +27,7 @@ __all__ = [
     "Workspace",
     "build_workspace",
     "rebase_history",
+    "with_added_territories",
     "with_territory_reps",
     "with_visits",
 ]
@@ -87,6 +88,7 @@ def build_workspace(
     currency: str | None = None,
     units: UnitLayer | None = None,
     definition: Definition | None = None,
+    assignment: pd.Series | None = None,
 ) -> Workspace:
     """Assign accounts to territory polygons and build the starting plan.
 
@@ -120,6 +122,14 @@ def build_workspace(
         Units -> territory, exceptions, rules, regions (needs ``units``).
         Territories it names that ``territories`` lacks are added, drawn as
         their dissolved units.
+    assignment : pandas.Series, optional
+        Territory id per account id when the data already says it (the
+        accounts' owners, with the territories drawn around them): the plan
+        starts from it and the polygons are only drawn, not used to assign.
+        Polygons drawn from one account set's cells cannot overlap, so no
+        overlap check runs (on polygons drawn from a large account set it
+        costs far more than the import itself). Accounts missing
+        from it (or ``<NA>``) are white space.
 
     Returns
     -------
@@ -129,20 +139,23 @@ def build_workspace(
     ------
     ValueError
         When a definition is given without units, or is built on another
-        kind of unit layer.
+        kind of unit layer, or ``assignment`` names an unknown territory.
     """
     if units is not None or definition is not None:
         territories, context, plan, extra = _from_units(
             accounts, territories, reps, units, definition, params
         )
         result = assignment_result(plan.assignment)
+    elif assignment is not None:
+        context = Context.build(accounts, territories, reps, params)
+        plan = Plan.from_assignment(context, assignment)
+        result = assignment_result(plan.assignment)
+        extra = _white_space(result)
     else:
         result = assign_accounts(accounts, territories)
         context = Context.build(accounts, territories, reps, params)
         plan = Plan.from_assignment(context, result.assignment)
-        extra = []
-        if len(result.unassigned):
-            extra.append(f"{len(result.unassigned):,} accounts lie in no territory (white space).")
+        extra = _white_space(result)
         if len(result.overlaps):
             pairs = ", ".join(
                 f"{a}/{b}"
@@ -161,6 +174,12 @@ def build_workspace(
         currency=currency if currency is not None else accounts.attrs.get("currency"),
         units=units,
     )
+
+
+def _white_space(result: AssignmentResult) -> list[str]:
+    """Return the note on accounts in no territory (none when every account has one)."""
+    unassigned = len(result.unassigned)
+    return [f"{unassigned:,} accounts lie in no territory (white space)."] if unassigned else []
 
 
 def _from_units(
@@ -351,6 +370,74 @@ def with_territory_reps(
     return _rebuilt(workspace, workspace.accounts, territories)
 
 
+def with_added_territories(workspace: Workspace, added: pd.DataFrame) -> Workspace:
+    """Return the workspace with new, empty territories, each with an open seat at a home base.
+
+    A split or a greenfield with more territories needs territories that do
+    not exist yet: each gets a rep row (an open seat, named after the
+    territory) whose home base is given, and no polygon; accounts join it
+    only through a plan. The existing territories keep their ids and order,
+    so plans over the old context rebase onto the new one
+    (:func:`rebase_history`).
+
+    Parameters
+    ----------
+    workspace : Workspace
+        The data set; not modified.
+    added : pandas.DataFrame
+        Indexed by new territory id, with ``name``, ``home_lon``, ``home_lat``.
+
+    Returns
+    -------
+    Workspace
+
+    Raises
+    ------
+    ValueError
+        If an id is already a territory (or a rep), or a home base is missing.
+    """
+    for column in ("name", "home_lon", "home_lat"):
+        if column not in added.columns:
+            raise ValueError(f"new territories need a {column!r} column")
+    ids = added.index.astype(str)
+    taken = sorted(set(ids) & set(workspace.territories.index.astype(str)))
+    if taken or ids.has_duplicates:
+        raise ValueError(f"territory id(s) already in use: {taken or list(ids[ids.duplicated()])}")
+    homes = added[["home_lon", "home_lat"]].to_numpy(dtype=float, na_value=np.nan)
+    if not np.isfinite(homes).all():
+        bad = list(ids[~np.isfinite(homes).all(axis=1)][:5])
+        raise ValueError(f"new territories without a home base: {bad}")
+    reps = workspace.reps
+    known_reps = set() if reps is None else set(reps.index.astype(str))
+    rep_ids = [f"open-{t}" for t in ids]
+    clash = sorted(set(rep_ids) & known_reps)
+    if clash:
+        raise ValueError(f"rep id(s) already in use: {clash}")
+    capacity = np.nan
+    if reps is not None and "capacity_hours" in reps.columns and len(reps):
+        capacity = float(
+            np.nanmedian(reps["capacity_hours"].to_numpy(dtype=float, na_value=np.nan))
+        )
+    seats = pd.DataFrame(
+        {
+            "name": [f"Open seat ({name})" for name in added["name"].astype(str)],
+            "home_lon": homes[:, 0],
+            "home_lat": homes[:, 1],
+            "capacity_hours": capacity,
+        },
+        index=pd.Index(rep_ids, name=reps.index.name if reps is not None else "rep_id"),
+    )
+    new_reps = seats if reps is None else pd.concat([reps, seats])
+    rows = pd.DataFrame(
+        {"name": added["name"].astype(str).to_numpy(), "rep_id": rep_ids},
+        index=pd.Index(ids, name=workspace.territories.index.name),
+    )
+    territories = workspace.territories
+    frame = pd.concat([territories, rows])
+    territories = gpd.GeoDataFrame(frame, geometry=territories.geometry.name, crs=territories.crs)
+    return _rebuilt(replace(workspace, reps=new_reps), workspace.accounts, territories)
+
+
 def rebase_history(history: History, context: Context) -> History:
     """Replay a history's plans over another context with the same accounts.
 
@@ -363,7 +450,8 @@ def rebase_history(history: History, context: Context) -> History:
     history : History
         Plans over the old context.
     context : Context
-        The new context; must hold the same account and territory ids.
+        The new context; must hold the same account ids and the same territory
+        ids, in the same order, possibly followed by new ones.
 
     Returns
     -------
@@ -378,7 +466,8 @@ def rebase_history(history: History, context: Context) -> History:
     old = history.current.context
     if not old.account_ids.equals(context.account_ids):
         raise ValueError("the new context holds other accounts than the history's plans")
-    if not old.territory_ids.equals(context.territory_ids):
+    # Territories added after the old ones (a split) keep every code valid.
+    if not old.territory_ids.equals(context.territory_ids[: len(old.territory_ids)]):
         raise ValueError("the new context holds other territories than the history's plans")
     rebuilt: dict[int, Plan] = {}
 

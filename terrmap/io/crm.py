@@ -139,10 +139,8 @@ def owners_of(plan: Plan, workspace: Workspace) -> pd.DataFrame:
 
     Parameters
     ----------
-    plan : Plan
-        The plan.
-    workspace : Workspace
-        The data the plan was made from.
+    plan, workspace : Plan, Workspace
+        The plan and the data it was made from.
 
     Returns
     -------
@@ -277,10 +275,8 @@ def salesforce_files(
 
     Parameters
     ----------
-    plan : Plan
-        The plan (the published one).
-    workspace : Workspace
-        The data it was made from.
+    plan, workspace : Plan, Workspace
+        The plan (the published one) and the data it was made from.
     model_id, type_id : str, optional
         Salesforce ids of the territory model and territory type the
         territories go into (``Territory2ModelId``, ``Territory2TypeId``);
@@ -512,10 +508,9 @@ def hubspot_files(
 
     Parameters
     ----------
-    plan : Plan
-        The plan (the published one).
-    workspace : Workspace
-        The data it was made from; account ids are HubSpot Record IDs.
+    plan, workspace : Plan, Workspace
+        The plan (the published one) and the data it was made from (account
+        ids are HubSpot Record IDs).
     previous : pandas.DataFrame, optional
         Owners at the previous publication; the delta holds what changed since.
     user_ids : mapping, optional

@@ -11,7 +11,7 @@ leadership report lives in :mod:`terrmap.io.report`.
   :func:`terrmap.io.loaders.load_accounts`, so exporting and re-importing gives
   the same plan (the coordinates are there so the loader accepts the file as
   accounts; ``rep_id`` is what a CRM calls the account owner).
-* :func:`territories_geojson` / :func:`territories_gpkg`: the territory shapes
+* :func:`territories_file` (:func:`territories_geojson`, :func:`territories_gpkg`): the shapes
   that follow the assignment (:func:`terrmap.web.editor.plan_shapes`: the union of
   the accounts' Voronoi cells), valid, in EPSG:4326, with the per-territory
   figures as attributes (:func:`territories_frame`). Both open in QGIS.
@@ -52,6 +52,7 @@ __all__ = [
     "assignment_frame",
     "read_assignment",
     "territories_frame",
+    "territories_file",
     "territories_geojson",
     "territories_frame_without_geometry",
     "territories_gpkg",
@@ -225,10 +226,8 @@ def territories_frame(
 
     Parameters
     ----------
-    plan : Plan
-        The plan.
-    workspace : Workspace
-        The data the plan was made from.
+    plan, workspace : Plan, Workspace
+        The plan and the data it was made from.
     shapes : geopandas.GeoDataFrame, optional
         The plan's territory shapes indexed by territory id (e.g. the map's,
         from :func:`terrmap.web.editor.plan_shapes`); computed when omitted.
@@ -257,41 +256,39 @@ def territories_frame(
     return gpd.GeoDataFrame(frame, geometry=list(geoms), crs=CRS)
 
 
-def territories_geojson(
-    plan: Plan, workspace: Workspace, shapes: gpd.GeoDataFrame | None = None
+def territories_file(
+    plan: Plan,
+    workspace: Workspace,
+    shapes: gpd.GeoDataFrame | None = None,
+    *,
+    file_format: str = "geojson",
 ) -> bytes:
-    """Territories as GeoJSON (RFC 7946, WGS84) with their figures.
+    """Territories with their figures as a GIS file.
 
     Parameters
     ----------
     plan, workspace, shapes
         See :func:`territories_frame`.
+    file_format : {"geojson", "gpkg"}
+        GeoJSON (RFC 7946, WGS84; a UTF-8 FeatureCollection, missing figures
+        ``null``) or a GeoPackage (layer ``territories``, MultiPolygons in
+        EPSG:4326).
 
     Returns
     -------
     bytes
-        A UTF-8 FeatureCollection; missing figures are ``null``.
+        The file.
+
+    Raises
+    ------
+    ValueError
+        If ``file_format`` is neither.
     """
+    if file_format not in ("geojson", "gpkg"):
+        raise ValueError(f"unknown territories file format {file_format!r}; use geojson or gpkg")
     frame = territories_frame(plan, workspace, shapes)
-    return frame.to_json(na="null", show_bbox=False, drop_id=True).encode("utf-8")
-
-
-def territories_gpkg(
-    plan: Plan, workspace: Workspace, shapes: gpd.GeoDataFrame | None = None
-) -> bytes:
-    """Territories as a GeoPackage (layer ``territories``) with their figures.
-
-    Parameters
-    ----------
-    plan, workspace, shapes
-        See :func:`territories_frame`.
-
-    Returns
-    -------
-    bytes
-        The GeoPackage file; geometries are MultiPolygons in EPSG:4326.
-    """
-    frame = territories_frame(plan, workspace, shapes)
+    if file_format == "geojson":
+        return frame.to_json(na="null", show_bbox=False, drop_id=True).encode("utf-8")
     geoms = np.asarray(frame.geometry.values, dtype=object)
     single = shapely.get_type_id(geoms) == 3
     geoms[single] = [shapely.MultiPolygon([g]) for g in geoms[single]]
@@ -300,6 +297,20 @@ def territories_gpkg(
         path = Path(folder) / "territories.gpkg"
         frame.to_file(path, driver="GPKG", layer=_GPKG_LAYER, engine="pyogrio")
         return path.read_bytes()
+
+
+def territories_geojson(
+    plan: Plan, workspace: Workspace, shapes: gpd.GeoDataFrame | None = None
+) -> bytes:
+    """Return :func:`territories_file` as GeoJSON."""
+    return territories_file(plan, workspace, shapes, file_format="geojson")
+
+
+def territories_gpkg(
+    plan: Plan, workspace: Workspace, shapes: gpd.GeoDataFrame | None = None
+) -> bytes:
+    """Return :func:`territories_file` as a GeoPackage."""
+    return territories_file(plan, workspace, shapes, file_format="gpkg")
 
 
 def workbook_xlsx(plan: Plan, workspace: Workspace, *, currency: str | None = None) -> bytes:
@@ -313,10 +324,8 @@ def workbook_xlsx(plan: Plan, workspace: Workspace, *, currency: str | None = No
 
     Parameters
     ----------
-    plan : Plan
-        The plan.
-    workspace : Workspace
-        The data the plan was made from.
+    plan, workspace : Plan, Workspace
+        The plan and the data it was made from.
     currency : str, optional
         ISO code of the money figures; the workspace's when it has one, else USD.
 
@@ -367,10 +376,8 @@ def territories_frame_without_geometry(plan: Plan, workspace: Workspace) -> pd.D
 
     Parameters
     ----------
-    plan : Plan
-        The plan.
-    workspace : Workspace
-        The data the plan was made from.
+    plan, workspace : Plan, Workspace
+        The plan and the data it was made from.
 
     Returns
     -------

@@ -39,11 +39,19 @@ import pandas as pd
 
 from terrmap.core import schema
 from terrmap.core.plan import Plan
-from terrmap.geo.assign import AssignmentResult
 from terrmap.geo.shapes import build_cells, study_area, territory_shapes
+from terrmap.geo.units import (
+    UnitLayer,
+    approximate_zip_units,
+    boundary_units,
+    h3_units,
+    territory_units,
+    units_from_polygons,
+)
 from terrmap.geo.workspace import Workspace, build_workspace
 from terrmap.io import loaders
 from terrmap.io.columns import SYNONYMS, guess_mapping, normalise_name, resolve_mapping
+from terrmap.io.definition import Reimport, reimport
 from terrmap.io.loaders import (
     AccountsLoad,
     NumberOptions,
@@ -60,13 +68,19 @@ __all__ = [
     "IMPORT_KINDS",
     "NO_TERRITORIES",
     "STEPS",
+    "UNIT_CHOICES",
     "UPLOAD_TYPES",
     "FileOutcome",
     "ImportResult",
+    "ReimportResult",
+    "UnitChoice",
+    "build_unit_layer",
     "escape_markdown",
     "prepare_import",
+    "prepare_reimport",
     "rejected_csv",
     "territories_from_owners",
+    "unit_layer_fields",
 ]
 
 logger = logging.getLogger(__name__)
@@ -148,7 +162,53 @@ _TERRITORY_COLUMN_NAMES = frozenset(
 )
 
 
-Progress = Callable[[int, str], None]
+#: Called as ``progress(step, label, done)``; see :func:`prepare_import`.
+Progress = Callable[[int, str, float], None]
+
+#: The unit layers a territory can be built from, with their labels.
+UNIT_CHOICES: Mapping[str, str] = MappingProxyType(
+    {
+        "none": "None: a territory is the accounts in its polygon",
+        "territories": "The territory polygons themselves",
+        "county": "US counties",
+        "state": "US states",
+        "zip-approximate": "ZIP areas, approximate (grown from ZIP centroids)",
+        "h3": "H3 hexagons",
+        "uploaded": "My own polygon layer (ZIP areas, postcode areas, districts…)",
+    }
+)
+
+
+@dataclass(frozen=True, eq=False)
+class UnitChoice:
+    """The building blocks the user chose for the territories.
+
+    Attributes
+    ----------
+    kind : str
+        A key of :data:`UNIT_CHOICES`.
+    resolution : int
+        H3 resolution, for ``kind="h3"``.
+    source : path, bytes or binary file-like, optional
+        The polygon layer, for ``kind="uploaded"``.
+    filename : str, optional
+        Its file name.
+    id_field, name_field : str, optional
+        The layer's fields holding the unit id and a readable name.
+    """
+
+    kind: str = "none"
+    resolution: int = 7
+    source: Source | None = None
+    filename: str | None = None
+    id_field: str | None = None
+    name_field: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in UNIT_CHOICES:
+            raise ValueError(
+                f"unknown unit layer {self.kind!r}; expected one of {list(UNIT_CHOICES)}"
+            )
 
 
 @dataclass(frozen=True, eq=False)
@@ -271,8 +331,121 @@ class ImportResult:
         return preview
 
 
+@dataclass(frozen=True, eq=False)
+class ReimportResult:
+    """Next month's accounts file applied to the plan in force, before the user accepts it.
+
+    Attributes
+    ----------
+    files : dict[str, FileOutcome]
+        The accounts file (key ``"accounts"``).
+    reimport : Reimport or None
+        The new data set with the plan's definition applied, and the report
+        (:class:`terrmap.io.definition.Reimport`); None when ``problems``
+        is not empty.
+    problems : tuple of str
+        One-line reasons the file cannot be applied.
+    rejected : pandas.DataFrame
+        Rejected rows (as :attr:`ImportResult.rejected`).
+    warnings : tuple of str
+        Things the user should know about the rows that loaded.
+    """
+
+    files: dict[str, FileOutcome]
+    reimport: Reimport | None
+    problems: tuple[str, ...]
+    rejected: pd.DataFrame
+    warnings: tuple[str, ...]
+
+    @property
+    def usable(self) -> bool:
+        """True when the new accounts can replace the plan's."""
+        return self.reimport is not None
+
+    @property
+    def n_rejected(self) -> int:
+        """Rejected rows."""
+        return len(self.rejected)
+
+    def report_table(self) -> pd.DataFrame:
+        """Return the per-territory report with the territories' names, for display.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by territory id: ``name``, ``added``, ``removed``,
+            ``changed``, ``moved_in``, ``moved_out`` (see
+            :func:`terrmap.core.definition.reimport_report`); empty without
+            a re-import.
+        """
+        if self.reimport is None:
+            return pd.DataFrame()
+        report = self.reimport.report
+        context = self.reimport.workspace.context
+        names = pd.Series(context.territory_names, index=context.territory_ids)
+        table = report.copy()
+        table.insert(
+            0,
+            "name",
+            names.reindex(report.index).fillna(pd.Series(report.index, index=report.index)),
+        )
+        return table
+
+
 # ---------------------------------------------------------------------------
 # Public functions
+
+
+def prepare_reimport(
+    accounts: Source,
+    plan: Plan,
+    workspace: Workspace,
+    *,
+    mapping: Mapping[str, str | None] | None = None,
+    filename: str | None = None,
+    numbers: NumberOptions | None = None,
+) -> ReimportResult:
+    """Load next month's accounts file and apply the plan in force to it.
+
+    The plan's territory definition (units, exceptions, rules, regions) is
+    applied with :func:`terrmap.io.definition.reimport`, the same function
+    as ``terrmap metrics --definition --previous``: new accounts fall in the
+    territory of their unit, removed ones are dropped, figures are the new
+    file's, exceptions are kept.
+
+    Parameters
+    ----------
+    accounts : path, bytes or binary file-like
+        The new accounts file.
+    plan : Plan
+        The plan in force, built on units.
+    workspace : Workspace
+        Its data set.
+    mapping : mapping, optional
+        Canonical field → file column overriding the guess.
+    filename : str, optional
+        The file's name, for sources that carry none.
+    numbers : NumberOptions, optional
+        Number format, currency and exchange rates.
+
+    Returns
+    -------
+    ReimportResult
+        Unusable files and plans that are not built on units are reported
+        in ``problems``, never raised.
+    """
+    outcome = _load_accounts(
+        accounts, mapping, filename, find_territory_column=False, numbers=numbers
+    )
+    files = {"accounts": outcome}
+    rejected, warnings = _all_rejected(files), _all_warnings(files)
+    if outcome.error is not None:
+        return ReimportResult(files, None, (outcome.error,), rejected, warnings)
+    try:
+        applied = reimport(plan, workspace, outcome.load.accounts)
+    except ValueError as error:
+        return ReimportResult(files, None, (str(error),), rejected, warnings)
+    return ReimportResult(files, applied, (), rejected, warnings)
 
 
 def prepare_import(
@@ -285,6 +458,7 @@ def prepare_import(
     filenames: Mapping[str, str] | None = None,
     progress: Progress | None = None,
     numbers: NumberOptions | None = None,
+    units: UnitChoice | None = None,
 ) -> ImportResult:
     r"""Load the files, find the territories and build the workspace.
 
@@ -308,17 +482,25 @@ def prepare_import(
     filenames : mapping, optional
         Per kind, the file name, for sources that carry none (bytes).
     progress : callable, optional
-        Called as ``progress(step, label)`` when each step of :data:`STEPS`
-        starts.
+        Called as ``progress(step, label, done)`` when each step of
+        :data:`STEPS` starts (``done`` 0.0), and while the accounts file is
+        read, with ``done`` the share of its rows read so far and the rows
+        read in ``label``.
     numbers : NumberOptions, optional
         The number format, currency and exchange rates the user states for
         the accounts and reps files (by default decided from the files).
+    units : UnitChoice, optional
+        Build the territories from units (:func:`build_unit_layer`): each
+        unit goes to the territory covering most of it, and an account to
+        its unit's territory. By default a territory is the accounts in its
+        polygon.
 
     Returns
     -------
     ImportResult
         Loads, rejected rows, warnings, problems and, when usable, the
-        workspace. Unusable files are reported, never raised.
+        workspace. Unusable files and unusable unit layers are reported,
+        never raised.
 
     Raises
     ------
@@ -338,9 +520,13 @@ def prepare_import(
         unknown = sorted(set(given) - set(IMPORT_KINDS))
         if unknown:
             raise ValueError(f"{label}: unknown kind(s) {unknown}; expected {list(IMPORT_KINDS)}")
-    report = progress or (lambda step, label: None)
+    report = progress or (lambda step, label, done: None)
 
-    report(0, STEPS[0])
+    def rows_read(rows: int, expected: int) -> None:
+        label = f"{STEPS[1]}: {rows:,} of about {expected:,} rows read"
+        report(1, label, min(rows / expected, 1.0) if expected else 1.0)
+
+    report(0, STEPS[0], 0.0)
     files: dict[str, FileOutcome] = {}
     if territories is not None:
         files["territories"] = _load_territories(
@@ -348,13 +534,14 @@ def prepare_import(
         )
     if reps is not None:
         files["reps"] = _load_reps(reps, mappings.get("reps"), filenames.get("reps"), numbers)
-    report(1, STEPS[1])
+    report(1, STEPS[1], 0.0)
     files["accounts"] = _load_accounts(
         accounts,
         mappings.get("accounts"),
         filenames.get("accounts"),
         find_territory_column=territories is None,
         numbers=numbers,
+        progress=rows_read,
     )
     files = {kind: files[kind] for kind in IMPORT_KINDS if kind in files}
     rejected = _all_rejected(files)
@@ -366,7 +553,7 @@ def prepare_import(
 
     accounts_frame = files["accounts"].load.accounts
     reps_frame = files["reps"].load.reps if "reps" in files else None
-    report(2, STEPS[2])
+    report(2, STEPS[2], 0.0)
     if "territories" in files:
         territory_frame, rep_warnings = _match_territory_reps(
             files["territories"].load.territories, reps_frame
@@ -380,6 +567,14 @@ def prepare_import(
         return ImportResult(files, None, (NO_TERRITORIES,), None, rejected, warnings)
     warnings = warnings + tuple(rep_warnings)
 
+    layer = None
+    if units is not None and units.kind != "none":
+        try:
+            layer = build_unit_layer(units, accounts_frame, territory_frame)
+        except ValueError as error:  # UnusableFileError included
+            problem = f"Unit layer: {' '.join(str(error).split())}"
+            return ImportResult(files, None, (problem,), source, rejected, warnings)
+        warnings = warnings + tuple(f"Unit layer: {w}" for w in layer.warnings)
     notes = (f"{len(rejected):,} rows rejected on import.",) if len(rejected) else ()
     workspace = build_workspace(
         accounts_frame,
@@ -388,12 +583,81 @@ def prepare_import(
         name=" + ".join(outcome.name for outcome in files.values()),
         notes=notes + warnings,
         currency=files["accounts"].load.currency,
+        units=layer,
+        # With units, an account's territory is its unit's: the definition decides.
+        assignment=(
+            _owners(accounts_frame, territory_frame.index)
+            if source == "owners" and layer is None
+            else None
+        ),
     )
-    if source == "owners":
-        workspace = _follow_owners(workspace, notes + warnings)
-    report(3, STEPS[3])
+    report(3, STEPS[3], 0.0)
     workspace.initial_plan.metrics()  # cached on the plan: the pages get it for free
     return ImportResult(files, workspace, (), source, rejected, warnings)
+
+
+def unit_layer_fields(source: Source, filename: str | None = None) -> tuple[str, ...]:
+    """Attribute fields of an uploaded unit layer, to choose the unit id from.
+
+    Raises
+    ------
+    ValueError
+        When the file cannot be read as a polygon layer (naming the file).
+    """
+    return tuple(str(c) for c in loaders.read_polygon_layer(source, filename=filename).columns[:-1])
+
+
+def build_unit_layer(
+    choice: UnitChoice, accounts: pd.DataFrame, territories: gpd.GeoDataFrame | None
+) -> UnitLayer:
+    """Build the unit layer the user chose, for these accounts and territories.
+
+    Parameters
+    ----------
+    choice : UnitChoice
+        Which layer (not ``"none"``).
+    accounts : pandas.DataFrame
+        With ``lon``/``lat``: counties and ZIP areas are those of the
+        accounts' area, H3 cells cover it.
+    territories : geopandas.GeoDataFrame or None
+        The territory polygons (for ``"territories"``).
+
+    Returns
+    -------
+    UnitLayer
+
+    Raises
+    ------
+    ValueError
+        With the reason, naming the value at fault: no accounts with
+        coordinates, a resolution too fine, an unreadable layer, a missing
+        or duplicated unit id...
+    """
+    if choice.kind == "none":
+        raise ValueError("no unit layer was chosen")
+    if choice.kind == "territories":
+        if territories is None or territories.empty:
+            raise ValueError("there are no territory polygons to use as units")
+        return territory_units(territories)
+    if choice.kind == "uploaded":
+        if choice.source is None or choice.id_field is None:
+            raise ValueError("upload the polygon layer and choose its unit id field")
+        frame = loaders.read_polygon_layer(choice.source, filename=choice.filename)
+        return units_from_polygons(frame, choice.id_field, name_field=choice.name_field)
+    lon = accounts["lon"].to_numpy(dtype=float, na_value=np.nan)
+    lat = accounts["lat"].to_numpy(dtype=float, na_value=np.nan)
+    located = np.isfinite(lon) & np.isfinite(lat)
+    if not located.any():
+        raise ValueError("no account has coordinates, so no unit can hold one")
+    if choice.kind == "h3":
+        return h3_units(lon, lat, choice.resolution)
+    area = study_area(np.c_[lon[located], lat[located]])
+    if choice.kind == "state":
+        return boundary_units("state")
+    counties = boundary_units("county", within=area)
+    if choice.kind == "county":
+        return counties
+    return approximate_zip_units(area, counties=counties.units)
 
 
 def territories_from_owners(
@@ -561,9 +825,12 @@ def _load_accounts(
     *,
     find_territory_column: bool,
     numbers: NumberOptions | None = None,
+    progress: loaders.RowsProgress | None = None,
 ) -> FileOutcome:
     try:
-        load = loaders.load_accounts(source, mapping, filename=filename, numbers=numbers)
+        load = loaders.load_accounts(
+            source, mapping, filename=filename, numbers=numbers, progress=progress
+        )
         user_chose_owner = "owner" in (mapping or {})
         if find_territory_column and "owner" not in load.mapping and not user_chose_owner:
             column = _territory_column(load)
@@ -785,30 +1052,14 @@ def _sample(values, limit: int = 5) -> str:
     return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
 
 
-def _follow_owners(workspace: Workspace, notes: tuple[str, ...]) -> Workspace:
-    """Start from the owners' assignment, not point-in-polygon.
+def _owners(accounts: pd.DataFrame, territory_ids: pd.Index) -> pd.Series:
+    """Return the owners' assignment: the territory of each account is its owner.
 
-    Accounts at the same location share one Voronoi cell, drawn in the first
-    one's territory, so point-in-polygon would hand a co-located account of
-    another owner to the wrong territory; the owner is what the data says.
+    Point-in-polygon is not used: accounts at the same location share one
+    Voronoi cell, drawn in the first one's territory, so it would hand a
+    co-located account of another owner to the wrong territory; the owner is
+    what the data says.
     """
-    owners = _clean_text(workspace.accounts["owner"])
-    owners.index = workspace.context.account_ids
-    owners = owners.where(owners.isin(workspace.context.territory_ids)).astype("string")
-    if owners.equals(workspace.assignment.assignment.astype("string")):
-        return workspace
-    plan = Plan.from_assignment(workspace.context, owners)
-    unassigned = workspace.accounts.index[owners.isna().to_numpy()]
-    assignment = AssignmentResult(
-        assignment=owners.rename(schema.TERRITORY_ID),
-        unassigned=unassigned,
-        overlaps=workspace.assignment.overlaps,
-        ambiguous=workspace.assignment.ambiguous,
-    )
-    extra = (f"{len(unassigned):,} accounts lie in no territory (white space).",)
-    return dataclasses.replace(
-        workspace,
-        initial_plan=plan,
-        assignment=assignment,
-        notes=notes + (extra if len(unassigned) else ()),
-    )
+    owners = _clean_text(accounts["owner"])
+    owners.index = accounts.index.astype(str)
+    return owners.where(owners.isin(territory_ids)).astype("string")

@@ -49,7 +49,7 @@ import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -57,6 +57,8 @@ from typing import BinaryIO, Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import shapely
 
 from terrmap.core import schema
@@ -83,15 +85,18 @@ __all__ = [
     "MAX_BYTES",
     "MAX_COLUMNS",
     "MAX_ROWS",
+    "MEMORY_BUDGET",
     "AccountsLoad",
     "NumberOptions",
     "RepsLoad",
+    "RowsProgress",
     "Source",
     "TerritoriesLoad",
     "UnusableFileError",
     "load_accounts",
     "load_reps",
     "load_territories",
+    "read_polygon_layer",
 ]
 
 logger = logging.getLogger(__name__)
@@ -152,22 +157,24 @@ MAX_ROWS = 2_500_000
 #: memory, so this bounds the memory one import can take.
 MAX_BYTES = 400_000_000
 
+#: Memory (bytes) the reading of one text file may take. Reading takes a
+#: multiple of the file's size (measured by ``benchmarks/bench_import.py``):
+#: about :data:`_COLUMNAR_MEMORY` times for a clean file, about
+#: :data:`_LINE_MEMORY` times for one read line by line; a file whose read
+#: would take more is refused before it starts, saying so.
+MEMORY_BUDGET = 3_000_000_000
+_COLUMNAR_MEMORY = 8
+_LINE_MEMORY = 20
+
 #: Columns a text file may have: a header wider than this is refused at once
 #: (a wrong delimiter or not an accounts file), before any row is read.
 MAX_COLUMNS = 2_000
+#: Called as ``progress(rows_read, rows_expected)`` while a file is read.
+RowsProgress = Callable[[int, int], None]
+_PROGRESS_ROWS = 100_000  # rows between progress reports of the line-by-line reader
+_BLOCK_BYTES = 8 << 20  # bytes per block of the columnar reader (one progress report each)
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "bar"}
 
-_REP_NUMBERS = (
-    "experience_years",
-    "capacity_hours",
-    "accounts_held",
-    "new_contacts",
-    "lead_to_opportunity",
-    "opportunity_to_deal",
-    "conversations",
-    "annual_contract_value",
-    "quota",
-)
 _REP_RATES = ("lead_to_opportunity", "opportunity_to_deal")
 _REP_MONEY = ("annual_contract_value", "quota")
 
@@ -213,15 +220,12 @@ class NumberOptions:
 _COORDINATES = NumberFormat(".", grouping=False)
 
 
-@dataclass(frozen=True, eq=False)
-class AccountsLoad:
-    """The outcome of :func:`load_accounts`.
+@dataclass(frozen=True, eq=False, kw_only=True)
+class _TableLoad:
+    """What a load of accounts or reps reports besides the frame.
 
     Attributes
     ----------
-    accounts : pandas.DataFrame
-        Loaded accounts in the canonical schema: index ``account_id`` (str),
-        every column of :data:`terrmap.core.schema.ACCOUNT_COLUMNS`.
     rejected : pandas.DataFrame
         Columns ``line`` (int), ``id`` (str or None) and ``reason`` (str),
         one row per rejected record, sorted by line.
@@ -234,14 +238,13 @@ class AccountsLoad:
     warnings : tuple[str, ...]
         Things the user should know about rows that did load.
     currency : str or None
-        ISO 4217 code of the amounts (also ``accounts.attrs["currency"]``);
-        None when neither the file nor the user names a currency.
+        ISO 4217 code of the amounts (also ``attrs["currency"]`` of the
+        frame); None when neither the file nor the user names a currency.
     number_formats : dict[str, str]
         Source column → the number format it was read with (``"1,234.56"``
         or ``"1.234,56"``).
     """
 
-    accounts: pd.DataFrame
     rejected: pd.DataFrame
     rows: int
     mapping: dict[str, str]
@@ -251,8 +254,26 @@ class AccountsLoad:
     number_formats: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, eq=False)
-class RepsLoad:
+@dataclass(frozen=True, eq=False, kw_only=True)
+class AccountsLoad(_TableLoad):
+    """The outcome of :func:`load_accounts`.
+
+    Attributes
+    ----------
+    accounts : pandas.DataFrame
+        Loaded accounts in the canonical schema: index ``account_id`` (str),
+        every column of :data:`terrmap.core.schema.ACCOUNT_COLUMNS`.
+    rejected, rows, mapping, source_columns, warnings, currency, number_formats
+        As for every load of a table (rejected rows, data rows read, the
+        mapping used, the file's columns, warnings, the amounts' currency and
+        the number format per source column).
+    """
+
+    accounts: pd.DataFrame
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class RepsLoad(_TableLoad):
     """The outcome of :func:`load_reps`.
 
     Attributes
@@ -260,30 +281,12 @@ class RepsLoad:
     reps : pandas.DataFrame
         Loaded reps: index ``rep_id`` (str), every column of
         :data:`terrmap.core.schema.REP_COLUMNS`; figures the file lacks are NaN.
-    rejected : pandas.DataFrame
-        Columns ``line``, ``id`` and ``reason``, sorted by line.
-    rows : int
-        Data rows read from the file.
-    mapping : dict[str, str]
-        Canonical column → source column, as used.
-    source_columns : tuple[str, ...]
-        The file's column names.
-    warnings : tuple[str, ...]
-        Things the user should know about rows that did load.
-    currency : str or None
-        ISO 4217 code of quotas and contract values, when the file names one.
-    number_formats : dict[str, str]
-        Source column → the number format it was read with.
+    rejected, rows, mapping, source_columns, warnings, currency, number_formats
+        As for accounts (:class:`AccountsLoad`); the currency is that of
+        quotas and contract values.
     """
 
     reps: pd.DataFrame
-    rejected: pd.DataFrame
-    rows: int
-    mapping: dict[str, str]
-    source_columns: tuple[str, ...]
-    warnings: tuple[str, ...] = ()
-    currency: str | None = None
-    number_formats: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -327,6 +330,7 @@ def load_accounts(
     *,
     filename: str | None = None,
     numbers: NumberOptions | None = None,
+    progress: RowsProgress | None = None,
 ) -> AccountsLoad:
     r"""Load accounts from a CRM export.
 
@@ -347,6 +351,9 @@ def load_accounts(
         The number format, currency and exchange rates, when the user states
         them; by default they are decided from the file
         (see :mod:`terrmap.io.numbers`).
+    progress : callable, optional
+        Called as ``progress(rows_read, rows_expected)`` while a text file
+        is read (``rows_expected`` counts its lines after the header).
 
     Returns
     -------
@@ -371,7 +378,7 @@ def load_accounts(
     ['Acme', '02139', 'zip']
     """
     source_input = _input(source, filename)
-    table = _read_table(source_input, "accounts")
+    table = _read_table(source_input, "accounts", progress)
     used = resolve_mapping(table.columns, mapping, "accounts")
     _require_location(source_input.name, table, used, ("lat", "lon"), "postal_code")
     if schema.ACCOUNT_ID not in used and "name" not in used:
@@ -388,6 +395,7 @@ def load_reps(
     *,
     filename: str | None = None,
     numbers: NumberOptions | None = None,
+    progress: RowsProgress | None = None,
 ) -> RepsLoad:
     r"""Load sales reps and their figures.
 
@@ -408,6 +416,9 @@ def load_reps(
         File name when ``source`` has none.
     numbers : NumberOptions, optional
         The number format and currency, when the user states them.
+    progress : callable, optional
+        Called as ``progress(rows_read, rows_expected)`` while a text file
+        is read.
 
     Returns
     -------
@@ -430,7 +441,7 @@ def load_reps(
     ('Cambridge, MA', 1200000.0, True)
     """
     source_input = _input(source, filename)
-    table = _read_table(source_input, "reps")
+    table = _read_table(source_input, "reps", progress)
     used = resolve_mapping(table.columns, mapping, "reps")
     if schema.REP_ID not in used and "name" not in used:
         raise UnusableFileError(
@@ -512,6 +523,40 @@ def load_territories(
         },
     )
     return _build_territories(table, used, dissolve=dissolve)
+
+
+def read_polygon_layer(source: Source, *, filename: str | None = None) -> gpd.GeoDataFrame:
+    """Read a polygon layer as it is: every attribute field, geometry in WGS84.
+
+    For layers whose features are used one by one (a unit layer: ZIP areas,
+    sales districts), where :func:`load_territories` would guess fields and
+    reject features.
+
+    Parameters
+    ----------
+    source : path, bytes or binary file-like
+        As :func:`load_territories` reads (GeoJSON, GeoPackage, a zipped
+        Shapefile, GeoParquet).
+    filename : str, optional
+        File name when ``source`` has none.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Attribute fields as text (whole numbers without ``.0``, blanks
+        missing), geometry reprojected to EPSG:4326.
+
+    Raises
+    ------
+    UnusableFileError
+        The file is empty, unreadable, of an unsupported type, has no
+        geometry, or has no CRS and is not in degrees (naming the file).
+    """
+    source_input = _input(source, filename)
+    table = _read_table(source_input, "territories")
+    if table.geometry is None:
+        raise UnusableFileError(f"{source_input.name}: the file has no geometry")
+    return gpd.GeoDataFrame(table.frame, geometry=table.geometry.to_numpy(), crs=schema.CRS)
 
 
 # ---------------------------------------------------------------------------
@@ -644,7 +689,7 @@ def _detect_format(source_input: _Input, kind: _Kind) -> str:
     return fmt
 
 
-def _read_table(source_input: _Input, kind: _Kind) -> _Table:
+def _read_table(source_input: _Input, kind: _Kind, progress: RowsProgress | None = None) -> _Table:
     """Read any supported file into a :class:`_Table`."""
     if source_input.path is None and not source_input.data:
         raise UnusableFileError(f"{source_input.name}: the file is empty")
@@ -663,7 +708,7 @@ def _read_table(source_input: _Input, kind: _Kind) -> _Table:
             "size in memory); split it or drop columns terrmap does not use"
         )
     if fmt == "text":
-        table = _read_text(source_input.name, source_input.read_bytes())
+        table = _read_text(source_input.name, source_input.read_bytes(), progress)
     elif fmt == "excel":
         table = _read_excel(source_input.name, source_input.read_bytes())
     else:
@@ -691,11 +736,15 @@ def _decode(name: str, data: bytes) -> str:
                 text = data.decode("cp1252")
             except UnicodeDecodeError:
                 text = data.decode("latin-1")
-    sample = text[:4096]
+    _check_text(name, text[:4096])
+    return text
+
+
+def _check_text(name: str, sample: str) -> None:
+    """Refuse a file whose start is not text (a binary file under a .csv name)."""
     controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\r\n")
     if "\x00" in sample or controls > len(sample) // 20:
         raise UnusableFileError(f"{name}: not a text file; save the export as CSV (UTF-8) or .xlsx")
-    return text
 
 
 def _sniff_delimiter(lines: list[str]) -> str:
@@ -716,7 +765,7 @@ def _physical_lines(text: str) -> list[str]:
     return _LINE_END.findall(text)
 
 
-def _read_text(name: str, data: bytes) -> _Table:
+def _read_text(name: str, data: bytes, progress: RowsProgress | None = None) -> _Table:
     """Read a delimited text file, keeping the line where each record starts.
 
     Recovers as a spreadsheet would: an Excel ``sep=`` first line names the
@@ -724,7 +773,39 @@ def _read_text(name: str, data: bytes) -> _Table:
     with an unclosed quote is rejected with the lines it swallowed, which are
     then read again as records of their own; a delimiter ending every line
     is recognised as such.
+
+    A file a columnar reader can take as it is (UTF-8, one record per line,
+    every line as wide as the header, no blank lines) is read with pyarrow's
+    CSV reader (:func:`_read_text_columnar`): the same table in a fraction
+    of the time and memory. Any other file is read here, line by line.
     """
+    _check_memory(name, len(data), _COLUMNAR_MEMORY, "")
+    fast = _read_text_columnar(name, data, progress)
+    if fast is not None:
+        return fast
+    _check_memory(
+        name,
+        len(data),
+        _LINE_MEMORY,
+        " read line by line (it is not a plain UTF-8 file of one record per line: "
+        "a quoted line break, a row of another width, a blank line or another encoding)",
+    )
+    return _read_text_by_line(name, data, progress)
+
+
+def _check_memory(name: str, size: int, factor: int, how: str) -> None:
+    """Refuse a file whose reading would take more than :data:`MEMORY_BUDGET`."""
+    need = size * factor
+    if need > MEMORY_BUDGET:
+        raise UnusableFileError(
+            f"{name}: reading this {size / 1e6:,.0f} MB file{how} takes about "
+            f"{need / 1e9:,.1f} GB of memory, more than the {MEMORY_BUDGET / 1e9:,.1f} GB an "
+            "import may use; split it into smaller files or drop columns terrmap does not use"
+        )
+
+
+def _read_text_by_line(name: str, data: bytes, progress: RowsProgress | None = None) -> _Table:
+    """Read a delimited text file line by line, recovering from what it finds."""
     text = _decode(name, data)
     if not text.strip():
         raise UnusableFileError(f"{name}: the file is empty")
@@ -735,7 +816,7 @@ def _read_text(name: str, data: bytes) -> _Table:
         delimiter, first = hinted.group(1), 1
     else:
         delimiter = _sniff_delimiter(lines)
-    records, broken = _records(name, lines, first, delimiter)
+    records, broken = _records(name, lines, first, delimiter, progress)
     if not records:
         raise UnusableFileError(f"{name}: the file is empty")
     (_, header), body = records[0], records[1:]
@@ -771,8 +852,103 @@ def _read_text(name: str, data: bytes) -> _Table:
     )
 
 
+def _read_text_columnar(
+    name: str, data: bytes, progress: RowsProgress | None = None
+) -> _Table | None:
+    """Read a clean delimited file with pyarrow; None when it needs :func:`_read_text`.
+
+    Clean means: UTF-8 (a BOM allowed), line ends LF or CRLF, no
+    blank line, the header on one line and every record on one line with as
+    many fields as the header. Then the record on data row ``k`` (from 0)
+    starts on line ``k + 2`` (``k + 3`` under a ``sep=`` line), and the
+    table is the one the line-by-line reader makes. Whatever else (a quoted
+    line end, a short or long row, an unclosed quote, another encoding) is
+    left to the line-by-line reader, which recovers from it; so is a file
+    this reader refuses for any reason.
+    """
+    for bom in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        if data.startswith(bom):
+            return None
+    start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    head = data[start : start + 65_536].decode("utf-8", errors="replace")
+    _check_text(name, head[:4096])
+    if b"\n\n" in data or b"\n\r\n" in data or data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    lines = _physical_lines(head)
+    if not lines:
+        return None
+    skip = 0
+    hinted = _SEP_HINT.fullmatch(lines[0].rstrip("\r\n"))
+    if hinted:
+        delimiter, skip = hinted.group(1), 1
+    else:
+        delimiter = _sniff_delimiter(lines)
+    if len(lines) <= skip or not lines[skip].endswith("\n") or lines[skip].count('"') % 2:
+        return None  # a header longer than the sample, or spanning lines
+    header = next(csv.reader([lines[skip]], delimiter=delimiter), [])
+    if not any(cell.strip() for cell in header):
+        return None
+    _check_width(name, header, delimiter)
+    line_ends = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    expected = line_ends - skip - 1
+    if expected > MAX_ROWS:
+        raise UnusableFileError(_too_many_rows(name, MAX_ROWS + skip + 2))
+    width = len(header)
+    positions = [f"f{i}" for i in range(width)]
+    try:
+        reader = pa_csv.open_csv(
+            pa.BufferReader(data[start:] if start else data),
+            read_options=pa_csv.ReadOptions(
+                column_names=positions, skip_rows=skip + 1, block_size=_BLOCK_BYTES
+            ),
+            parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(positions, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+        batches = []
+        rows = 0
+        for batch in reader:
+            batches.append(batch)
+            rows += batch.num_rows
+            if progress is not None:
+                progress(rows, expected)
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    if rows != expected:
+        return None  # a record spans lines (a quoted line end): read line by line
+    table = pa.Table.from_batches(batches, schema=reader.schema)
+    del batches
+    text = pd.StringDtype("pyarrow", na_value=np.nan)
+    frame = table.to_pandas(types_mapper={pa.string(): text}.get, self_destruct=True)
+    del table
+    frame = _strip_cells(frame)
+    frame.columns = _clean_header(header)
+    blank = frame.isna().all(axis=1).to_numpy()
+    lines_of_rows = np.arange(skip + 2, skip + 2 + len(frame), dtype=np.int64)
+    return _Table(
+        name=name,
+        frame=frame[~blank].reset_index(drop=True),
+        lines=lines_of_rows[~blank],
+        decimal_comma=delimiter == ";",
+    )
+
+
+def _too_many_rows(name: str, line: int) -> str:
+    return (
+        f"{name}: more than {MAX_ROWS:,} rows (stopped at line {line}); "
+        "split the file into parts of at most that many rows"
+    )
+
+
 def _records(
-    name: str, lines: list[str], first: int, delimiter: str
+    name: str,
+    lines: list[str],
+    first: int,
+    delimiter: str,
+    progress: RowsProgress | None = None,
 ) -> tuple[list[tuple[int, list[str]]], list[tuple[int, tuple[str, ...], str]]]:
     """Parse records from physical lines; return (line, cells) and broken records.
 
@@ -813,11 +989,10 @@ def _records(
                     restart = start  # index of the line after the record's first
                     break
                 records.append((start, row))
+                if progress is not None and len(records) % _PROGRESS_ROWS == 0:
+                    progress(len(records) - 1, len(lines) - first - 1)
                 if len(records) > MAX_ROWS + 1:
-                    raise UnusableFileError(
-                        f"{name}: more than {MAX_ROWS:,} rows (stopped at line {start}); "
-                        "split the file into parts of at most that many rows"
-                    )
+                    raise UnusableFileError(_too_many_rows(name, start))
         except csv.Error as err:
             raise UnusableFileError(f"{name}: not a readable CSV file ({err})") from err
         if restart is None:
@@ -1188,7 +1363,7 @@ _ACCOUNT_FIGURES: dict[str, _Figure] = {
 }
 _REP_FIGURES: dict[str, _Figure] = {
     key: _Figure(money=key in _REP_MONEY, percent=key in _REP_RATES, negative=False)
-    for key in _REP_NUMBERS
+    for key in schema.REP_FIGURES
 }
 
 

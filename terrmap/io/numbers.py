@@ -36,6 +36,7 @@ currency and refuse a column that mixes currencies.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = [
     "CURRENCY_CODES",
@@ -97,6 +100,59 @@ _CELL = re.compile(
     \s*(?P<suffix>MM|MN|BN|K|M|B)?\s*(?P<pct>%)?\s*(?P<cur2>{_CURRENCY})?\s*(?P<trail>-)?\s*\)?$""",
     re.VERBOSE,
 )
+_CELL_PARTS = tuple(_CELL.groupindex)
+
+
+@functools.cache
+def _cell_re2() -> str:
+    r"""Return :data:`_CELL` in RE2's syntax, matching exactly the same cells.
+
+    RE2 (pyarrow's regex engine) splits a column in one vectorised call where
+    ``re`` takes a Python call per cell. Python's ``\d`` and ``\s`` are
+    Unicode-wide, RE2's ASCII-only, so both are spelt out as the very
+    characters ``re`` matches.
+    The lookahead after a three-letter code is dropped: every character that
+    may follow a currency in the pattern is a space, sign, digit, mark,
+    bracket or the end, never a letter, so it decides nothing.
+    """
+    every = "".join(map(chr, range(0x110000)))
+    ranges = {key: _re2_ranges([ord(c) for c in re.findall(f"\\{key}", every)]) for key in "ds"}
+    source = _CELL.pattern.replace("(?![A-Z])", "")
+    out, in_class, position = [], False, 0
+    while position < len(source):
+        char = source[position]
+        if char == "\\":
+            escaped = source[position + 1]
+            if escaped in ranges:
+                out.append(ranges[escaped] if in_class else f"[{ranges[escaped]}]")
+            elif escaped == "u":
+                out.append(f"\\x{{{source[position + 2 : position + 6]}}}")
+                position += 4
+            else:
+                out.append(source[position : position + 2])
+            position += 2
+            continue
+        if char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char.isspace() and not in_class:
+            char = ""  # VERBOSE: white space outside a class is layout
+        out.append(char)
+        position += 1
+    return "".join(out)
+
+
+def _re2_ranges(points: list[int]) -> str:
+    """Return sorted code points as RE2 class ranges (no brackets)."""
+    starts = [p for k, p in enumerate(points) if k == 0 or points[k - 1] != p - 1]
+    ends = [p for k, p in enumerate(points) if k == len(points) - 1 or points[k + 1] != p + 1]
+    return "".join(
+        f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}"
+        for a, b in zip(starts, ends, strict=True)
+    )
+
+
 # Cells a machine wrote, read without the full pattern.
 _INTEGER = re.compile(r"[-+]?\d+")
 _DECIMAL = re.compile(r"[-+]?\d+(?:\.\d+)?")
@@ -425,7 +481,7 @@ def _split(values: pd.Series, plain_pattern: re.Pattern) -> _Cells:
     blank = (text.isna() | (text == "")).astype(bool)
     plain = text.str.fullmatch(plain_pattern).fillna(False).astype(bool)
     odd = text[~blank & ~plain].str.upper().str.replace(_SPACES, " ", regex=True)
-    parts = odd.str.extract(_CELL)
+    parts = _extract_cells(odd)
     # A sign written twice ("-$-5"), or a sign inside brackets, is not a number.
     signs = parts[["sign", "sign2", "trail"]].notna().sum(axis=1)
     opens, closes = odd.str.startswith("("), odd.str.endswith(")")
@@ -440,12 +496,36 @@ def _split(values: pd.Series, plain_pattern: re.Pattern) -> _Cells:
     return _Cells(blank=blank, parts=parts, plain=plain)
 
 
+def _extract_cells(cells: pd.Series) -> pd.DataFrame:
+    """Split cells into the named parts of :data:`_CELL` (``str.extract``, vectorised).
+
+    Returns one column per part, missing where the part is absent or the
+    cell does not match.
+    """
+    if cells.empty:
+        return cells.str.extract(_CELL)
+    found = pc.extract_regex(pa.array(cells.astype("str").array), _cell_re2())
+    text = pd.StringDtype("pyarrow", na_value=np.nan)
+    parts = {}
+    for position, name in enumerate(_CELL_PARTS):
+        part = pc.struct_field(found, [position])
+        # RE2 gives "" for a group that took no part; every part here takes a character.
+        part = pc.if_else(pc.equal(part, ""), pa.scalar(None, pa.string()), part)
+        parts[name] = pd.Series(pd.array(part, dtype=text), index=cells.index)
+    return pd.DataFrame(parts, index=cells.index)
+
+
 def _pattern(number_format: NumberFormat) -> re.Pattern:
     dec = re.escape(number_format.decimal)
     if not number_format.grouping:
         return re.compile(rf"\d+(?:{dec}\d+)?|{dec}\d+")
-    marks = re.escape(number_format.thousands)
-    grouped = rf"(?:0|[1-9]\d{{0,2}}(?P<t>[{marks}])\d{{3}}(?:(?P=t)\d{{3}})*)"
+    # One alternative per mark (the same mark throughout a number), not a
+    # backreference: pandas 3.0 hands string regexes to Arrow's RE2, which has none.
+    runs = "|".join(
+        rf"[1-9]\d{{0,2}}(?:{re.escape(mark)}\d{{3}})+"
+        for mark in dict.fromkeys(number_format.thousands)
+    )
+    grouped = rf"(?:0|{runs})"
     return re.compile(rf"(?:{grouped}|\d+)(?:{dec}\d*)?|{dec}\d+")
 
 

@@ -421,7 +421,18 @@ def _v3_workflow_and_audit(connection: Connection) -> None:
         connection.exec_driver_sql(statement)
 
 
-def _v4_sign_in_sessions(connection: Connection) -> None:
+def _v4_unit_layers(connection: Connection) -> None:
+    """Add to data sets their unit layer and the territory definition their first plan reads."""
+    blob = _blob(connection.dialect.name)
+    for statement in (
+        f"ALTER TABLE datasets ADD COLUMN units {blob}",
+        "ALTER TABLE datasets ADD COLUMN unit_layer TEXT",
+        "ALTER TABLE datasets ADD COLUMN definition TEXT",
+    ):
+        connection.exec_driver_sql(statement)
+
+
+def _v5_sign_in_sessions(connection: Connection) -> None:
     """Sign-in sessions: what a browser's session token names, ended at sign-out."""
     connection.exec_driver_sql(
         """CREATE TABLE sign_in_sessions (
@@ -450,7 +461,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "data sets, scenarios, versions, autosaves", _v1_tables),
     Migration(2, "scenario status, autosave author, indexes", _v2_status_and_owners),
     Migration(3, "workflow events, comments, publications, audit log", _v3_workflow_and_audit),
-    Migration(4, "sign-in sessions", _v4_sign_in_sessions),
+    Migration(4, "unit layers and territory definitions of data sets", _v4_unit_layers),
+    Migration(5, "sign-in sessions", _v5_sign_in_sessions),
 )
 #: The version this code writes.
 SCHEMA_VERSION = MIGRATIONS[-1].version

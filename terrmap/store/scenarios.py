@@ -50,6 +50,7 @@ Examples
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import hashlib
@@ -70,9 +71,11 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from terrmap.core.definition import Definition
 from terrmap.core.plan import History, Move, Plan
 from terrmap.core.travel import TravelParams
 from terrmap.geo.assign import AssignmentResult
+from terrmap.geo.units import UnitLayer
 from terrmap.geo.workspace import Workspace, build_workspace
 from terrmap.store.audit import append_audit
 from terrmap.store.database import (
@@ -338,6 +341,7 @@ def _moves_blob(moves: list[Move] | tuple[Move, ...]) -> bytes:
             "sources": list(move.sources),
             **({} if move.targets is None else {"targets": list(move.targets)}),
             **({"unit_ids": list(move.unit_ids)} if move.unit_ids else {}),
+            **({"region": list(move.region)} if move.region is not None else {}),
         }
         for move in moves
     ]
@@ -356,6 +360,7 @@ def _read_moves(blob: bytes) -> tuple[Move, ...]:
             note=record["note"],
             targets=None if record.get("targets") is None else tuple(record["targets"]),
             unit_ids=tuple(record.get("unit_ids", ())),
+            region=None if record.get("region") is None else tuple(record["region"]),
         )
         for record in records
     )
@@ -403,6 +408,45 @@ def _replay(
     return plan
 
 
+def _unit_blobs(workspace: Workspace) -> dict[str, object]:
+    """Serialise the unit layer and the first plan's definition (``None`` without units)."""
+    units, plan = workspace.units, workspace.initial_plan
+    if units is None or plan.layout is None:
+        return {"units": None, "unit_layer": None, "definition": None}
+    layer = {
+        "kind": units.kind,
+        "approximate": bool(units.approximate),
+        "params": units.params,
+        "warnings": list(units.warnings),
+        # Finding the neighbours of 30,000 ZIP areas takes seconds: stored, not redone.
+        "adjacency": base64.b64encode(_codes_blob(units.adjacency().pairs.ravel())).decode(),
+    }
+    return {
+        "units": _frame_blob(units.units),
+        "unit_layer": json.dumps(layer, sort_keys=True),
+        "definition": json.dumps(plan.definition().to_dict(), sort_keys=True),
+    }
+
+
+def _read_units(
+    units: bytes | None, unit_layer: str | None, definition: str | None
+) -> tuple[UnitLayer | None, Definition | None]:
+    if units is None:
+        return None, None
+    layer = json.loads(unit_layer)
+    frame = _read_frame(units, geo=True)
+    frame.index = pd.Index(frame.index.astype(str), name="unit_id", dtype=object)
+    rebuilt = UnitLayer(
+        kind=layer["kind"],
+        units=frame,
+        approximate=layer["approximate"],
+        params=layer["params"],
+        warnings=tuple(layer["warnings"]),
+    )
+    rebuilt.remember_adjacency(_read_codes(base64.b64decode(layer["adjacency"])))
+    return rebuilt, Definition.from_dict(json.loads(definition))
+
+
 def _dataset_blobs(workspace: Workspace) -> dict[str, object]:
     params = dataclasses.asdict(workspace.context.params)
     account_ids, territory_ids = _context_ids(workspace.initial_plan)
@@ -415,10 +459,16 @@ def _dataset_blobs(workspace: Workspace) -> dict[str, object]:
         "territory_ids": json.dumps(territory_ids),
         "ids_key": _ids_key(account_ids, territory_ids),
         "params": json.dumps(params, sort_keys=True),
+        **_unit_blobs(workspace),
     }
     digest = hashlib.sha256()
-    for key in ("accounts", "territories", "reps", "initial_assignment"):
+    # A data set without units hashes as before units existed: its id is unchanged.
+    keys = ("accounts", "territories", "reps", "initial_assignment")
+    if blobs["units"] is not None:
+        keys += ("units", "unit_layer", "definition")
+    for key in keys:
         value = blobs[key]
+        value = value.encode() if isinstance(value, str) else value
         digest.update(key.encode())
         digest.update(len(value or b"").to_bytes(8, "little"))
         digest.update(value or b"")
@@ -638,10 +688,12 @@ class ScenarioStore(WorkflowMixin, SessionsMixin):
                 sa.text(
                     "INSERT INTO datasets (dataset_id, name, created_at, n_accounts,"
                     " n_territories, accounts, territories, reps, initial_assignment,"
-                    " account_ids, territory_ids, ids_key, params, notes)"
+                    " account_ids, territory_ids, ids_key, params, notes, units, unit_layer,"
+                    " definition)"
                     " VALUES (:dataset_id, :name, :created_at, :n_accounts, :n_territories,"
                     " :accounts, :territories, :reps, :initial_assignment, :account_ids,"
-                    " :territory_ids, :ids_key, :params, :notes)"
+                    " :territory_ids, :ids_key, :params, :notes, :units, :unit_layer,"
+                    " :definition)"
                     " ON CONFLICT (dataset_id) DO NOTHING"
                 ),
                 {
@@ -675,19 +727,25 @@ class ScenarioStore(WorkflowMixin, SessionsMixin):
             row = connection.execute(
                 sa.text(
                     "SELECT name, accounts, territories, reps, initial_assignment, params, notes,"
-                    " account_ids, territory_ids FROM datasets WHERE dataset_id = :id"
+                    " account_ids, territory_ids, units, unit_layer, definition"
+                    " FROM datasets WHERE dataset_id = :id"
                 ),
                 {"id": dataset_id},
             ).first()
         if row is None:
             raise ScenarioNotFoundError(f"no stored data set {dataset_id!r}")
-        name, accounts, territories, reps, initial, params, notes, account_ids, territory_ids = row
+        name, accounts, territories, reps, initial, params, notes, account_ids, territory_ids = row[
+            :9
+        ]
+        units, definition = _read_units(*row[9:])
         workspace = build_workspace(
             _read_frame(accounts),
             _read_frame(territories, geo=True),
             _read_frame(reps),
             name=name,
             params=TravelParams(**json.loads(params)),
+            units=units,
+            definition=definition,
         )
         ids = (_read_ids(account_ids), json.loads(territory_ids))
         baseline = _as_assignment(_read_codes(initial), ids).reindex(workspace.context.account_ids)

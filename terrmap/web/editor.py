@@ -19,6 +19,8 @@ from terrmap.core.formatting import MISSING, money
 from terrmap.core.plan import Plan
 from terrmap.core.schema import UNASSIGNED_LABEL
 from terrmap.geo.drawing import MapData
+from terrmap.geo.unitmap import unit_at, units_in_shape
+from terrmap.geo.units import UnitLayer
 from terrmap.web.mapview import CLICK_MATCH_KM, MapEvent
 
 __all__ = [
@@ -29,8 +31,10 @@ __all__ = [
     "find_accounts",
     "hover_texts",
     "selected_positions",
+    "selected_units",
     "selection_table",
     "size_classes",
+    "units_table",
 ]
 
 #: Account columns the map can be filtered on, with their labels.
@@ -68,6 +72,70 @@ def selected_positions(event: MapEvent, data: MapData) -> np.ndarray:
         return data.points.rows_in_polygon(event.geometry)
     picked = data.points.select_nearest(event.geometry.x, event.geometry.y, CLICK_MATCH_KM)
     return np.sort(data.account_ids.get_indexer(picked))
+
+
+def selected_units(event: MapEvent, units: UnitLayer) -> np.ndarray:
+    """Codes of the units (places) a map selection picks, ascending.
+
+    A drawn shape picks the units whose representative point lies inside it
+    (:func:`terrmap.geo.unitmap.units_in_shape`); a click picks the unit
+    under it, or none in white space beyond every unit.
+
+    Parameters
+    ----------
+    event : MapEvent
+        From :func:`terrmap.web.mapview.parse_map_event`.
+    units : UnitLayer
+        The working data set's building blocks.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        Unit codes (positions in ``units.unit_ids``).
+    """
+    if event.kind == "shape":
+        return units_in_shape(units, event.geometry)
+    code = unit_at(units, event.geometry.x, event.geometry.y)
+    return np.array([code] if code >= 0 else [], dtype=np.int64)
+
+
+def units_table(plan: Plan, units: UnitLayer, unit_codes: Iterable[int]) -> pd.DataFrame:
+    """List selected units, one row each, as the page shows them.
+
+    Parameters
+    ----------
+    plan : Plan
+        Current plan, built on ``units``.
+    units : UnitLayer
+        The building blocks.
+    unit_codes : iterable of int
+        The selected units.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``Place`` (the unit's name, with its id when they differ);
+        ``Territory`` (its territory's name or the white-space label) and
+        ``Accounts`` (every account located in it, exceptions included), by
+        territory then name.
+    """
+    codes = np.asarray(list(unit_codes), dtype=np.int64)
+    ctx = plan.context
+    labels = np.append(np.asarray(ctx.territory_names, dtype=object), UNASSIGNED_LABEL)
+    owner = plan.unit_codes[codes]
+    located = plan.layout.account_units
+    per_unit = np.bincount(located[located >= 0], minlength=units.n_units)
+    ids = units.unit_ids.to_numpy(dtype=object)[codes]
+    names = units.units["name"].to_numpy(dtype=object)[codes]
+    place = [str(n) if str(n) == str(i) else f"{n} ({i})" for n, i in zip(names, ids, strict=True)]
+    frame = pd.DataFrame(
+        {
+            "Territory": labels[np.where(owner < 0, ctx.n_territories, owner)],
+            "Accounts": per_unit[codes],
+        },
+        index=pd.Index(place, name="Place"),
+    )
+    return frame.sort_values(["Territory", "Place"], kind="stable")
 
 
 def account_callouts(

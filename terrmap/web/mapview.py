@@ -106,7 +106,7 @@ MAX_CALLOUTS = 200
 #: within this distance of it are the ones clicked.
 CLICK_MATCH_KM = 0.01
 
-_JS_FILES = ("terrmap_points.js", "terrmap_glue.js", "terrmap_basemap.js")
+_JS_FILES = ("terrmap_points.js", "terrmap_units.js", "terrmap_glue.js", "terrmap_basemap.js")
 
 _CSS = """
 .leaflet-container { background: #f4f3ef; }
@@ -134,6 +134,12 @@ html.terrmap-is-fullscreen .leaflet-container { position: fixed !important; inse
   margin-right: 6px; vertical-align: -1px;
 }
 .terrmap-callout { font: 12px/1.3 system-ui, -apple-system, "Segoe UI", sans-serif; }
+.terrmap-flag span {
+  position: absolute; transform: translate(-50%, 60%); white-space: nowrap;
+  font: 600 11px/1.2 system-ui, -apple-system, "Segoe UI", sans-serif; color: #664d03;
+  background: #fff3cd; border: 1px solid #c69500; border-radius: 3px; padding: 1px 4px;
+  pointer-events: none;
+}
 .terrmap-hollow { background: transparent; border: 2px solid UNASSIGNED; width: 6px; height: 6px; }
 """.replace("UNASSIGNED", UNASSIGNED_COLOR)
 
@@ -357,6 +363,7 @@ def build_base_map(
     points_url: str | None = None,
     tips_url: str | None = None,
     basemap_url: str | None = None,
+    units_url: str | None = None,
 ) -> folium.Map:
     """Build the static part of the map: point positions, tools, home bases.
 
@@ -399,6 +406,10 @@ def build_base_map(
         URL of the offline outlines (see
         :func:`terrmap.web.basemap.publish_basemap`), drawn faintly under the
         territories; none when omitted.
+    units_url : str, optional
+        URL of the unit layer's outlines (see
+        :func:`terrmap.web.unitlayer.publish_units`): the units are then
+        drawn filled in their territory's colour, selectable as places.
 
     Returns
     -------
@@ -409,7 +420,7 @@ def build_base_map(
     ------
     ValueError
         On mismatched or invalid coordinates, malformed bounds or home bases,
-        or a ``basemap_url`` the app does not serve.
+        or a ``basemap_url``/``units_url`` the app does not serve.
 
     Examples
     --------
@@ -431,6 +442,7 @@ def build_base_map(
         "tools": bool(tools),
         "unassigned_html": html.escape(UNASSIGNED_LABEL),
         "unassigned_color": UNASSIGNED_COLOR,
+        "units_url": units_url,
     }
 
     m = folium.Map(
@@ -446,11 +458,10 @@ def build_base_map(
     m.default_css = [("leaflet_css", urls["leaflet_css"])]
     if tiles is not None:
         folium.TileLayer(tiles, attr=tiles_attr).add_to(m)
-    if basemap_url is not None and (
-        not basemap_url.startswith("/") or basemap_url.startswith("//") or "://" in basemap_url
-    ):
-        # The background must come from the app: the map works offline.
-        raise ValueError(f"basemap_url must be a path served by the app, got {basemap_url!r}")
+    for name, url in (("basemap_url", basemap_url), ("units_url", units_url)):
+        if url is not None and (not url.startswith("/") or url.startswith("//") or "://" in url):
+            # Everything the map draws comes from the app: it works offline.
+            raise ValueError(f"{name} must be a path served by the app, got {url!r}")
     _TerrmapBase(_js_json(config), urls, tools, basemap_url).add_to(m)
     if (x0, y0) != (x1, y1):
         m.fit_bounds([[y0, x0], [y1, x1]], padding=(10, 10))
@@ -522,6 +533,13 @@ def build_update_layer(
     sizes: Sequence[int] | np.ndarray | None = None,
     owners: Sequence[str | None] | None = None,
     focus: tuple[str, int] | None = None,
+    unit_codes: Sequence[int] | np.ndarray | None = None,
+    selected_units: Sequence[bool] | np.ndarray | None = None,
+    select_units: bool = False,
+    rings: Sequence[bool] | np.ndarray | None = None,
+    flags: Sequence[Mapping[str, Any]] | None = None,
+    legend: Sequence[tuple[str, str]] | None = None,
+    legend_title: str = "Territories",
 ) -> folium.FeatureGroup:
     """Build the per-rerun layer: point colours, outlines, labels, legend.
 
@@ -562,6 +580,25 @@ def build_update_layer(
     focus : (str, int), optional
         ``(request id, point position)``: centre the map on that point once
         per request id (an account search).
+    unit_codes : array-like of int, optional
+        Territory code per unit of the base map's unit layer (``-1``: in no
+        territory): the units are filled in their territory's colour and the
+        territory outlines are drawn without fill.
+    selected_units : array-like of bool, optional
+        Mask of selected units (same length as ``unit_codes``), highlighted.
+    select_units : bool, default False
+        A click anywhere selects the place under it (a unit), not the
+        account nearest to it.
+    rings : array-like of bool, optional
+        Mask of points drawn with a ring (named-account exceptions).
+    flags : sequence of mapping, optional
+        Markers with ``lat``, ``lng`` and ``text`` (escaped here), e.g. where
+        a territory's exclaves are.
+    legend : sequence of (str, str), optional
+        ``(label, colour)`` rows of the legend instead of one per territory
+        (e.g. regions); labels are escaped here.
+    legend_title : str, default "Territories"
+        The legend's heading.
 
     Returns
     -------
@@ -627,6 +664,35 @@ def build_update_layer(
 
     dtype = "<u1" if n_terr < 255 else "<u2"
     shifted = (codes_a.astype(np.int64) + 1).astype(dtype)
+    units_b64 = None
+    unit_mask = None
+    if unit_codes is not None:
+        units_a = np.asarray(unit_codes)
+        if units_a.ndim != 1 or (units_a.size and not np.issubdtype(units_a.dtype, np.integer)):
+            raise ValueError(f"unit_codes must be a 1-D integer array, got dtype {units_a.dtype}")
+        if units_a.size and (units_a.min() < -1 or units_a.max() >= n_terr):
+            raise ValueError(f"unit code out of range for {n_terr} territories")
+        units_b64 = _b64((units_a.astype(np.int64) + 1).astype(dtype))
+        unit_mask = _point_mask(selected_units, "selected_units", units_a.size)
+    elif selected_units is not None:
+        raise ValueError("selected_units needs unit_codes")
+    ring_mask = _point_mask(rings, "rings", codes_a.size)
+    flag_rows = []
+    for flag in flags or ():
+        lat, lng = float(flag["lat"]), float(flag["lng"])
+        if not (np.isfinite(lat) and np.isfinite(lng)):
+            raise ValueError(f"flag position must be finite, got {lat}, {lng}")
+        flag_rows.append(
+            {"lat": round(lat, 6), "lng": round(lng, 6), "html": html.escape(str(flag["text"]))}
+        )
+    legend_rows = None
+    if legend is not None:
+        legend_rows = [
+            {"html": html.escape(str(label)), "color": color}
+            for (label, color), color in zip(
+                legend, checked_colors([c for _, c in legend], "legend colours"), strict=True
+            )
+        ]
     names = (
         territories["name"].astype("object").where(territories["name"].notna(), None)
         if "name" in territories.columns
@@ -648,7 +714,17 @@ def build_update_layer(
         "owners": [html.escape(str(o)) if o is not None else "" for o in owners or ()],
         "focus": focus_row,
         "labels": _largest_first(label_rows, codes_a, n_terr) if labels else [],
-        "legend": [{"html": h, "color": c} for h, c in zip(names_html, colors, strict=True)],
+        "legend": legend_rows
+        if legend_rows is not None
+        else [{"html": h, "color": c} for h, c in zip(names_html, colors, strict=True)],
+        "legend_title": html.escape(legend_title),
+        "units": units_b64,
+        "unit_selected": _b64(np.packbits(unit_mask, bitorder="little"))
+        if unit_mask is not None
+        else None,
+        "select_units": bool(select_units),
+        "rings": _b64(np.packbits(ring_mask, bitorder="little")) if ring_mask is not None else None,
+        "flags": flag_rows,
         "callouts": [{"i": int(i), "html": html.escape(str(t))} for i, t in notes.items()],
         "clear_selection": bool(clear_selection),
     }
@@ -716,20 +792,15 @@ def _shape_payload(
     keep = np.array([g is not None and not shapely.is_empty(g) for g in geoms], dtype=bool)
     if not keep.any():
         return "null", []
-    drawn = geoms[keep]
-    if tolerance > 0:
-        drawn = shapely.simplify(drawn, tolerance, preserve_topology=True)
-    # ~1 m grid keeps the JSON small without visible change.
-    drawn = shapely.set_precision(drawn, 1e-5)
-    anchors = shapely.point_on_surface(geoms[keep])
     idx = np.flatnonzero(keep)
+    encoded = _encoded_shapes(geoms[keep], float(tolerance))
     features = []
     anchor_rows = []
-    for g_json, i, anchor in zip(shapely.to_geojson(drawn), idx, anchors, strict=True):
+    for (g_json, x, y), i in zip(encoded, idx, strict=True):
         features.append(
             f'{{"type":"Feature","properties":{{"color":"{colors[i]}"}},"geometry":{g_json}}}'
         )
-        anchor_rows.append({"lat": round(anchor.y, 5), "lng": round(anchor.x, 5), "i": int(i)})
+        anchor_rows.append({"lat": y, "lng": x, "i": int(i)})
     text = '{"type":"FeatureCollection","features":[' + ",".join(features) + "]}"
     with _SHAPES_MEMO_LOCK:
         _SHAPES_MEMO[key] = (values, text, anchor_rows)
@@ -737,6 +808,44 @@ def _shape_payload(
         while len(_SHAPES_MEMO) > _SHAPES_MEMO_SIZE:
             _SHAPES_MEMO.popitem(last=False)
     return text, [dict(row, html=names_html[row["i"]]) for row in anchor_rows]
+
+
+#: GeoJSON text and label anchor per territory shape: (id, tolerance) ->
+#: (geometry, text, lon, lat). A move redraws two territories and leaves the
+#: other shapes the same objects, so only those two are encoded again (at
+#: 30,000 ZIP-sized units, encoding every territory took a second). Shared
+#: like _SHAPES_MEMO, under its lock; the entry holds the geometry, so its id
+#: cannot be reused while cached.
+_GEOMETRY_MEMO: OrderedDict[tuple[int, float], tuple[Any, str, float, float]] = OrderedDict()
+_GEOMETRY_MEMO_SIZE = 4096
+
+
+def _encoded_shapes(geoms: np.ndarray, tolerance: float) -> list[tuple[str, float, float]]:
+    """GeoJSON text and label anchor (lon, lat) of each shape, encoded once per shape."""
+    out: list[tuple[str, float, float] | None] = [None] * len(geoms)
+    with _SHAPES_MEMO_LOCK:
+        for k, geom in enumerate(geoms):
+            hit = _GEOMETRY_MEMO.get((id(geom), tolerance))
+            if hit is not None and hit[0] is geom:
+                _GEOMETRY_MEMO.move_to_end((id(geom), tolerance))
+                out[k] = hit[1:]
+    todo = np.array([k for k, row in enumerate(out) if row is None], dtype=np.int64)
+    if todo.size:
+        drawn = geoms[todo]
+        if tolerance > 0:
+            drawn = shapely.simplify(drawn, tolerance, preserve_topology=True)
+        # ~1 m grid keeps the JSON small without visible change.
+        drawn = shapely.set_precision(drawn, 1e-5)
+        anchors = shapely.point_on_surface(geoms[todo])
+        texts = shapely.to_geojson(drawn)
+        with _SHAPES_MEMO_LOCK:
+            for k, text, anchor in zip(todo.tolist(), texts, anchors, strict=True):
+                row = (str(text), round(anchor.x, 5), round(anchor.y, 5))
+                out[k] = row
+                _GEOMETRY_MEMO[(id(geoms[k]), tolerance)] = (geoms[k], *row)
+            while len(_GEOMETRY_MEMO) > _GEOMETRY_MEMO_SIZE:
+                _GEOMETRY_MEMO.popitem(last=False)
+    return out
 
 
 def parse_map_event(value: Mapping[str, Any] | None) -> MapEvent | None:

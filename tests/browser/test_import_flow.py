@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
 from terrmap.io.importing import prepare_import
 
-from .conftest import goto_page, read_dataframe, run_and_wait, wait_for_app
+from .conftest import ARTIFACTS, goto_page, read_dataframe, run_and_wait, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -67,3 +69,37 @@ def test_salesforce_export_imports_and_becomes_the_working_plan(app_url, page, e
         "() => window.terrmap && window.terrmap.map && window.terrmap.map.terrmap"
     )
     assert frame.evaluate("() => window.terrmap.map.terrmap.points._n") == expected.n_accounts
+
+
+def test_a_big_file_shows_the_rows_read_while_it_loads(app_url, page, tmp_path):
+    # 300,000 accounts in four owner bands: reading them takes long enough to see.
+    rows = 300_000
+    rng = np.random.default_rng(5)
+    lon = rng.uniform(-75.0, -71.0, rows)
+    lat = rng.uniform(40.0, 43.0, rows)
+    owner = np.floor(lon + 75.0).astype(int)
+    path = tmp_path / "big_accounts.csv"
+    frame = pd.DataFrame(
+        {
+            "Account ID": [f"A{i:07d}" for i in range(rows)],
+            "Account Name": [f"Account {i}" for i in range(rows)],
+            "Billing Latitude": lat.round(5),
+            "Billing Longitude": lon.round(5),
+            "Annual Revenue": rng.integers(100, 1_000_000, rows),
+            "Account Owner": [f"Rep {o}" for o in owner],
+        }
+    )
+    frame.to_csv(path, index=False)
+
+    page.goto(app_url)
+    wait_for_app(page)
+    goto_page(page, "Import")
+    uploaders = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    run_and_wait(page, lambda: uploaders.nth(0).set_input_files(str(path)))
+    main = page.get_by_test_id("stMain")
+    reading = main.get_by_text(re.compile(r"Step 2 of 4: .*300,000 of about 300,000 rows read"))
+    expect(reading).to_be_visible(timeout=120_000)
+    page.screenshot(path=str(ARTIFACTS / "import_rows_read.png"))
+    expect(main.get_by_text(re.compile("Files loaded"))).to_be_visible(timeout=300_000)
+    metric = main.get_by_test_id("stMetric").filter(has_text="Accounts loaded")
+    expect(metric.get_by_test_id("stMetricValue")).to_have_text("300,000")

@@ -39,8 +39,12 @@ def demo():
 # --------------------------------------------------------------------------- helpers
 
 
-def open_map(page, url):
-    """Open the app; return the map's frame once its first update is drawn."""
+def open_map(page, url, select: str = "Accounts"):
+    """Open the app; return the map's frame once its first update is drawn.
+
+    On data built on units the map selects places by default; ``select``
+    ("Places" or "Accounts") picks the mode (these tests select accounts).
+    """
     page.goto(url)
     wait_for_app(page)
     page.wait_for_selector(IFRAME)
@@ -48,7 +52,24 @@ def open_map(page, url):
     frame.wait_for_function(TOKEN_JS)
     frame.wait_for_function("() => window.terrmap && window.terrmap.map")
     wait_for_app(page)
+    choose_option(page, select)
     return frame
+
+
+def choose_option(page, label: str) -> None:
+    """Press a segmented-control option (Places/Accounts, Territory/Region) unless it is on.
+
+    Does nothing when the page has no such option (data without units).
+    """
+    button = page.locator('[data-testid="stButtonGroup"] button').filter(
+        has_text=re.compile(rf"^\s*{re.escape(label)}\s*$")
+    )
+    if button.count() == 0 or button.get_attribute("aria-checked") == "true":
+        return
+    frame = page.locator(IFRAME).first.element_handle().content_frame()
+    before = token(frame)
+    run_and_wait(page, button.click)
+    frame.wait_for_function(f"{TOKEN_JS} !== {before!r}")
 
 
 def settle(page, frame) -> None:
@@ -138,9 +159,16 @@ def choose_target(page, label: str) -> None:
 
 
 def territory_rows(page) -> dict[str, dict[str, str]]:
-    """The territory table's rows keyed by territory name (the table shows names)."""
+    """The territory table's rows keyed by territory name (the table shows names).
+
+    Region roll-up rows (named ``Region total: ...``) are left out.
+    """
     rows = read_dataframe(page.get_by_test_id("stDataFrame").last)
-    return {row["Territory"]: row for row in rows}
+    return {row["Territory"]: row for row in rows if not row["Territory"].startswith(REGION_ROW)}
+
+
+#: Start of a region roll-up row's name (pages/_tables.py).
+REGION_ROW = "Region total: "
 
 
 def confirm_if_asked(page) -> None:

@@ -266,25 +266,31 @@ def search(
         if not good.any():
             break
         order = np.flatnonzero(good)[np.argsort(-gain[good], kind="stable")]
-        whole = np.zeros(len(gain), dtype=bool)
-        whole[order] = _stays_whole(unit_idx[order], src[order], codes, rings)
+        whole = _stays_whole(unit_idx[order], src[order], codes, rings).tolist()
         # Many moves per batch, each re-priced on the loads as they are now;
         # a unit next to one that moved waits for the next batch (its ring,
-        # hence its connectivity test, changed).
+        # hence its connectivity test, changed). Only the paying candidates,
+        # best first, are turned into plain lists: converting every boundary
+        # pair cost 40 % of the run at 10k accounts.
         dirty = np.zeros(n, dtype=bool)
         load_now = load.T.tolist()
         target_now = target.tolist()
         tol_now = data.tolerance.tolist()
-        out_rows = out_value.T.tolist()
-        in_rows = in_value.T.tolist()
+        out_rows = out_value[:, order].T.tolist()
+        in_rows = in_value[:, order].T.tolist()
+        units_now = unit_idx[order].tolist()
+        sources, targets = src[order].tolist(), to[order].tolist()
+        costs = fixed_cost[order].tolist()
+        far, near = d_new[order].tolist(), d_old[order].tolist()
+        visits = data.visits[unit_idx[order]].tolist()
+        floor = 1e-9 * unit
         applied = searched = 0
-        for row in order.tolist():
-            i = int(unit_idx[row])
+        for slot, i in enumerate(units_now):
             if dirty[i]:
                 continue
-            s, t = int(src[row]), int(to[row])
+            s, t = sources[slot], targets[slot]
             ls, lt = load_now[s], load_now[t]
-            out_v, in_v = out_rows[row], in_rows[row]
+            out_v, in_v = out_rows[slot], in_rows[slot]
             delta = 0.0
             for m in range(m_count):
                 mean, band = target_now[m], tol_now[m]
@@ -294,16 +300,16 @@ def search(
                     - _one(ls[m] - out_v[m], mean, band, w_band, w_spread)
                     - _one(lt[m] + in_v[m], mean, band, w_band, w_spread)
                 )
-            if delta / m_count - fixed_cost[row] <= 1e-9 * unit:
+            if delta / m_count - costs[slot] <= floor:
                 continue
-            delta_travel = float(data.visits[i] * (d_new[row] - d_old[row]))
+            delta_travel = visits[slot] * (far[slot] - near[slot])
             if delta_travel > 0 and travel + delta_travel > data.travel_cap:
                 blocked["travel_cap"] += 1
                 continue
             if counts[s] <= 1:
                 blocked["pieces"] += 1
                 continue
-            if not whole[row]:
+            if not whole[slot]:
                 # The quick ring test could not show it; search around, a little.
                 searched += 1
                 if searched > _SEARCH_LIMIT or not _reconnects(i, s, codes, neighbours):
@@ -313,7 +319,7 @@ def search(
             for m in range(m_count):
                 ls[m] -= out_v[m]
                 lt[m] += in_v[m]
-            dist[i] = d_new[row]
+            dist[i] = far[slot]
             travel += delta_travel
             counts[s] -= 1
             counts[t] += 1

@@ -122,7 +122,7 @@
         this._div = div;
         return div;
       },
-      setItems: function (items, unassignedLabel) {
+      setItems: function (items, unassignedLabel, title) {
         var details = this._div.querySelector("details");
         if (details) {
           this._open = details.open;
@@ -148,7 +148,9 @@
         this._div.innerHTML =
           "<details" +
           (this._open ? " open" : "") +
-          '><summary>Territories</summary><div class="terrmap-legend-body" style="max-height:' +
+          "><summary>" +
+          (title || "Territories") +
+          '</summary><div class="terrmap-legend-body" style="max-height:' +
           height +
           'px">' +
           rows.join("") +
@@ -377,7 +379,18 @@
     }
     var lon = coords.subarray(0, n);
     var lat = coords.subarray(n, 2 * n);
+    var units = null;
+    if (cfg.units_url) {
+      // Under the territory outlines (overlay pane, 400) and the points (450).
+      map.createPane("terrmapUnits").style.zIndex = 350;
+      map.getPane("terrmapUnits").style.pointerEvents = "none";
+      units = new window.TerrmapUnits().addTo(map);
+      units.load(cfg.units_url);
+    }
     var st = (map.terrmap = {
+      units: units,
+      flags: L.layerGroup().addTo(map),
+      selectUnits: false,
       points: new window.TerrmapPoints(lon, lat, { unassignedColor: cfg.unassigned_color }).addTo(map),
       shapes: L.layerGroup().addTo(map),
       labels: L.layerGroup().addTo(map),
@@ -460,6 +473,16 @@
       if (toolActive || Date.now() < toolBusyUntil) {
         return;
       }
+      if (st.selectUnits) {
+        // Places: the unit under the click, wherever it is (index -1: no account).
+        st.selection.clearLayers();
+        st.points.fire("click", {
+          latlng: { lat: e.latlng.lat, lng: e.latlng.lng, terrmap_event: eventId(), terrmap_index: -1 },
+          originalEvent: e.originalEvent,
+        });
+        T.flush(map);
+        return;
+      }
       var i = st.points.hit(e.containerPoint, 3);
       if (i < 0) {
         return;
@@ -478,6 +501,18 @@
     });
   };
 
+  // Replace a group's markers by text boxes (rows of lat, lng and escaped html).
+  function textMarkers(group, rows, className) {
+    group.clearLayers();
+    (rows || []).forEach(function (row) {
+      L.marker([row.lat, row.lng], {
+        icon: L.divIcon({ className: className, html: "<span>" + row.html + "</span>", iconSize: null }),
+        interactive: false,
+        keyboard: false,
+      }).addTo(group);
+    });
+  }
+
   T.update = function (p) {
     var map = T.map;
     if (!map || !map.terrmap) {
@@ -494,8 +529,20 @@
     // Emphasis first without painting: setStyle paints once with everything.
     st.points._dimmed = p.dimmed ? b64Bytes(p.dimmed) : null;
     st.points._sizes = p.sizes ? b64Bytes(p.sizes) : null;
+    st.points._rings = p.rings ? b64Bytes(p.rings) : null;
     st.points.setStyle(codes, p.colors, selected);
     st.owners = p.owners || [];
+    st.selectUnits = !!p.select_units;
+    map.getContainer().setAttribute("data-terrmap-select", st.selectUnits ? "units" : "accounts");
+    if (st.units) {
+      var unitCodes = null;
+      if (p.units) {
+        var ub = b64Bytes(p.units);
+        unitCodes = p.code_bytes === 2 ? new Uint16Array(ub.buffer) : ub;
+      }
+      st.units.setStyle(unitCodes, p.colors, p.unit_selected ? b64Bytes(p.unit_selected) : null);
+    }
+    textMarkers(st.flags, p.flags, "terrmap-flag");
 
     st.shapes.clearLayers();
     if (p.shapes) {
@@ -507,19 +554,13 @@
             weight: 2,
             opacity: 0.9,
             fillColor: f.properties.color,
-            fillOpacity: 0.06,
+            // Units carry the fill when they are drawn.
+            fillOpacity: p.units ? 0 : 0.06,
           };
         },
       }).addTo(st.shapes);
     }
-    st.labels.clearLayers();
-    (p.labels || []).forEach(function (lb) {
-      L.marker([lb.lat, lb.lng], {
-        icon: L.divIcon({ className: "terrmap-label", html: "<span>" + lb.html + "</span>", iconSize: null }),
-        interactive: false,
-        keyboard: false,
-      }).addTo(st.labels);
-    });
+    textMarkers(st.labels, p.labels, "terrmap-label");
     st.callouts.clearLayers();
     // Accounts at one spot (a shared ZIP centroid) get one callout, not a stack.
     var spots = {};
@@ -545,7 +586,7 @@
     if (p.clear_selection) {
       st.selection.clearLayers();
     }
-    st.legend.setItems(p.legend || [], st.unassignedLabel);
+    st.legend.setItems(p.legend || [], st.unassignedLabel, p.legend_title);
     declutter(st);
     if (p.focus && p.focus.id !== st.focusId) {
       st.focusId = p.focus.id;

@@ -59,60 +59,16 @@
     return 5.5;
   }
 
-  var TerrmapPoints = L.Renderer.extend({
-    options: { padding: 0.1, pane: "terrmapPoints", unassignedColor: "#6f6f6f" },
-
-    initialize: function (lon, lat, options) {
-      L.Renderer.prototype.initialize.call(this, options);
-      var n = lon.length;
-      this._n = n;
-      this._lon = lon;
-      this._lat = lat;
-      // Web Mercator pixels at zoom 0 (256 px world), computed once.
-      this._px = new Float64Array(n);
-      this._py = new Float64Array(n);
-      for (var i = 0; i < n; i++) {
-        var la = Math.max(-MAX_LAT, Math.min(MAX_LAT, lat[i]));
-        var s = Math.sin(la * DEG);
-        this._px[i] = 256 * (lon[i] / 360 + 0.5);
-        this._py[i] = 256 * (0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI));
-      }
-      this._codes = null;
-      this._fill32 = new Uint32Array(0);
-      this._edge32 = new Uint32Array(0);
-      this._selected = null;
-      this._dimmed = null;
-      this._sizes = null;
-      this._dimColor = rgba32("#c9c9c9", 1);
-      this._unassignedEdge = rgba32(this.options.unassignedColor, 1);
-      this._haloOuter = rgba32("#111111", 1);
-      this._haloInner = rgba32("#ffffff", 1);
-    },
-
-    // codes[i] = 0 for unassigned, k + 1 for colors[k]; selected = bitmask or null.
-    setStyle: function (codes, colors, selected) {
-      this._codes = codes;
-      this._fill32 = new Uint32Array(colors.length + 1);
-      this._edge32 = new Uint32Array(colors.length + 1);
-      for (var k = 0; k < colors.length; k++) {
-        this._fill32[k + 1] = rgba32(colors[k], 1);
-        this._edge32[k + 1] = rgba32(colors[k], 0.55);
-      }
-      this._selected = selected;
-      if (this._map) {
-        this._paint();
-      }
-      return this;
-    },
-
-    isDimmed: function (i) {
-      var d = this._dimmed;
-      return d !== null && ((d[i >> 3] >> (i & 7)) & 1) === 1;
-    },
+  /*
+   * A canvas over the view that repaints itself (this._paint) on every move
+   * and zoom; shared by the points and the units (terrmap_units.js).
+   */
+  var TerrmapCanvas = L.Renderer.extend({
+    options: { padding: 0.1, className: "terrmap-canvas" },
 
     _initContainer: function () {
       var c = (this._container = document.createElement("canvas"));
-      c.className = "terrmap-points";
+      c.className = this.options.className;
       c.style.pointerEvents = "none";
       this._ctx = c.getContext("2d");
     },
@@ -145,6 +101,61 @@
       }
       this._ratio = m;
       this._paint();
+    },
+  });
+  window.TerrmapCanvas = TerrmapCanvas;
+
+  var TerrmapPoints = TerrmapCanvas.extend({
+    options: { padding: 0.1, pane: "terrmapPoints", className: "terrmap-points", unassignedColor: "#6f6f6f" },
+
+    initialize: function (lon, lat, options) {
+      TerrmapCanvas.prototype.initialize.call(this, options);
+      var n = lon.length;
+      this._n = n;
+      this._lon = lon;
+      this._lat = lat;
+      // Web Mercator pixels at zoom 0 (256 px world), computed once.
+      this._px = new Float64Array(n);
+      this._py = new Float64Array(n);
+      for (var i = 0; i < n; i++) {
+        var la = Math.max(-MAX_LAT, Math.min(MAX_LAT, lat[i]));
+        var s = Math.sin(la * DEG);
+        this._px[i] = 256 * (lon[i] / 360 + 0.5);
+        this._py[i] = 256 * (0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI));
+      }
+      this._codes = null;
+      this._fill32 = new Uint32Array(0);
+      this._edge32 = new Uint32Array(0);
+      this._selected = null;
+      this._dimmed = null;
+      this._sizes = null;
+      // Bitmask of points drawn with a ring (named-account exceptions), or null.
+      this._rings = null;
+      this._dimColor = rgba32("#c9c9c9", 1);
+      this._unassignedEdge = rgba32(this.options.unassignedColor, 1);
+      this._haloOuter = rgba32("#111111", 1);
+      this._haloInner = rgba32("#ffffff", 1);
+    },
+
+    // codes[i] = 0 for unassigned, k + 1 for colors[k]; selected = bitmask or null.
+    setStyle: function (codes, colors, selected) {
+      this._codes = codes;
+      this._fill32 = new Uint32Array(colors.length + 1);
+      this._edge32 = new Uint32Array(colors.length + 1);
+      for (var k = 0; k < colors.length; k++) {
+        this._fill32[k + 1] = rgba32(colors[k], 1);
+        this._edge32[k + 1] = rgba32(colors[k], 0.55);
+      }
+      this._selected = selected;
+      if (this._map) {
+        this._paint();
+      }
+      return this;
+    },
+
+    isDimmed: function (i) {
+      var d = this._dimmed;
+      return d !== null && ((d[i >> 3] >> (i & 7)) & 1) === 1;
     },
 
     _paint: function () {
@@ -255,6 +266,31 @@
           }
           for (j = 0; j < dot.edge.length; j++) {
             buf[at + dot.edge[j]] = e;
+          }
+        }
+      }
+      var rings = this._rings;
+      if (rings !== null) {
+        // A dark ring with a white rim inside, around the disc: visible on any fill.
+        var ringOuter = stamp(radius * (sizes ? 1.8 : 1) + 3.2 * m, W);
+        var ringMid = stamp(radius * (sizes ? 1.8 : 1) + 2.2 * m, W);
+        var ringInner = stamp(radius * (sizes ? 1.8 : 1) + 1.2 * m, W);
+        for (i = 0; i < n; i++) {
+          at = onCanvas[i];
+          if (at < 0 || !((rings[i >> 3] >> (i & 7)) & 1)) {
+            continue;
+          }
+          if (at - ringOuter.reach * W - ringOuter.reach < 0 || at + ringOuter.reach * W + ringOuter.reach >= buf.length) {
+            continue;
+          }
+          for (j = 0; j < ringOuter.edge.length; j++) {
+            buf[at + ringOuter.edge[j]] = this._haloOuter;
+          }
+          for (j = 0; j < ringMid.edge.length; j++) {
+            buf[at + ringMid.edge[j]] = this._haloOuter;
+          }
+          for (j = 0; j < ringInner.edge.length; j++) {
+            buf[at + ringInner.edge[j]] = this._haloInner;
           }
         }
       }
