@@ -52,6 +52,23 @@ def sized_page(page, request):
     return page
 
 
+#: Texts of the main area's widgets that CSS cuts short with an ellipsis.
+CUT_LABELS = """() => {
+  const widgets = '[data-testid="stWidgetLabel"], [data-testid="stButton"], '
+    + '[data-testid="stCheckbox"], [data-testid="stButtonGroup"], [data-testid="stSelectbox"], '
+    + '[data-testid="stMetric"], [data-testid="stPopover"]';
+  const cut = [];
+  for (const widget of document.querySelectorAll('[data-testid="stMain"] ' + widgets.replaceAll(', ', ', [data-testid="stMain"] '))) {
+    for (const e of [widget, ...widget.querySelectorAll('*')]) {
+      const style = getComputedStyle(e);
+      if (style.textOverflow === 'ellipsis' && e.scrollWidth > e.clientWidth + 1 && e.textContent.trim())
+        cut.push(e.textContent.trim());
+    }
+  }
+  return [...new Set(cut)];
+}"""
+
+
 def target_box(page):
     return page.get_by_test_id("stSelectbox").filter(has_text="Hand them to")
 
@@ -104,7 +121,7 @@ class TestHandThemTo:
         expect(page.get_by_text(re.compile(r"km from .*home base"))).to_be_visible()
         expect(reassign_button(page)).to_be_disabled()
         page.screenshot(path=str(ARTIFACTS / f"map_confirm_far_{page.size_id}.png"))
-        confirm = page.get_by_test_id("stCheckbox").filter(has_text="Yes, hand them to")
+        confirm = page.get_by_test_id("stCheckbox").filter(has_text="Yes, hand them over")
         run_and_wait(page, lambda: confirm.locator("label").click())
         expect(reassign_button(page)).to_be_enabled()
         run_and_wait(page, lambda: reassign_button(page).click())
@@ -130,7 +147,7 @@ class TestHandThemTo:
         run_and_wait(
             page, lambda: page.get_by_role("option", name=ctx.territory_names[far]).click()
         )
-        confirm = page.get_by_test_id("stCheckbox").filter(has_text="Yes, hand them to")
+        confirm = page.get_by_test_id("stCheckbox").filter(has_text="Yes, hand them over")
         expect(confirm).to_be_visible()
         page.evaluate(
             "() => { window.scrollTo(0, 0);"
@@ -161,6 +178,10 @@ class TestHandThemTo:
         column = page.get_by_test_id("stColumn").filter(has=target_box(page)).last
         box = column.bounding_box()
         assert box["x"] + box["width"] <= width
+        # No label of the page's controls is cut short with an ellipsis (the map's
+        # toolbar, the toggles under it, the panel).
+        cut = page.evaluate(CUT_LABELS)
+        assert cut == [], f"labels cut off at {width}x{height}: {cut}"
         page.screenshot(path=str(ARTIFACTS / f"map_panel_{page.size_id}.png"))
 
 
