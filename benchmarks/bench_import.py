@@ -13,7 +13,7 @@ in a fresh process each, so peak RSS is the process's own:
 Also times (in this process) the refusal of a header of 100,002 columns.
 
 Run: ``.venv/bin/python benchmarks/bench_import.py [--sizes 100000 1000000 2000000] [--only cli]``
-Prints one line per size and path: rows, file MB, wall seconds, peak RSS MB.
+Prints one line per size and path: rows, file MB, wall and CPU seconds, peak RSS MB.
 """
 
 from __future__ import annotations
@@ -69,21 +69,26 @@ def write_export(path: Path, rows: int, seed: int = 11) -> None:
             out.writelines(lines)
 
 
-def measure(argv: list[str], ok: tuple[int, ...] = (0,)) -> tuple[float, float]:
-    """Run a command; return wall seconds and the child's peak RSS in MB.
+def measure(argv: list[str], ok: tuple[int, ...] = (0,)) -> tuple[float, float, float]:
+    """Run a command; return wall seconds, the child's peak RSS in MB and its CPU seconds.
+
+    CPU seconds (user + system) are what the run cost on a machine busy with
+    other work, where wall time stretches.
 
     ``ok`` are the exit codes that mean success (``terrmap check`` exits 1
     when it rejected rows, 2 when it refused the file).
     """
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    peak = after.ru_maxrss
     if done.returncode not in ok:
         raise RuntimeError(f"{argv[:3]} failed: {done.stderr.strip()[-500:]}")
     # ru_maxrss of children is the largest of any child so far (KiB on Linux).
-    return seconds, max(peak, before) / 1024
+    return seconds, max(peak, before.ru_maxrss) / 1024, cpu
 
 
 def main() -> None:
@@ -119,18 +124,19 @@ def main() -> None:
             for name, (argv, ok) in runs.items():
                 if args.only not in (None, name):
                     continue
-                seconds, peak_mb = _fresh(argv, ok)
+                seconds, peak_mb, cpu = _fresh(argv, ok)
                 log.info(
-                    "%-3s rows=%9d file=%7.1f MB  time=%7.1f s  peak RSS=%7.0f MB",
+                    "%-3s rows=%9d file=%7.1f MB  time=%7.1f s  cpu=%7.1f s  peak RSS=%7.0f MB",
                     name,
                     rows,
                     size_mb,
                     seconds,
+                    cpu,
                     peak_mb,
                 )
 
 
-def _fresh(argv: list[str], ok: str) -> tuple[float, float]:
+def _fresh(argv: list[str], ok: str) -> tuple[float, float, float]:
     """Measure ``argv`` from a fresh parent process (exit codes ``ok``, comma-separated).
 
     RUSAGE_CHILDREN keeps the maximum over children, so each measurement
@@ -140,8 +146,8 @@ def _fresh(argv: list[str], ok: str) -> tuple[float, float]:
     out = subprocess.run(wrapper, capture_output=True, text=True, check=False)
     if out.returncode:
         raise RuntimeError(out.stderr.strip()[-800:])
-    seconds, peak_mb = (float(v) for v in out.stdout.split())
-    return seconds, peak_mb
+    seconds, peak_mb, cpu = (float(v) for v in out.stdout.split())
+    return seconds, peak_mb, cpu
 
 
 _MEASURE = f"""
@@ -149,8 +155,7 @@ import sys
 sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
 from bench_import import measure
 ok = tuple(int(code) for code in sys.argv[1].split(","))
-seconds, peak = measure(sys.argv[2:], ok)
-print(seconds, peak)
+print(*measure(sys.argv[2:], ok))
 """
 
 

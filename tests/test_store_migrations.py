@@ -10,6 +10,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from terrmap.store.database import MIGRATIONS, SCHEMA_VERSION
@@ -175,3 +176,70 @@ class TestSeveralServersUpgradeOnce:
         stores = self._open_together(pg_url)
         assert sorted(s.schema_upgrade[0] for s in stores)[0] == 0
         assert self._applied(stores[0]) == [m.version for m in MIGRATIONS]
+
+
+class TestWorkflowRelease:
+    """A database written by the release before unit layers and sign-in sessions (schema 3)."""
+
+    EXPECTED = json.loads((FIXTURES / "store_v3.json").read_text())
+
+    @pytest.fixture
+    def v3_copy(self, tmp_path):
+        path = tmp_path / "store_v3.sqlite"
+        shutil.copyfile(FIXTURES / "store_v3.sqlite", path)
+        return path
+
+    def test_the_fixture_is_a_schema_3_database(self):
+        with contextlib.closing(sqlite3.connect(FIXTURES / "store_v3.sqlite")) as raw:
+            versions = [r[0] for r in raw.execute("SELECT version FROM schema_version")]
+        assert versions == [1, 2, 3]
+
+    def test_opens_upgrades_and_reads_the_same(self, v3_copy):
+        store = ScenarioStore(v3_copy)
+        assert store.schema_upgrade == (3, SCHEMA_VERSION)
+        expected = self.EXPECTED
+        scenarios = {info.scenario_id: info for info in store.list()}
+        assert set(scenarios) == set(expected["scenarios"])
+        for scenario_id, want in expected["scenarios"].items():
+            info = scenarios[scenario_id]
+            assert (info.name, info.author, info.version) == (
+                want["name"],
+                want["author"],
+                want["version"],
+            )
+            assert store.status(scenario_id) == want["status"]
+            comments = store.comments(scenario_id)
+            assert [
+                [r.author, r.text, None if pd.isna(r.move_index) else int(r.move_index)]
+                for r in comments.itertuples()
+            ] == want["comments"]
+            for version, record in want["versions"].items():
+                opened = store.open(scenario_id, version=int(version))
+                assert _record(opened.plan, opened.workspace.initial_plan.assignment) == record
+        publications = store.publications()
+        assert [
+            [r.scenario_id, int(r.version), str(r.effective_date), r.published_by]
+            for r in publications.itertuples()
+        ] == expected["publications"]
+        assert store.published("2027-01-02").scenario_id == expected["publications"][0][0]
+        log = store.audit_log()
+        assert [[r.actor, r.action, r.target] for r in log.itertuples()][
+            : len(expected["audit"])
+        ] == (expected["audit"])
+        for key, want in expected["autosaves"].items():
+            info, workspace, plan = store.restore_autosave(key)
+            assert (info.scenario_id, info.scenario_version) == (
+                want["scenario_id"],
+                want["scenario_version"],
+            )
+            record = _record(plan, workspace.initial_plan.assignment)
+            assert record == {k: want[k] for k in ("changed", "moves")}
+
+    def test_the_upgraded_database_takes_units_and_sign_in(self, v3_copy):
+        store = ScenarioStore(v3_copy)
+        with contextlib.closing(sqlite3.connect(v3_copy)) as raw:
+            dataset_columns = {r[1] for r in raw.execute("PRAGMA table_info(datasets)")}
+        assert {"units", "unit_layer", "definition"} <= dataset_columns
+        assert "sign_in_sessions" in _tables(v3_copy)
+        assert ScenarioStore(v3_copy).schema_upgrade == (SCHEMA_VERSION, SCHEMA_VERSION)
+        store.close()
