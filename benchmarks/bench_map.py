@@ -213,7 +213,7 @@ def measure_session(browser, url: str, count: int, watch: Watch, units: bool = F
         button = page.get_by_role("button", name="Reassign")
         if button.count() == 0:
             continue
-        confirm = page.get_by_test_id("stCheckbox").filter(has_text="Yes, hand them to")
+        confirm = page.get_by_test_id("stCheckbox").filter(has_text="Yes, hand them over")
         if confirm.count():
             # A far target asks for a confirmation first (not timed: a second click).
             confirm.locator("label").click()

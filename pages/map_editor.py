@@ -235,7 +235,8 @@ map_col, side_col = st.columns([5, 2], gap="medium")
 with map_col:
     # One row of controls above the map, so that at 1400x900 the map ends above
     # the fold (a click on a map cut off below scrolls the page under the mouse).
-    row = st.columns([3, 3, 2.5, 2.5] if by_units else [3, 2, 2], vertical_alignment="bottom")
+    # "Places | Accounts" needs about 160 px: at 1280 px wide the map column has about 570.
+    row = st.columns([2.2, 3.1, 2.7, 2] if by_units else [3, 2, 2], vertical_alignment="bottom")
     find, size, narrow = row[0], row[-2], row[-1]
     if by_units:
         row[1].segmented_control(
@@ -353,12 +354,22 @@ with map_col:
         height=600,
         use_container_width=True,
     )
-    tiles_col, colour_col, whole_col = st.columns([3, 2, 3], vertical_alignment="center")
-    tiles_col.toggle(
-        TILES_LABEL,
-        key=TILES,
-        help=TILES_HELP,
-    )
+    # Toggles one under the other, "Colour by" beside them: three across, their labels
+    # were cut at 1280 px wide.
+    toggles_col, colour_col = st.columns([2, 1], vertical_alignment="center")
+    with toggles_col:
+        st.toggle(
+            TILES_LABEL,
+            key=TILES,
+            help=TILES_HELP,
+        )
+        if by_units:
+            st.toggle(
+                "Refuse moves that split a territory",
+                key=KEEP_WHOLE,
+                help="A place move that would leave a territory in more pieces than before "
+                "(an exclave) is refused, naming the territory.",
+            )
     if has_regions:
         colour_col.segmented_control(
             "Colour by",
@@ -366,13 +377,6 @@ with map_col:
             format_func=COLOURINGS.get,
             key=COLOUR_BY,
             default="territory",
-        )
-    if by_units:
-        whole_col.toggle(
-            "Refuse moves that split a territory",
-            key=KEEP_WHOLE,
-            help="A place move that would leave a territory in more pieces than before "
-            "(an exclave) is refused, naming the territory.",
         )
     if by_units:
         kind = "approximate ZIP areas" if units.approximate else units.kind
@@ -427,9 +431,10 @@ with side_col:
                 f"(limit {number(check.threshold_km)} km)."
             )
             st.checkbox(
-                f"Yes, hand them to {labels[target]}",
+                "Yes, hand them over",  # the warning above names the territory
                 key=CONFIRM,
-                help="The limit is a quarter beyond where the territory's own accounts are.",
+                help=f"To {labels[target]}. The limit is a quarter beyond where the "
+                "territory's own accounts are.",
             )
         st.button(
             "Reassign",

@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from terrmap.core.formatting import money
+from terrmap.core.schema import UNASSIGNED_LABEL
 from terrmap.core.travel import haversine_km
 from terrmap.geo.handoff import suggest_target
 
@@ -49,6 +50,23 @@ def sized_page(page, request):
     page.set_viewport_size({"width": width, "height": height})
     page.size_id = f"{width}x{height}"
     return page
+
+
+#: Texts of the main area's widgets that CSS cuts short with an ellipsis.
+CUT_LABELS = """() => {
+  const widgets = '[data-testid="stWidgetLabel"], [data-testid="stButton"], '
+    + '[data-testid="stCheckbox"], [data-testid="stButtonGroup"], [data-testid="stSelectbox"], '
+    + '[data-testid="stMetric"], [data-testid="stPopover"]';
+  const cut = [];
+  for (const widget of document.querySelectorAll('[data-testid="stMain"] ' + widgets.replaceAll(', ', ', [data-testid="stMain"] '))) {
+    for (const e of [widget, ...widget.querySelectorAll('*')]) {
+      const style = getComputedStyle(e);
+      if (style.textOverflow === 'ellipsis' && e.scrollWidth > e.clientWidth + 1 && e.textContent.trim())
+        cut.push(e.textContent.trim());
+    }
+  }
+  return [...new Set(cut)];
+}"""
 
 
 def target_box(page):
@@ -103,7 +121,7 @@ class TestHandThemTo:
         expect(page.get_by_text(re.compile(r"km from .*home base"))).to_be_visible()
         expect(reassign_button(page)).to_be_disabled()
         page.screenshot(path=str(ARTIFACTS / f"map_confirm_far_{page.size_id}.png"))
-        confirm = page.get_by_test_id("stCheckbox").filter(has_text="Yes, hand them to")
+        confirm = page.get_by_test_id("stCheckbox").filter(has_text="Yes, hand them over")
         run_and_wait(page, lambda: confirm.locator("label").click())
         expect(reassign_button(page)).to_be_enabled()
         run_and_wait(page, lambda: reassign_button(page).click())
@@ -129,7 +147,7 @@ class TestHandThemTo:
         run_and_wait(
             page, lambda: page.get_by_role("option", name=ctx.territory_names[far]).click()
         )
-        confirm = page.get_by_test_id("stCheckbox").filter(has_text="Yes, hand them to")
+        confirm = page.get_by_test_id("stCheckbox").filter(has_text="Yes, hand them over")
         expect(confirm).to_be_visible()
         page.evaluate(
             "() => { window.scrollTo(0, 0);"
@@ -160,6 +178,10 @@ class TestHandThemTo:
         column = page.get_by_test_id("stColumn").filter(has=target_box(page)).last
         box = column.bounding_box()
         assert box["x"] + box["width"] <= width
+        # No label of the page's controls is cut short with an ellipsis (the map's
+        # toolbar, the toggles under it, the panel).
+        cut = page.evaluate(CUT_LABELS)
+        assert cut == [], f"labels cut off at {width}x{height}: {cut}"
         page.screenshot(path=str(ARTIFACTS / f"map_panel_{page.size_id}.png"))
 
 
@@ -174,7 +196,9 @@ class TestSearchAndFilters:
         box.fill(name)
         run_and_wait(page, lambda: box.press("Enter"))
         assert selection_count(page) == 1
-        expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+        code = int(demo.initial_plan.codes[i])
+        home = ctx.territory_names[code] if code >= 0 else UNASSIGNED_LABEL
+        expect(page.get_by_text(f"From {home}: 1 account")).to_be_visible()
         frame.wait_for_function(
             "([lat, lon]) => { const c = window.terrmap.map.getCenter();"
             " return Math.abs(c.lat - lat) < 1e-3 && Math.abs(c.lng - lon) < 1e-3; }",

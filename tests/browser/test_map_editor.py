@@ -173,7 +173,7 @@ REGION_ROW = "Region total: "
 
 def confirm_if_asked(page) -> None:
     """Tick the far-move confirmation when the page asks for one."""
-    box = page.get_by_test_id("stCheckbox").filter(has_text="Yes, hand them to")
+    box = page.get_by_test_id("stCheckbox").filter(has_text="Yes, hand them over")
     if box.count():
         run_and_wait(page, lambda: box.locator("label").click())
 

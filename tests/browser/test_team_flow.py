@@ -88,6 +88,8 @@ def demo():
 
 
 def _sign_in(page, url, username, password=None):
+    # Another person at the browser: the previous one's session cookie would sign them in.
+    page.context.clear_cookies()
     page.goto(url)
     wait_for_app(page)
     page.get_by_label("Username", exact=True).fill(username)
