@@ -262,8 +262,16 @@ with map_col:
         width="stretch",
     ):
         st.caption("Accounts left out are greyed on the map and cannot be selected.")
+        # The name inside the box, not above it: five labelled filters ran past a
+        # 720 px screen, and the last one's list opened off the page.
         for column, values in options.items():
-            st.multiselect(FILTER_COLUMNS[column], values, key=FILTER + column)
+            st.multiselect(
+                FILTER_COLUMNS[column],
+                values,
+                key=FILTER + column,
+                label_visibility="collapsed",
+                placeholder=f"{FILTER_COLUMNS[column]}: all",
+            )
     if ss.get(SEARCH) and len(matches) == 0:
         st.caption(f"No account named like “{escape_markdown(ss[SEARCH])}”.")
     elif len(matches) > 1:
