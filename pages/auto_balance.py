@@ -54,6 +54,7 @@ bands = {
             max_value=200.0,
             value=float(DEFAULT_BAND.get(name, 10)),
             step=1.0,
+            format="%g",
             key=f"ab_band_{name}",
         )
     )
@@ -65,10 +66,16 @@ max_km = left.number_input(
     min_value=0.0,
     value=250.0,
     step=25.0,
+    format="%g",
     key="ab_max_km",
 )
 slack = middle.number_input(
-    "Team travel may grow by (%)", min_value=0.0, value=10.0, step=5.0, key="ab_travel_slack"
+    "Team travel may grow by (%)",
+    min_value=0.0,
+    value=10.0,
+    step=5.0,
+    format="%g",
+    key="ab_travel_slack",
 )
 disruption = right.select_slider(
     "Disruption weight (higher moves fewer accounts)",

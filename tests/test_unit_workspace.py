@@ -293,3 +293,28 @@ class TestFoldedUnitHistory:
                         drawn.geometry[territory], expected.geometry[territory]
                     )
                 ) == pytest.approx(0, abs=1e-9), territory
+
+
+def test_accounts_in_no_unit_are_named_by_name_in_the_notes():
+    frame = gpd.GeoDataFrame(
+        {"code": ["a", "b"]},
+        geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)],
+        crs="EPSG:4326",
+    )
+    units = units_from_polygons(frame, "code")
+    accounts = pd.DataFrame(
+        {
+            "name": ["Inside Co", "Offshore Ltd"],
+            "lon": [0.5, 5.0],
+            "lat": [0.5, 5.0],
+            "revenue": [10.0, 20.0],
+            "cost_to_serve": [1.0, 2.0],
+        },
+        index=pd.Index(["ACC-1", "ACC-2"], name="account_id"),
+    )
+    territories = gpd.GeoDataFrame(
+        {"name": ["West"]}, geometry=[shapely.box(0, 0, 2, 1)], index=["W"], crs="EPSG:4326"
+    )
+    ws = build_workspace(accounts, territories, units=units)
+    note = next(n for n in ws.notes if "no unit" in n)
+    assert note == "1 account lies in no unit (white space): Offshore Ltd."

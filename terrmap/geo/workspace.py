@@ -18,6 +18,7 @@ import pandas as pd
 
 from terrmap.core.context import Context
 from terrmap.core.definition import Definition
+from terrmap.core.formatting import count
 from terrmap.core.plan import History, Plan
 from terrmap.core.travel import TravelParams
 from terrmap.geo.assign import AssignmentResult, assign_accounts, assignment_result
@@ -213,12 +214,23 @@ def _from_units(
     extra = [f"Unit layer: {w}" for w in units.warnings]
     outside = context.account_ids[account_units < 0]
     if len(outside):
-        shown = ", ".join(map(str, outside[:8])) + (" ..." if len(outside) > 8 else "")
-        extra.append(f"{len(outside):,} accounts lie in no unit (white space): {shown}.")
+        # Names, not ids: the note is read on the pages.
+        label = accounts["name"].reindex(outside) if "name" in accounts else None
+        names = [
+            str(i) if label is None or pd.isna(label[i]) else f"{label[i]}" for i in outside[:8]
+        ]
+        more = f" and {len(outside) - 8:,} more" if len(outside) > 8 else ""
+        extra.append(
+            f"{count(len(outside), 'account')} {'lies' if len(outside) == 1 else 'lie'} "
+            "in no unit (white space): "
+            f"{', '.join(names)}{more}."
+        )
     lost = definition.exceptions.index.difference(context.account_ids)
     if len(lost):
         extra.append(
-            f"{len(lost):,} exception(s) name accounts not in the data: {', '.join(lost[:8])}."
+            f"{count(len(lost), 'exception')} {'names an account' if len(lost) == 1 else 'name accounts'}"
+            " not in the data: "
+            f"{', '.join(map(str, lost[:8]))}{' ...' if len(lost) > 8 else ''}."
         )
     return territories, context, plan, extra
 
