@@ -243,3 +243,17 @@ class TestWorkflowRelease:
         assert "sign_in_sessions" in _tables(v3_copy)
         assert ScenarioStore(v3_copy).schema_upgrade == (SCHEMA_VERSION, SCHEMA_VERSION)
         store.close()
+
+
+def test_a_database_from_another_build_is_refused_by_name_and_left_alone(tmp_path):
+    from terrmap.store.database import StoreUnavailableError
+
+    path = tmp_path / "other.sqlite"
+    ScenarioStore(path).close()
+    with contextlib.closing(sqlite3.connect(path)) as raw, raw:
+        # a development build that numbered its steps differently
+        raw.execute("UPDATE schema_version SET summary = 'sign-in sessions' WHERE version = 4")
+    before = path.read_bytes()
+    with pytest.raises(StoreUnavailableError, match="another build of terrmap: its schema step 4"):
+        ScenarioStore(path)
+    assert path.read_bytes() == before

@@ -498,10 +498,24 @@ def migrate(engine: Engine) -> tuple[int, int]:
         When a step fails; that step is rolled back, earlier ones stay.
     RuntimeError
         When the database is newer than this code.
+    StoreUnavailableError
+        When the steps it records are not this code's (written by another
+        build): named, before anything is changed.
     """
     with engine.connect() as connection:
         before = schema_version(connection)
+        recorded = _recorded_steps(connection)
         connection.rollback()
+    ours = {m.version: m.summary for m in MIGRATIONS}
+    foreign = sorted(v for v, summary in recorded.items() if v in ours and summary != ours[v])
+    if foreign:
+        step = foreign[0]
+        raise StoreUnavailableError(
+            "unreadable",
+            f"the scenario database was written by another build of terrmap: its schema step "
+            f"{step} is “{recorded[step]}”, this terrmap's is “{ours[step]}”. Open another "
+            "database (TERRMAP_DB) or one written by a terrmap release.",
+        )
     if before > SCHEMA_VERSION:
         raise RuntimeError(
             f"the scenario database has schema version {before}, newer than this terrmap "
@@ -529,6 +543,14 @@ def migrate(engine: Engine) -> tuple[int, int]:
             _record(connection, migration)
             logger.info("scenario database upgraded to schema %d", migration.version)
     return before, SCHEMA_VERSION
+
+
+def _recorded_steps(connection: Connection) -> dict[int, str]:
+    """Return the schema steps the database records, with their summaries (none before versions)."""
+    if not sa.inspect(connection).has_table(_VERSION_TABLE):
+        return {}
+    rows = connection.exec_driver_sql(f"SELECT version, summary FROM {_VERSION_TABLE}")
+    return {int(version): str(summary) for version, summary in rows}
 
 
 def _record(connection: Connection, migration: Migration) -> None:
