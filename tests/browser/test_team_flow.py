@@ -25,7 +25,15 @@ from terrmap.store.scenarios import ScenarioStore
 from terrmap.store.sessions import SESSION_COOKIE, SessionTokens
 from terrmap.store.users import add_user, load_users
 
-from .conftest import ARTIFACTS, download_file, goto_page, run_and_wait, serve_app, wait_for_app
+from .conftest import (
+    APP_TIMEOUT_MS,
+    ARTIFACTS,
+    download_file,
+    goto_page,
+    run_and_wait,
+    serve_app,
+    wait_for_app,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -198,7 +206,7 @@ def test_sign_in_lasts_across_reloads_until_sign_out(team_url, page):
     token = _session_cookie(page, team_url)
     assert token, "no session cookie after signing in"
     assert PASSWORDS["ann"] not in token
-    page.reload()
+    page.reload(wait_until="domcontentloaded", timeout=APP_TIMEOUT_MS * 3)
     wait_for_app(page)
     expect(page.get_by_test_id("stSidebar")).to_contain_text("Signed in as Ann Lee")
     expect(page.get_by_label("Password", exact=True)).to_have_count(0)
@@ -216,7 +224,7 @@ def test_sign_in_lasts_across_reloads_until_sign_out(team_url, page):
     while _session_cookie(page, team_url, 0.1) and time.monotonic() < deadline:
         page.wait_for_timeout(100)
     assert _session_cookie(page, team_url, 0.1) is None, "sign-out left the cookie"
-    page.reload()
+    page.reload(wait_until="domcontentloaded", timeout=APP_TIMEOUT_MS * 3)
     wait_for_app(page)
     _asked_to_sign_in(page)
     # A copy of the token taken before the sign-out is refused: the session is ended.
